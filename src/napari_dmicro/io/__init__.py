@@ -1,0 +1,1 @@
+"""Reading and writing complex fields, measurements and phase maps (zarr v3, OME-Zarr, npy/npz)."""

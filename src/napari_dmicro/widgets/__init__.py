@@ -1,0 +1,1 @@
+"""napari widgets: thin Qt clients of the public API (the only place Qt is imported)."""
