@@ -18,6 +18,25 @@ DEFAULT_PIXEL_SIZE_UM = 0.3164
 ALLOWED_COMPRESSIONS = (4, 16, 64, 256, 1024)
 
 
+def check_wavelength_um(value: float) -> float:
+    """Refuse wavelengths that are clearly not in micrometres (metres or nanometres)."""
+    if not 0.1 <= value <= 20.0:
+        raise ValueError(
+            f"wavelength_um={value} is outside 0.1–20 µm; give the wavelength in micrometres "
+            "(e.g. 0.6328 for a HeNe laser), not metres or nanometres"
+        )
+    return value
+
+
+def check_pixel_size_um(value: float) -> float:
+    """Refuse pixel sizes that are clearly not in micrometres."""
+    if not 1e-3 <= value <= 1e3:
+        raise ValueError(
+            f"pixel_size_um={value} is implausible; give the pixel size in micrometres (e.g. 0.3164)"
+        )
+    return value
+
+
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -35,24 +54,8 @@ class GridConfig(_Config):
     pixel_size_um: float = Field(DEFAULT_PIXEL_SIZE_UM, gt=0, description="object-plane pixel pitch, µm")
     wavelength_um: float = Field(DEFAULT_WAVELENGTH_UM, gt=0, description="vacuum wavelength, µm")
 
-    @field_validator("wavelength_um")
-    @classmethod
-    def _visible_or_near(cls, v: float) -> float:
-        if not 0.1 <= v <= 20.0:
-            raise ValueError(
-                f"wavelength_um={v} is outside 0.1–20 µm; give the wavelength in micrometres "
-                "(e.g. 0.6328 for a HeNe laser), not metres or nanometres"
-            )
-        return v
-
-    @field_validator("pixel_size_um")
-    @classmethod
-    def _plausible_pixel(cls, v: float) -> float:
-        if not 1e-3 <= v <= 1e3:
-            raise ValueError(
-                f"pixel_size_um={v} is implausible; give the pixel size in micrometres (e.g. 0.3164)"
-            )
-        return v
+    _check_wavelength = field_validator("wavelength_um")(lambda cls, v: check_wavelength_um(v))
+    _check_pixel = field_validator("pixel_size_um")(lambda cls, v: check_pixel_size_um(v))
 
 
 class FourierFilterConfig(_Config):

@@ -1,0 +1,97 @@
+"""Image quality metrics in the paper's convention, as differentiable torch functions.
+
+Convention (paper and its code, pytorch-ignite): images are φ/2π with data range 1, the prediction is
+clipped to [0, 1] for reporting (not inside a loss), SSIM uses an 11 × 11 Gaussian window with σ 1.5,
+K1 0.01, K2 0.03 (C1 = 1e-4, C2 = 9e-4), reflect padding of 5 pixels, and population (not sample)
+statistics; the SSIM of an image is the mean of its full-size SSIM map.
+
+Aggregation over a data set is always per image: the mean of per-image values ("patch metrics" when
+the images are 256² patches), never a mean over batches of unequal size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+SSIM_WINDOW_PX = 11
+SSIM_SIGMA_PX = 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _as_nchw(image: torch.Tensor) -> torch.Tensor:
+    if image.ndim == 2:
+        return image[None, None]
+    if image.ndim == 3:
+        return image[:, None]
+    if image.ndim == 4:
+        return image
+    raise ValueError(f"expected an image (H, W), (B, H, W) or (B, 1, H, W); got shape {tuple(image.shape)}")
+
+
+def _gaussian_kernel(device, dtype) -> torch.Tensor:
+    half = SSIM_WINDOW_PX // 2
+    x = torch.arange(-half, half + 1, dtype=torch.float64)
+    g = torch.exp(-(x ** 2) / (2 * SSIM_SIGMA_PX ** 2))
+    g = g / g.sum()
+    return g.to(device=device, dtype=dtype)
+
+
+def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter with reflect padding; keeps the spatial size."""
+    half = kernel.numel() // 2
+    channels = x.shape[1]
+    x = F.pad(x, (half, half, half, half), mode="reflect")
+    kx = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    ky = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    return F.conv2d(F.conv2d(x, kx, groups=channels), ky, groups=channels)
+
+
+def ssim_map(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-pixel SSIM, same shape as the inputs' (B, 1, H, W) form; differentiable."""
+    x, y = _as_nchw(prediction).float(), _as_nchw(target).float()
+    if x.shape != y.shape:
+        raise ValueError(f"prediction {tuple(x.shape)} and target {tuple(y.shape)} differ in shape")
+    if min(x.shape[-2:]) <= SSIM_WINDOW_PX // 2:
+        raise ValueError(f"images must be larger than {SSIM_WINDOW_PX // 2} px per side for SSIM")
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    k = _gaussian_kernel(x.device, x.dtype)
+    mu_x, mu_y = _blur(x, k), _blur(y, k)
+    sxx = _blur(x * x, k) - mu_x ** 2
+    syy = _blur(y * y, k) - mu_y ** 2
+    sxy = _blur(x * y, k) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    den = (mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2)
+    return num / den
+
+
+def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """SSIM per image, shape (B,): the mean of each image's SSIM map."""
+    return ssim_map(prediction, target, data_range).mean(dim=(1, 2, 3))
+
+
+def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """PSNR per image in dB, shape (B,)."""
+    x, y = _as_nchw(prediction).float(), _as_nchw(target).float()
+    mse = (x - y).square().mean(dim=(1, 2, 3)).clamp_min(1e-20)
+    return 10 * torch.log10(data_range ** 2 / mse)
+
+
+def pooled_psnr(squared_error_sum: float, pixel_count: int, data_range: float = 1.0) -> float:
+    """PSNR of the pooled error over many pixels (the full-FoV number; lower than per-patch means)."""
+    mse = max(squared_error_sum / max(pixel_count, 1), 1e-20)
+    return 10 * math.log10(data_range ** 2 / mse)
+
+
+def phase_to_unit(phase_rad: torch.Tensor) -> torch.Tensor:
+    """Phase in radians → the paper's target φ/2π."""
+    return phase_rad / (2 * math.pi)
+
+
+def report_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image PSNR and SSIM with the prediction clipped to [0, 1], as the paper reports them."""
+    clipped = prediction.clamp(0.0, 1.0)
+    return {"psnr_db": psnr(clipped, target), "ssim": ssim(clipped, target)}
