@@ -205,3 +205,34 @@ def test_grid_config_rejects_metres_and_nanometres():
         GridConfig(pixel_size_um=3.164e-7)
     cfg = EncoderConfig.from_json(EncoderConfig().to_json())
     assert cfg == EncoderConfig()
+
+
+@pytest.mark.parametrize("outside", ["reflect", "dark"])
+def test_training_crops_equal_the_full_field_simulation_everywhere(outside):
+    """Crops with context (mirrored or dark beyond the edge) reproduce the full-field detector field."""
+    import numpy as np
+
+    from napari_dmicro.training.data import crop_region
+
+    cfg = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), outside_field=outside,
+                        detector=DetectorConfig(compression=4))
+    enc = Encoder(cfg, generator=torch.Generator().manual_seed(3))
+    full = _random_field((100, 120), seed=9)
+    reference = enc.full_field_detector(full)
+    ctx, size = enc.context_px(), 32
+    for top, left in [(0, 0), (40, 50), (100 - size, 120 - size), (0, 120 - size)]:
+        region = crop_region(full.numpy(), top - ctx, left - ctx, size + 2 * ctx, outside)
+        got = enc.detector_field(torch.from_numpy(np.ascontiguousarray(region)))[ctx:ctx + size, ctx:ctx + size]
+        assert torch.allclose(got, reference[top:top + size, left:left + size], atol=1e-5)
+
+
+def test_reflect_rule_has_no_dark_frame_for_a_uniform_field():
+    """A plane wave stays a plane wave through an all-pass filter when the specimen continues outside."""
+    from napari_dmicro.optics.fourier_filter import all_pass_filter
+
+    for outside, expect_flat in (("reflect", True), ("dark", False)):
+        enc = Encoder(EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), outside_field=outside))
+        enc.optics = all_pass_filter(FourierFilterConfig(filter_size_px=32))
+        intensity = enc.detector.intensity(enc.full_field_detector(torch.ones(64, 64, dtype=torch.complex64)))
+        flat = float((intensity - 1).abs().max()) < 0.05
+        assert flat == expect_flat

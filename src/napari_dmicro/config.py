@@ -151,7 +151,14 @@ class DetectorConfig(_Config):
 
 
 class EncoderConfig(_Config):
-    """Optics followed by a detector: the whole physical microscope up to the camera."""
+    """Optics followed by a detector: the whole physical microscope up to the camera.
+
+    ``outside_field`` says how the specimen continues beyond the edges of a given field when the
+    optics spread light across them (learnable Fourier filter): ``"reflect"`` mirrors the field (the
+    illumination and the specimen extend beyond the camera's field of view, the usual case) and
+    ``"dark"`` puts a field stop at the edge (no light from outside).
+    """
 
     optics: OpticsConfig = FourierFilterConfig()
+    outside_field: Literal["reflect", "dark"] = "reflect"
     detector: DetectorConfig = DetectorConfig()

@@ -2,7 +2,8 @@
 
 Engine code: numpy in, numpy out, torch underneath; no Qt. The camera covers the largest region of
 the field whose sides are multiples of the binning factor, anchored at the top-left pixel, so camera
-pixel (i, j) integrates object pixels [i·b, (i+1)·b) × [j·b, (j+1)·b).
+pixel (i, j) integrates object pixels [i·b, (i+1)·b) × [j·b, (j+1)·b). The optics see the whole field,
+extended beyond its edges by the encoder's ``outside_field`` rule.
 """
 
 from __future__ import annotations
@@ -78,16 +79,17 @@ def simulate_measurement(field, encoder: Encoder, *, seed: int = 0, device: str 
                              f"({arr.shape[0]}×{arr.shape[1]}) is smaller than one tile")
     dev = resolve_device(device)
     encoder = encoder.to(dev).eval()
-    tensor = torch.from_numpy(np.ascontiguousarray(arr[:rows, :cols])).to(dev)
     generator = torch.Generator(device=dev).manual_seed(int(seed))
     noise = "exact" if encoder.config.detector.noisy else "none"
     if tile:  # one acquisition per aperture-sized tile, row-major order
+        tensor = torch.from_numpy(np.ascontiguousarray(arr[:rows, :cols])).to(dev)
         tiles = tensor.reshape(rows // tile, tile, cols // tile, tile).permute(0, 2, 1, 3)
         out = encoder(tiles.reshape(-1, tile, tile), noise=noise, generator=generator)
         t = tile // b
         meas = out.reshape(rows // tile, cols // tile, t, t).permute(0, 2, 1, 3).reshape(rows // b, cols // b)
-    else:  # the whole field of view is one image
-        meas = encoder(tensor, noise=noise, generator=generator)
+    else:  # the whole field of view is one image; the camera covers its top-left rows × cols
+        det_field = encoder.full_field_detector(torch.from_numpy(arr).to(dev))[:rows, :cols]
+        meas = encoder.detector(det_field, noise=noise, generator=generator)
     det = encoder.config.detector
     attrs = {
         "compression": det.compression,
@@ -100,6 +102,7 @@ def simulate_measurement(field, encoder: Encoder, *, seed: int = 0, device: str 
         "object_pixel_size_um": encoder.pixel_size_um,
         "object_region_px": [rows, cols],
         "acquisition": f"tiled {tile}x{tile} apertures" if tile else "single full-field image",
+        "outside_field": encoder.config.outside_field,
     }
     return Measurement(meas.cpu().numpy().astype(np.float32), encoder.camera_pixel_size_um,
                        encoder.config.optics.grid.wavelength_um, (rows, cols), attrs)

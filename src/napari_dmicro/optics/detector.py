@@ -64,24 +64,30 @@ class Detector(nn.Module):
     def demagnify(self, intensity: torch.Tensor) -> torch.Tensor:
         return bin_mean(intensity, self.config.binning)
 
-    def photon_scale(self, binned: torch.Tensor) -> torch.Tensor:
-        """Photons per intensity unit, shape (B, 1, 1); the reference is detached from the graph."""
+    def photon_scale(self, binned: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Photons per intensity unit, shape (B, 1, 1); the reference is detached from the graph.
+
+        ``reference`` (B,) overrides the brightest pixel of ``binned`` for ``image_max`` exposure, e.g.
+        when ``binned`` is a crop of a larger image whose exposure was set on the whole image.
+        """
         cfg = self.config
         if cfg.max_photons is None:
             raise ValueError("photon scaling needs DetectorConfig.max_photons")
         if cfg.photon_reference == "unit_intensity":
             ref = torch.ones(binned.shape[0], 1, 1, device=binned.device, dtype=binned.dtype)
+        elif reference is not None:
+            ref = reference.detach().reshape(-1, 1, 1).to(binned.dtype).clamp_min(1e-12)
         else:
             ref = binned.detach().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
         return cfg.max_photons / ref
 
-    def add_noise(self, binned: torch.Tensor, mode: NoiseMode,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+    def add_noise(self, binned: torch.Tensor, mode: NoiseMode, generator: torch.Generator | None = None,
+                  reference: torch.Tensor | None = None) -> torch.Tensor:
         """Apply shot and read noise to a batch of binned intensities; returns intensity units."""
         cfg = self.config
         if mode == "none" or not cfg.noisy:
             return binned
-        scale = self.photon_scale(binned)
+        scale = self.photon_scale(binned, reference)
         expected = binned.clamp_min(0) * scale
         read = torch.randn(expected.shape, generator=generator, device=expected.device, dtype=expected.dtype)
         if mode == "exact":

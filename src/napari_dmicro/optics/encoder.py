@@ -7,6 +7,7 @@ from torch import nn
 
 from ..config import DiffractiveConfig, EncoderConfig, FourierFilterConfig
 from .detector import Detector, NoiseMode
+from .grids import extend_field
 from .diffractive import PhaseD2NN
 from .fourier_filter import LearnableFourierFilter
 
@@ -43,8 +44,26 @@ class Encoder(nn.Module):
         """Object-plane size of one camera pixel (object pixel × binning), µm."""
         return self.pixel_size_um * self.config.detector.binning
 
+    def context_px(self) -> int:
+        """Object pixels beyond a region that influence it (the filter's PSF half-width; 0 for apertures)."""
+        return self.optics.context_px()
+
     def detector_field(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
+        """Optics applied to exactly the given field (nothing assumed beyond its edges but zeros)."""
         return self.optics(field, **optics_kwargs)
+
+    def full_field_detector(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
+        """Detector-plane field of a whole field of view, the specimen extended per ``outside_field``.
+
+        This is the one rule every full-field simulation uses (simulate, evaluation, training data):
+        a region cut from a field with ``context_px()`` of surrounding field, extended by the same rule
+        at the field's edges, gives exactly the same output over the region.
+        """
+        ctx = self.context_px()
+        if ctx == 0:
+            return self.optics(field, **optics_kwargs)
+        out = self.optics(extend_field(field, ctx, self.config.outside_field), **optics_kwargs)
+        return out[..., ctx:-ctx, ctx:-ctx]
 
     def optical_intensity(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
         """Full-resolution |E|² at the detector plane (before binning)."""

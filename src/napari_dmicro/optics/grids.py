@@ -53,3 +53,30 @@ def center_crop(field: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     rows, cols = field.shape[-2:]
     top, left = (rows - shape[0]) // 2, (cols - shape[1]) // 2
     return field[..., top:top + shape[0], left:left + shape[1]]
+
+
+def reflect_indices(start: int, length: int, size: int):
+    """Indices ``start … start+length-1`` mirrored into ``0 … size-1`` (edge not repeated, numpy's
+    ``reflect``); works for any distance outside the array."""
+    import numpy as np
+
+    if size == 1:
+        return np.zeros(length, dtype=np.int64)
+    idx = np.arange(start, start + length)
+    period = 2 * (size - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= size, period - idx, idx)
+
+
+def extend_field(field: torch.Tensor, margin: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes by ``margin`` on every side: mirrored (``reflect``) or zeros (``dark``)."""
+    if margin == 0:
+        return field
+    if mode == "dark":
+        return torch.nn.functional.pad(field, (margin, margin, margin, margin))
+    if mode != "reflect":
+        raise ValueError(f"unknown outside_field mode {mode!r}; use 'reflect' or 'dark'")
+    rows, cols = field.shape[-2:]
+    ri = torch.from_numpy(reflect_indices(-margin, rows + 2 * margin, rows)).to(field.device)
+    ci = torch.from_numpy(reflect_indices(-margin, cols + 2 * margin, cols)).to(field.device)
+    return field.index_select(-2, ri).index_select(-1, ci)

@@ -1,0 +1,187 @@
+"""``dmicro``: the command line face of napari-dmicro (same public functions as the napari widgets)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  dmicro demo --out demo_output
+  dmicro phantom --out fields/ --count 10 --size 789 --seed 1
+  dmicro simulate fields/phantom_0000.zarr -o meas.zarr --compression 64 --photons 10000 --read-noise 6
+  dmicro info meas.zarr
+"""
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().replace("×", "x").split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size '{text}' must be N or ROWSxCOLS, e.g. 789 or 512x640")
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 8:
+        raise argparse.ArgumentTypeError(f"size '{text}' must be N or ROWSxCOLS with sides >= 8")
+    return parts[0], parts[1]
+
+
+def _progress(iterable, total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="field", disable=None)
+
+
+def cmd_phantom(args) -> int:
+    from .io.fields import write_field
+    from .phantoms import PhantomConfig, make_fields
+
+    config = PhantomConfig(size_px=args.size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = make_fields(args.count, seed=args.seed, config=config)
+    for k, field in enumerate(_progress(fields, args.count, "phantoms")):
+        path = out / f"phantom_{k:04d}.zarr"
+        write_field(path, field, pixel_size_um=config.pixel_size_um, wavelength_um=config.wavelength_um,
+                    attrs={"source": "napari_dmicro.phantoms", "seed": args.seed, "index": k,
+                           "command": " ".join(["dmicro", *sys.argv[1:]])},
+                    overwrite=args.overwrite)
+    print(f"wrote {args.count} phantom field(s) of {args.size[0]}×{args.size[1]} px to {out}")
+    return 0
+
+
+def _encoder_from_args(args, pixel_size_um: float, wavelength_um: float):
+    import torch
+
+    from .config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig, GridConfig
+    from .optics import Encoder
+
+    grid = GridConfig(pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
+    optics = FourierFilterConfig(grid=grid) if args.optics == "lff" else DiffractiveConfig(grid=grid)
+    detector = DetectorConfig(compression=args.compression, max_photons=args.photons,
+                              read_noise_e=args.read_noise)
+    generator = torch.Generator().manual_seed(args.optics_seed)
+    return Encoder(EncoderConfig(optics=optics, detector=detector), generator=generator)
+
+
+def cmd_simulate(args) -> int:
+    from .io.fields import read_field, write_measurement
+    from .simulation import simulate_measurement
+
+    image = read_field(args.field)
+    encoder = _encoder_from_args(args, image.pixel_size_um, image.wavelength_um)
+    start = time.perf_counter()
+    meas = simulate_measurement(image.data, encoder, seed=args.seed, device=args.device)
+    elapsed = time.perf_counter() - start
+    attrs = {**meas.attrs, "source_field": str(args.field), "optics_seed": args.optics_seed,
+             "optics_state": "untrained (random initialisation)"}
+    write_measurement(args.output, meas.data, pixel_size_um=meas.camera_pixel_size_um,
+                      wavelength_um=meas.wavelength_um, attrs=attrs, overwrite=args.overwrite)
+    rows, cols = meas.data.shape
+    print(f"wrote {rows}×{cols} measurement (x{args.compression}, {args.optics}) to {args.output} "
+          f"in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+
+    from .io.fields import read_image
+
+    image = read_image(args.path)
+    print(f"{args.path}: {image.kind}, {image.data.shape[0]}×{image.data.shape[1]} px, "
+          f"dtype {image.data.dtype}, pixel {image.pixel_size_um} µm, wavelength {image.wavelength_um} µm")
+    if image.attrs:
+        print(json.dumps(image.attrs, indent=2, default=str))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    outputs = run_demo(args.out, size_px=args.size, seed=args.seed, overwrite=True)
+    for name, path in outputs.items():
+        print(f"{name:12s} {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmicro", description="Differentiable compressive quantitative phase microscopy.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"napari-dmicro {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="phantom → compressed x64 noisy measurement → zarr + figure",
+                       epilog="example:\n  dmicro demo --out demo_output",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    p.add_argument("--size", type=_parse_size, default=(789, 789), help="field size N or RxC (789)")
+    p.add_argument("--seed", type=int, default=1, help="phantom, optics and noise seed (1: a field with several cells)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("phantom", help="generate synthetic HeLa-like cell fields as zarr",
+                       epilog="example:\n  dmicro phantom --out fields/ --count 10 --size 789 --seed 1",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--count", type=int, default=1, help="number of fields (1)")
+    p.add_argument("--size", type=_parse_size, default=(789, 789), help="N or RxC pixels (789)")
+    p.add_argument("--seed", type=int, default=0, help="seed; field k uses a seed derived from it")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=cmd_phantom)
+
+    p = sub.add_parser("simulate", help="camera measurement of a field through an (untrained) encoder",
+                       epilog="example:\n  dmicro simulate field.zarr -o meas.zarr --compression 64 "
+                              "--photons 10000 --read-noise 6",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("field", help="complex field: .zarr, .npy or .npz")
+    p.add_argument("-o", "--output", required=True, help="measurement .zarr to write")
+    p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="optical encoder (lff)")
+    p.add_argument("--compression", type=int, default=64, help="4, 16, 64, 256 or 1024 (64)")
+    p.add_argument("--photons", type=float, default=None, help="max photon count (default: noise free)")
+    p.add_argument("--read-noise", type=float, default=0.0, help="read noise σ in electrons (0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--optics-seed", type=int, default=0, help="seed of the random optics (0)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("info", help="print the kind, size, units and provenance of a file")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    from pydantic import ValidationError
+
+    try:
+        return args.func(args)
+    except (CLIError, ValueError, TypeError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+        message = str(exc) if not isinstance(exc, ValidationError) else _validation_message(exc)
+        print(f"dmicro {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dmicro {args.command}: cancelled", file=sys.stderr)
+        return 130
+
+
+def _validation_message(exc) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
