@@ -35,7 +35,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dmicro demo --out $(DEMO_OUT)
 
 sample-data: $(STAMP)
-	$(VENV)/bin/dmicro phantom --count 3 --size 256 --seed 100 --out sample_data
+	$(VENV)/bin/dmicro phantom --count 3 --size 256 --seed 100 --out sample_data --overwrite
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

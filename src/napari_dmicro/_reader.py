@@ -73,8 +73,12 @@ def _levels(base, n_min: int = PYRAMID_MIN_SIZE) -> list:
 
 
 def _range(array) -> tuple[float, float]:
+    """Display range from the 0.1 and 99.9 percentiles (robust to a few hot or dead pixels)."""
     a = np.asarray(array)
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(finite, [0.1, 99.9]))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return 0.0, 1.0
     if hi <= lo:
@@ -138,7 +142,7 @@ def image_layers(
         ph_data, ph_ms = _display(phase)
         return [
             (amp_data, {**common, "name": f"{name} amplitude", "colormap": "gray",
-                        "contrast_limits": (min(0.0, lo), hi), "multiscale": amp_ms,
+                        "contrast_limits": (lo, hi), "multiscale": amp_ms,
                         "metadata": meta("amplitude")}, "image"),
             (ph_data, {**common, "name": f"{name} phase", "colormap": PHASE_COLORMAP,
                        "contrast_limits": (-math.pi, math.pi), "multiscale": ph_ms,
@@ -149,9 +153,8 @@ def image_layers(
     data, ms = _display(levels)
     if img.kind == "phase":
         kwargs = {"colormap": PHASE_MAP_COLORMAP, "contrast_limits": (min(0.0, lo), max(2 * math.pi, hi))}
-    elif img.kind == "amplitude":
-        kwargs = {"colormap": "gray", "contrast_limits": (min(0.0, lo), hi)}
     else:
         kwargs = {"colormap": "gray", "contrast_limits": (lo, hi)}
-    return [(data, {**common, **kwargs, "name": f"{name} {img.kind}", "multiscale": ms,
+    layer_name = name if name.lower().endswith(img.kind) else f"{name} {img.kind}"
+    return [(data, {**common, **kwargs, "name": layer_name, "multiscale": ms,
                     "metadata": meta(img.kind)}, "image")]

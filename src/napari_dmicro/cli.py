@@ -13,6 +13,20 @@ examples:
   dmicro phantom --out fields/ --count 10 --size 789 --seed 1
   dmicro simulate fields/phantom_0000.zarr -o meas.zarr --compression 64 --photons 10000 --read-noise 6
   dmicro info meas.zarr
+  dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64
+"""
+
+TRAIN_EXAMPLES = """\
+examples:
+  dmicro phantom --out fields/ --count 60 --seed 1
+  dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64             # CPU budget, stages 1,2,3
+  dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64 --resume    # continue after Ctrl-C
+  dmicro train --preset lff-x64 --budget paper --data fields/ --out runs/paper
+  dmicro train --preset lff-x64 --init runs/lff-x64 --stages 3 --photons 1e4 --read-noise 6 \\
+               --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
+
+The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
+run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
 """
 
 
@@ -89,6 +103,68 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _parse_stages(text: str) -> tuple[int, ...]:
+    try:
+        stages = tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3")
+    if not stages or not set(stages) <= {1, 2, 3}:
+        raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3")
+    return stages
+
+
+def cmd_train(args) -> int:
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    from .training import Trainer, train_config
+
+    overrides = {"seed": args.seed, "device": args.device}
+    if args.max_minutes is not None:
+        overrides["max_minutes"] = args.max_minutes
+    if args.vgg19_weights:
+        overrides["vgg19_weights"] = args.vgg19_weights
+    config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
+                          read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
+                          **overrides)
+    cancel = threading.Event()
+
+    def _on_sigint(signum, frame):  # first Ctrl-C: stop at the next step and save; second: abort
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        tqdm.write("stopping after this step (Ctrl-C again to abort without saving)…", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    bar = None
+    status = 0
+    try:
+        trainer = Trainer(config, args.data, args.out, resume=args.resume, cancel=cancel,
+                          command=" ".join(["dmicro", *sys.argv[1:]]))
+        for event in trainer.run():
+            if event.kind == "stage_start":
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", disable=args.quiet,
+                           desc=f"stage {event.stage_number} {event.stage}", dynamic_ncols=True)
+            elif event.kind == "step" and bar is not None:
+                bar.update(event.step - bar.n)
+                bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
+            elif event.kind in ("validation", "start", "stage_end", "test", "done", "cancelled"):
+                text = event.describe() if event.kind != "test" else "test (once, at the end): " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in event.metrics.items() if isinstance(v, (int, float)))
+                (tqdm.write if bar is not None else print)(text)
+                if event.kind == "cancelled":
+                    status = 130
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    return status
+
+
 def cmd_info(args) -> int:
     import json
 
@@ -154,6 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_simulate)
 
+    p = sub.add_parser("train", help="train optics and decoder (the paper's three stages)",
+                       epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", required=True, help="lff-x64, lff-x256 or d2nn-x64")
+    p.add_argument("--data", required=True, help="folder of field files (.zarr, .npy, .npz), split by field")
+    p.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model.safetensors")
+    p.add_argument("--stages", type=_parse_stages, default=(1, 2, 3), help="subset of 1,2,3 (1,2,3)")
+    p.add_argument("--budget", choices=("cpu", "paper"), default="cpu",
+                   help="cpu: minutes on a laptop CPU; paper: the paper's epochs and learning rates (cpu)")
+    p.add_argument("--init", help="start from a shipped model name or a checkpoint / run folder")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")
+    p.add_argument("--read-noise", type=float, default=0.0, help="noise-aware training: read noise σ (e-)")
+    p.add_argument("--freeze-optics", action="store_true", help="stage 3 keeps the optics fixed")
+    p.add_argument("--vgg19-weights", help="safetensors file with ImageNet VGG19 weights (perceptual loss)")
+    p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, crops and noise (0)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (resumable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("info", help="print the kind, size, units and provenance of a file")
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
@@ -170,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CLIError, ValueError, TypeError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+    except (CLIError, ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         message = str(exc) if not isinstance(exc, ValidationError) else _validation_message(exc)
         print(f"dmicro {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -1,0 +1,233 @@
+"""Checkpoints: one safetensors file = weights + JSON (configs, model card, versions). Never pickle.
+
+Layout of a ``*.safetensors`` checkpoint written by this tool:
+- tensors: the ``Microscope`` state dict (``encoder.*``, ``decoder.*``), float32, CPU;
+- header metadata (strings): ``format`` = "napari-dmicro-checkpoint", ``format_version``,
+  ``config`` (``SystemConfig`` JSON) and ``card`` (JSON: training command, data fingerprint, metrics,
+  package and torch versions, …).
+
+Training state (optimiser moments, step counters) lives in a separate safetensors file written by
+:func:`save_train_state`. Loading only ever parses safetensors headers and JSON: a pickle (or a
+PyTorch ``.pt`` zip) is refused before any byte of it is interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "napari-dmicro-checkpoint"
+TRAIN_STATE_FORMAT = "napari-dmicro-train-state"
+FORMAT_VERSION = "1"
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable napari-dmicro checkpoint; the message says why and what to do."""
+
+
+@dataclass
+class CheckpointInfo:
+    path: Path
+    config: Any  # SystemConfig
+    card: dict = field(default_factory=dict)
+
+
+def versions() -> dict[str, str]:
+    from .. import __version__
+
+    return {"napari_dmicro": __version__, "torch": torch.__version__}
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Atomically write tensors + string metadata (temporary file, fsync, rename)."""
+    from safetensors.torch import save_file
+
+    out = Path(path)
+    _atomic_write(out, lambda tmp: save_file(_plain_tensors(tensors), tmp, metadata=metadata))
+    return out
+
+
+def read_header(path) -> dict:
+    """Parse and sanity-check a safetensors header without touching tensor bytes or unpickling."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {p} does not exist")
+    if p.is_dir():
+        raise CheckpointError(f"{p} is a folder; give the .safetensors checkpoint file inside it")
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{p} is too short to be a safetensors checkpoint")
+        (n,) = struct.unpack("<Q", head)
+        if n <= 1 or n > min(size - 8, _MAX_HEADER_BYTES):
+            raise CheckpointError(_not_safetensors(p))
+        raw = fh.read(n)
+    if not raw.lstrip().startswith(b"{"):
+        raise CheckpointError(_not_safetensors(p))
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(_not_safetensors(p)) from None
+
+
+def _not_safetensors(path: Path) -> str:
+    return (f"{path} is not a safetensors file (a pickle or PyTorch .pt/.pth file, perhaps); "
+            "napari-dmicro never unpickles files because a pickle can run arbitrary code. Use a "
+            "checkpoint written by napari-dmicro (dmicro train … writes model.safetensors)")
+
+
+def _metadata(path, expected_format: str) -> dict[str, str]:
+    meta = read_header(path).get("__metadata__") or {}
+    fmt = meta.get("format")
+    if fmt != expected_format:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a {expected_format} (format={fmt!r}); it was not "
+            "written by napari-dmicro or is a different kind of file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {meta.get('format_version')!r}; this "
+                              f"napari-dmicro reads version {FORMAT_VERSION}. Upgrade napari-dmicro")
+    return meta
+
+
+def save_checkpoint(path, model, card: dict | None = None) -> Path:
+    """Write a ``Microscope`` (weights + config + card) to ``path`` atomically."""
+    card = {**(card or {}), "versions": versions()}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.model_dump_json(),
+        "card": json.dumps(card, default=str),
+    }
+    return save_safetensors(path, model.state_dict(), metadata)
+
+
+def read_checkpoint_info(path) -> CheckpointInfo:
+    """Config and card of a checkpoint (no tensors loaded)."""
+    from ..system import SystemConfig
+
+    meta = _metadata(path, FORMAT)
+    try:
+        config = SystemConfig.model_validate_json(meta["config"])
+    except Exception as exc:
+        raise CheckpointError(f"{path}: its configuration is invalid: {exc}") from None
+    card = json.loads(meta.get("card") or "{}")
+    return CheckpointInfo(Path(path), config, card)
+
+
+def load_checkpoint(path, device: str | torch.device = "cpu"):
+    """Load a ``Microscope`` onto ``device`` (any device; weights are stored on the CPU)."""
+    from safetensors.torch import load_file
+
+    from ..device import resolve_device
+    from ..system import Microscope
+
+    info = read_checkpoint_info(path)
+    dev = resolve_device(device)
+    model = Microscope(info.config, init="all_pass")
+    state = load_file(str(path), device="cpu")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match its own configuration (missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}); the file is damaged or was edited")
+    return model.to(dev).eval(), info
+
+
+def check_compatible(info: CheckpointInfo, encoder_config, *, what: str = "this run") -> None:
+    """Refuse a checkpoint whose optics or compression differ from ``encoder_config``."""
+    have = info.config.encoder
+    problems = []
+    if have.optics.kind != encoder_config.optics.kind:
+        problems.append(f"optics {have.optics.kind} vs {encoder_config.optics.kind}")
+    if have.detector.compression != encoder_config.detector.compression:
+        problems.append(f"compression x{have.detector.compression} vs x{encoder_config.detector.compression}")
+    if have.optics.grid != encoder_config.optics.grid:
+        problems.append(f"grid {have.optics.grid.model_dump()} vs {encoder_config.optics.grid.model_dump()}")
+    if have.optics.kind == encoder_config.optics.kind:
+        shape_fields = ("filter_size_px",) if have.optics.kind == "lff" else ("n_layers", "n_neurons")
+        for name in shape_fields:
+            if getattr(have.optics, name) != getattr(encoder_config.optics, name):
+                problems.append(f"{name} {getattr(have.optics, name)} vs {getattr(encoder_config.optics, name)}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {info.path} does not fit {what}: " + "; ".join(problems)
+            + ". Pick a checkpoint or preset with the same optics and compression")
+
+
+# ---- training state: optimiser moments and progress ------------------------------------------------
+
+def save_train_state(path, optimizers: dict[str, torch.optim.Optimizer], progress: dict,
+                     modules: dict[str, torch.nn.Module] | None = None) -> Path:
+    """Optimiser states, auxiliary modules (e.g. a discriminator) and progress (JSON), atomically."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in (modules or {}).items():
+        for key, value in module.state_dict().items():
+            tensors[f"module:{name}/{key}"] = value
+    groups: dict[str, Any] = {}
+    for name, opt in optimizers.items():
+        state = opt.state_dict()
+        groups[name] = state["param_groups"]
+        for idx, slots in state["state"].items():
+            for key, value in slots.items():
+                tensor = value if torch.is_tensor(value) else torch.tensor(value)
+                tensors[f"{name}/{idx}/{key}"] = tensor
+    if not tensors:
+        tensors["_empty"] = torch.zeros(1)
+    metadata = {"format": TRAIN_STATE_FORMAT, "format_version": FORMAT_VERSION,
+                "param_groups": json.dumps(groups), "progress": json.dumps(progress, default=str)}
+    return save_safetensors(path, tensors, metadata)
+
+
+def load_train_state(path, optimizers: dict[str, torch.optim.Optimizer] | None = None,
+                     modules: dict[str, torch.nn.Module] | None = None) -> dict:
+    """Restore optimiser states and modules in place (if given) and return the progress dict."""
+    from safetensors.torch import load_file
+
+    meta = _metadata(path, TRAIN_STATE_FORMAT)
+    progress = json.loads(meta["progress"])
+    tensors = load_file(str(path), device="cpu") if (optimizers or modules) else {}
+    for name, module in (modules or {}).items():
+        prefix = f"module:{name}/"
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not state:
+            raise CheckpointError(f"{path} has no saved state for {name!r}")
+        module.load_state_dict(state)
+    if optimizers:
+        groups = json.loads(meta["param_groups"])
+        for name, opt in optimizers.items():
+            if name not in groups:
+                raise CheckpointError(f"{path} has no optimiser state for {name!r}")
+            state: dict[int, dict] = {}
+            prefix = f"{name}/"
+            for key, value in tensors.items():
+                if key.startswith(prefix) and not key.startswith("module:"):
+                    _, idx, slot = key.split("/", 2)
+                    state.setdefault(int(idx), {})[slot] = value
+            opt.load_state_dict({"state": state, "param_groups": groups[name]})
+    return progress

@@ -1,0 +1,101 @@
+"""Training configuration: the three stages of the paper (section 2.1), data and run settings.
+
+Stage names: ``optics`` (1: all-optical, L1 of the full-resolution detector intensity against φ/2π),
+``decoder`` (2: optics frozen, L1 + perceptual + adversarial), ``end_to_end`` (3: −SSIM, low learning
+rates). Budgets are step counts so that the same seed and data give the same numbers; a CPU budget's
+expected wall time is recorded beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..config import _Config
+from ..system import SystemConfig
+
+StageName = Literal["optics", "decoder", "end_to_end"]
+STAGE_NUMBERS: dict[str, int] = {"optics": 1, "decoder": 2, "end_to_end": 3}
+STAGE_BY_NUMBER = {v: k for k, v in STAGE_NUMBERS.items()}
+
+
+class StageConfig(_Config):
+    """One training stage. ``milestones`` are fractions of ``steps`` where the learning rate × ``gamma``."""
+
+    name: StageName
+    steps: int | None = Field(None, ge=0, description="optimiser steps (or give epochs)")
+    epochs: float | None = Field(None, gt=0, description="passes over the training fields, one patch each")
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0, description="learning rate of the trained part (decoder in stage 3)")
+    optics_lr: float | None = Field(None, gt=0, description="stage 3: learning rate of the optics")
+    milestones: tuple[float, ...] = ()
+    gamma: float = Field(0.1, gt=0, le=1)
+    val_every: int = Field(100, ge=1, description="validate every this many steps (and at the end)")
+    loss: Literal["l1", "l1_perceptual_adversarial", "ssim", "l1_ssim"] = "l1"
+    perceptual_weight: float = Field(0.0, ge=0)
+    adversarial_weight: float = Field(0.0, ge=0)
+    discriminator_lr: float = Field(1e-4, gt=0)
+    select_on: Literal["l1", "psnr", "ssim"] = "psnr"
+    progressive_layers: bool = Field(False, description="stage 1 PhaseD2NN: Algorithm 1 schedule")
+    joint_lr: float = Field(5e-5, gt=0, description="Algorithm 1: learning rate of joint sub-steps")
+    freeze_optics: bool = Field(False, description="stage 3: keep the optics fixed (built microscope)")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if any(not 0 < m < 1 for m in self.milestones):
+            raise ValueError(f"milestones {self.milestones} must be fractions of the stage in (0, 1)")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
+        if self.name == "optics" and self.loss != "l1":
+            raise ValueError("stage 1 (optics) uses the L1 phase-to-intensity loss of the paper")
+        return self
+
+    def total_steps(self, n_train_fields: int) -> int:
+        """Steps of this stage; an epoch is one patch from every training field (drop_last batches)."""
+        if self.steps is not None:
+            return self.steps
+        per_epoch = max(n_train_fields // self.batch_size, 1)
+        return int(round(self.epochs * per_epoch))
+
+    def lr_at(self, step: int, total_steps: int, base: float | None = None) -> float:
+        """Multi-step schedule as a pure function of the step (so resuming needs no scheduler state)."""
+        base = self.lr if base is None else base
+        done = step / max(total_steps, 1)
+        return base * self.gamma ** sum(1 for m in self.milestones if done >= m)
+
+
+class DataConfig(_Config):
+    """How fields become training patches. Splits are by field of view, never by crop."""
+
+    patch_px: int = Field(256, ge=16)
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+    val_patches_per_side: int = Field(3, ge=1, description="fixed grid of n×n validation/test patches per field")
+    flips: bool = True
+    d2nn_bank_size: int = Field(256, ge=1, description="stage 2 PhaseD2NN: simulated patches kept in memory")
+
+
+class TrainConfig(_Config):
+    """Everything that defines a run; stored in the run folder and in every checkpoint's card."""
+
+    preset: str | None = None
+    budget: Literal["cpu", "paper", "custom"] = "custom"
+    system: SystemConfig
+    stages: tuple[StageConfig, ...]
+    data: DataConfig = DataConfig()
+    seed: int = 0
+    init: str | None = Field(None, description="shipped model name or checkpoint to start from")
+    vgg19_weights: str | None = Field(None, description="safetensors file with ImageNet VGG19 weights")
+    device: str = "cpu"
+    checkpoint_every_steps: int = Field(25, ge=1)
+    max_minutes: float | None = Field(None, gt=0, description="stop (and keep the best model) after this")
+
+    @model_validator(mode="after")
+    def _stage_order(self):
+        numbers = [STAGE_NUMBERS[s.name] for s in self.stages]
+        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+            raise ValueError(f"stages must be distinct and in order 1, 2, 3; got {numbers}")
+        if not self.stages:
+            raise ValueError("no stage to run; choose at least one of --stages 1,2,3")
+        return self

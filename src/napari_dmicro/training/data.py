@@ -1,0 +1,172 @@
+"""Training data: fields from a folder, split by field of view, patches for training and evaluation.
+
+- Splits are by file (one field of view per file): a field's patches never appear in two splits.
+- Training patches are random ``patch_px`` crops with random flips, drawn from a generator seeded by
+  (seed, stage, step): the batch of step k is the same whether or not the run was resumed.
+- Validation and test patches are a fixed grid of n × n patches per field, aligned to the camera
+  pixels, so their measurements are exact crops of the full-field measurement.
+- Crops carry ``context_px`` of surrounding field (beyond the field's edge: the encoder's
+  ``outside_field`` rule) so a crop's simulated measurement equals the same region of the full-field
+  measurement (learnable Fourier filter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FIELD_SUFFIXES = (".zarr", ".npy", ".npz")
+
+
+def discover_fields(data_dir) -> list[Path]:
+    """Field files (.zarr stores, .npy, .npz) directly inside ``data_dir``, sorted by name."""
+    root = Path(data_dir)
+    if not root.exists():
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"{root} is a file; give a folder of field files (.zarr, .npy, .npz)")
+    paths = sorted(p for p in root.iterdir() if p.suffix in FIELD_SUFFIXES and not p.name.startswith("."))
+    if not paths:
+        raise ValueError(f"no field files (.zarr, .npy, .npz) in {root}; generate some with "
+                         f"`dmicro phantom --out {root} --count 40`")
+    return paths
+
+
+def split_by_field(paths: list[Path], val_fraction: float, test_fraction: float,
+                   seed: int) -> dict[str, list[Path]]:
+    """Shuffle files with ``seed`` and cut them into train / val / test (at least one each if >= 3)."""
+    order = list(paths)
+    np.random.default_rng([seed, 4]).shuffle(order)
+    n = len(order)
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 and n >= 3 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 and n >= 3 else 0
+    if n - n_val - n_test < 1:
+        raise ValueError(f"{n} field(s) are too few to split into train/val/test; add fields")
+    return {"val": sorted(order[:n_val]), "test": sorted(order[n_val:n_val + n_test]),
+            "train": sorted(order[n_val + n_test:])}
+
+
+@dataclass
+class FieldSet:
+    """Fields held in memory (complex64) with their phase targets φ/2π in [0, 1)."""
+
+    paths: list[Path]
+    fields: list[np.ndarray]
+    targets: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: float,
+                  min_side_px: int) -> FieldSet:
+    """Read fields; refuse ones whose grid differs from the model's or that are smaller than a patch."""
+    from ..io.fields import read_field
+
+    fields, targets = [], []
+    for path in paths:
+        image = read_field(path)
+        _check_grid(path, image.pixel_size_um, pixel_size_um, "pixel size", "µm")
+        _check_grid(path, image.wavelength_um, wavelength_um, "wavelength", "µm")
+        field = np.asarray(image.data).astype(np.complex64)
+        if min(field.shape) < min_side_px:
+            raise ValueError(f"{path}: {field.shape[0]}×{field.shape[1]} px is smaller than one "
+                             f"{min_side_px}-px training patch")
+        fields.append(field)
+        targets.append((np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).astype(np.float32))
+    return FieldSet(list(paths), fields, targets)
+
+
+def _check_grid(path, have: float, want: float, what: str, unit: str) -> None:
+    if not math.isclose(have, want, rel_tol=1e-3):
+        raise ValueError(f"{path}: {what} {have} {unit} differs from the model's {want} {unit}; resample "
+                         f"the field to the model's grid first (see docs/file-formats.md)")
+
+
+def fingerprint(fieldset: FieldSet) -> str:
+    """sha256 over file names and field bytes: identifies the exact training data."""
+    h = hashlib.sha256()
+    for path, field in zip(fieldset.paths, fieldset.fields):
+        h.update(Path(path).name.encode())
+        h.update(np.ascontiguousarray(field).tobytes())
+    return h.hexdigest()
+
+
+def crop_region(array: np.ndarray, top: int, left: int, size: int, outside: str = "dark") -> np.ndarray:
+    """``size × size`` window at (top, left); parts outside the array are mirrored (``reflect``, the
+    same rule as :meth:`Encoder.full_field_detector`) or zero (``dark``)."""
+    if outside == "reflect":
+        from ..optics.grids import reflect_indices
+
+        rows = reflect_indices(top, size, array.shape[0])
+        cols = reflect_indices(left, size, array.shape[1])
+        return array[np.ix_(rows, cols)]
+    out = np.zeros((size, size), dtype=array.dtype)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + size, array.shape[0]), min(left + size, array.shape[1])
+    if r1 > r0 and c1 > c0:
+        out[r0 - top:r1 - top, c0 - left:c1 - left] = array[r0:r1, c0:c1]
+    return out
+
+
+def step_rng(seed: int, stage_number: int, step: int) -> np.random.Generator:
+    """The generator of one training step: a pure function of (seed, stage, step)."""
+    return np.random.default_rng([seed, stage_number, step])
+
+
+def _flip(a: np.ndarray, flip_rows: bool, flip_cols: bool) -> np.ndarray:
+    if flip_rows:
+        a = a[::-1]
+    if flip_cols:
+        a = a[:, ::-1]
+    return a
+
+
+def sample_training_patches(fieldset: FieldSet, rng: np.random.Generator, batch: int, patch_px: int,
+                            context_px: int = 0, flips: bool = True, align_px: int = 1,
+                            outside: str = "reflect"):
+    """Random patches: fields (B, P + 2c, P + 2c) complex64 and targets (B, P, P) float32."""
+    regions, targets = [], []
+    size = patch_px + 2 * context_px
+    for _ in range(batch):
+        k = int(rng.integers(len(fieldset)))
+        field, target = fieldset.fields[k], fieldset.targets[k]
+        top = int(rng.integers((field.shape[0] - patch_px) // align_px + 1)) * align_px
+        left = int(rng.integers((field.shape[1] - patch_px) // align_px + 1)) * align_px
+        fr, fc = (bool(rng.integers(2)), bool(rng.integers(2))) if flips else (False, False)
+        region = crop_region(field, top - context_px, left - context_px, size, outside)
+        regions.append(_flip(region, fr, fc))
+        targets.append(_flip(target[top:top + patch_px, left:left + patch_px], fr, fc))
+    return np.ascontiguousarray(np.stack(regions)), np.ascontiguousarray(np.stack(targets))
+
+
+def grid_offsets(length_px: int, patch_px: int, per_side: int, align_px: int) -> list[int]:
+    """``per_side`` patch offsets spread over ``length_px``, multiples of ``align_px``."""
+    covered = (length_px // align_px) * align_px
+    if covered < patch_px:
+        raise ValueError(f"a side of {length_px} px cannot hold a {patch_px}-px patch")
+    last = ((covered - patch_px) // align_px) * align_px
+    if per_side == 1:
+        return [last // 2 // align_px * align_px]
+    return sorted({int(round(last * i / (per_side - 1) / align_px)) * align_px for i in range(per_side)})
+
+
+@dataclass(frozen=True)
+class FixedPatch:
+    field_index: int
+    top: int
+    left: int
+
+
+def fixed_patches(fieldset: FieldSet, patch_px: int, per_side: int, align_px: int) -> list[FixedPatch]:
+    """The deterministic evaluation patches: an n × n grid per field."""
+    out = []
+    for k, field in enumerate(fieldset.fields):
+        rows = grid_offsets(field.shape[0], patch_px, per_side, align_px)
+        cols = grid_offsets(field.shape[1], patch_px, per_side, align_px)
+        out.extend(FixedPatch(k, r, c) for r in rows for c in cols)
+    return out

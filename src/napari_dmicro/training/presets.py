@@ -1,0 +1,145 @@
+"""Named training presets: ``lff-x64``, ``lff-x256``, ``d2nn-x64``, each with two budgets.
+
+- ``paper``: the paper's schedule (section 5): batch 32; stage 1 LFF Adam 0.1 for 1500 epochs with
+  milestones [50, 400, 650, 1000, 1400] × 0.1, PhaseD2NN Adam 0.001 for each step of Algorithm 1 with
+  joint steps at 5e-5; stage 2 the SwinIR recipe (Adam 1e-4, L1 + perceptual + 0.1·GAN; 890 epochs in the
+  authors' notebook); stage 3 −SSIM at 5e-6 for 24000 (LFF) or 3000 (PhaseD2NN) epochs. The paper's
+  decoder (SwinIR embed 180, 6×6, progressive upsampler).
+- ``cpu``: what fits a laptop CPU (2 cores) in the minutes given in the preset; a fast SwinIR with a
+  single PixelShuffle, stage 2 with L1 only (the perceptual and adversarial terms cost more than the
+  whole decoder on a CPU; they stay available with the paper budget or custom weights), short stages.
+  Every CPU budget's wall time is measured in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig
+from ..decoders import decoder_config
+from ..system import SystemConfig
+from .config import StageConfig, TrainConfig
+
+_PAPER_LFF_MILESTONES = tuple(m / 1500 for m in (50, 400, 650, 1000, 1400))
+
+
+@dataclass(frozen=True)
+class TrainingPreset:
+    name: str
+    description: str
+    encoder: EncoderConfig
+    cpu_decoder: str
+    paper_decoder: str
+    cpu_stages: tuple[StageConfig, ...]
+    paper_stages: tuple[StageConfig, ...]
+    cpu_minutes: float  # expected wall time of the CPU budget on 2 cores
+
+    def system(self, budget: str) -> SystemConfig:
+        name = self.paper_decoder if budget == "paper" else self.cpu_decoder
+        return SystemConfig(encoder=self.encoder,
+                            decoder=decoder_config(name, self.encoder.detector.binning))
+
+    def stages(self, budget: str) -> tuple[StageConfig, ...]:
+        if budget not in ("cpu", "paper"):
+            raise ValueError(f"unknown budget {budget!r}; use cpu or paper")
+        return self.paper_stages if budget == "paper" else self.cpu_stages
+
+
+def _paper_stage2(epochs: float = 890) -> StageConfig:
+    return StageConfig(name="decoder", epochs=epochs, batch_size=32, lr=1e-4,
+                       loss="l1_perceptual_adversarial", perceptual_weight=1.0, adversarial_weight=0.1,
+                       discriminator_lr=1e-4, val_every=500, select_on="psnr")
+
+
+def _paper_stage3(epochs: float) -> StageConfig:
+    return StageConfig(name="end_to_end", epochs=epochs, batch_size=32, lr=5e-6, optics_lr=5e-6,
+                       loss="ssim", val_every=1000, select_on="ssim")
+
+
+def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int) -> TrainingPreset:
+    encoder = EncoderConfig(optics=FourierFilterConfig(), detector=DetectorConfig(compression=compression))
+    cpu = (
+        StageConfig(name="optics", steps=150, batch_size=8, lr=0.1, milestones=(0.5,), val_every=75,
+                    select_on="l1"),
+        StageConfig(name="decoder", steps=stage2_steps, batch_size=16, lr=2e-3, milestones=(0.6, 0.85),
+                    gamma=0.3, loss="l1", val_every=250, select_on="psnr"),
+        StageConfig(name="end_to_end", steps=150, batch_size=8, lr=5e-5, optics_lr=5e-4, loss="l1_ssim",
+                    val_every=75, select_on="psnr"),
+    )
+    paper = (
+        StageConfig(name="optics", epochs=1500, batch_size=32, lr=0.1, milestones=_PAPER_LFF_MILESTONES,
+                    val_every=500, select_on="l1"),
+        _paper_stage2(),
+        _paper_stage3(24000),
+    )
+    return TrainingPreset(
+        name=f"lff-x{compression}",
+        description=f"learnable Fourier filter (4f, linear convolution) at x{compression}",
+        encoder=encoder, cpu_decoder="swinir-fast", paper_decoder="swinir-paper",
+        cpu_stages=cpu, paper_stages=paper, cpu_minutes=cpu_minutes)
+
+
+def _d2nn_preset() -> TrainingPreset:
+    encoder = EncoderConfig(optics=DiffractiveConfig(), detector=DetectorConfig(compression=64))
+    cpu = (
+        StageConfig(name="optics", steps=180, batch_size=4, lr=0.01, joint_lr=5e-4, val_every=60,
+                    progressive_layers=True, select_on="l1"),
+        StageConfig(name="decoder", steps=1500, batch_size=16, lr=2e-3, milestones=(0.6, 0.85), gamma=0.3,
+                    loss="l1", val_every=250, select_on="psnr"),
+        StageConfig(name="end_to_end", steps=40, batch_size=4, lr=5e-5, optics_lr=1e-4, loss="l1_ssim",
+                    val_every=20, select_on="psnr"),
+    )
+    paper = (
+        StageConfig(name="optics", epochs=1500 * 9, batch_size=32, lr=1e-3, joint_lr=5e-5,
+                    progressive_layers=True, val_every=2000, select_on="l1"),
+        _paper_stage2(),
+        _paper_stage3(3000),
+    )
+    return TrainingPreset(
+        name="d2nn-x64", description="5-layer PhaseD2NN (λ/2 neurons, 256² aperture) at x64",
+        encoder=encoder, cpu_decoder="swinir-fast", paper_decoder="swinir-paper",
+        cpu_stages=cpu, paper_stages=paper, cpu_minutes=60)
+
+
+PRESETS: dict[str, TrainingPreset] = {
+    p.name: p for p in (_lff_preset(64, 30, 1500), _lff_preset(256, 30, 1500), _d2nn_preset())
+}
+
+
+def get_preset(name: str) -> TrainingPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = (1, 2, 3),
+                 max_photons: float | None = None, read_noise_e: float = 0.0, freeze_optics: bool = False,
+                 init: str | None = None, **overrides) -> TrainConfig:
+    """A full TrainConfig for a named preset, budget and subset of stages (1, 2, 3).
+
+    ``max_photons``/``read_noise_e`` make training noise aware (the detector of the run). With ``init``
+    (a shipped model name or a checkpoint) the run fine-tunes that model: its architecture is used, its
+    optics and compression must match the preset's, and ``freeze_optics`` keeps its optics fixed in
+    stage 3 (a microscope that is already built).
+    """
+    p = get_preset(preset)
+    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
+    unknown = set(stages) - {1, 2, 3}
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are 1 (optics), 2 (decoder), 3 (end to end)")
+    chosen = tuple(s.model_copy(update={"freeze_optics": freeze_optics}) if s.name == "end_to_end" else s
+                   for s in p.stages(budget) if numbers[s.name] in stages)
+    system = p.system(budget)
+    if init is not None:
+        from ..io.checkpoints import check_compatible, read_checkpoint_info
+        from ..pretrained import resolve_model
+
+        info = read_checkpoint_info(resolve_model(init))
+        check_compatible(info, system.encoder, what=f"preset {preset}")
+        system = info.config
+    detector = system.encoder.detector.model_copy(update={"max_photons": max_photons, "read_noise_e": read_noise_e})
+    detector = type(detector).model_validate(detector.model_dump())  # re-run the validators
+    encoder = system.encoder.model_copy(update={"detector": detector})
+    system = system.model_copy(update={"encoder": encoder})
+    return TrainConfig(preset=preset, budget=budget, system=system, stages=chosen, init=init, **overrides)
