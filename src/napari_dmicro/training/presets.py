@@ -59,12 +59,12 @@ def _paper_stage3(epochs: float) -> StageConfig:
 def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int) -> TrainingPreset:
     encoder = EncoderConfig(optics=FourierFilterConfig(), detector=DetectorConfig(compression=compression))
     cpu = (
-        StageConfig(name="optics", steps=150, batch_size=8, lr=0.1, milestones=(0.5,), val_every=75,
+        StageConfig(name="optics", steps=300, batch_size=8, lr=0.1, milestones=(0.5,), val_every=100,
                     select_on="l1"),
-        StageConfig(name="decoder", steps=stage2_steps, batch_size=16, lr=2e-3, milestones=(0.6, 0.85),
-                    gamma=0.3, loss="l1", val_every=250, select_on="psnr"),
-        StageConfig(name="end_to_end", steps=150, batch_size=8, lr=5e-5, optics_lr=5e-4, loss="l1_ssim",
-                    val_every=75, select_on="psnr"),
+        StageConfig(name="decoder", steps=stage2_steps, batch_size=16, lr=1e-3, milestones=(0.6, 0.85),
+                    gamma=0.3, loss="l1", val_every=200, select_on="psnr"),
+        StageConfig(name="end_to_end", steps=400, batch_size=8, lr=5e-5, optics_lr=5e-4, loss="l1_ssim",
+                    val_every=100, select_on="psnr"),
     )
     paper = (
         StageConfig(name="optics", epochs=1500, batch_size=32, lr=0.1, milestones=_PAPER_LFF_MILESTONES,
@@ -102,7 +102,7 @@ def _d2nn_preset() -> TrainingPreset:
 
 
 PRESETS: dict[str, TrainingPreset] = {
-    p.name: p for p in (_lff_preset(64, 30, 1500), _lff_preset(256, 30, 1500), _d2nn_preset())
+    p.name: p for p in (_lff_preset(64, 30, 2400), _lff_preset(256, 30, 2400), _d2nn_preset())
 }
 
 
