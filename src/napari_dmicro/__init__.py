@@ -1,7 +1,28 @@
 """napari-dmicro: differentiable compressive quantitative phase microscopy.
 
-The engine (``optics``, ``io``, ``phantoms``, ``config``) knows nothing of Qt; the CLI (``dmicro``) and
-the napari widgets call the same public functions.
+The public API (also what the CLI and the napari widgets call)::
+
+    import napari_dmicro as dm
+    model = dm.load_model("lff-x64")            # a shipped model name, or a checkpoint path
+    meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)
+    phase = dm.reconstruct(meas, model)          # radians, same shape as the field
+    report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
+
+The engine (``optics``, ``decoders``, ``training``, ``inference``, ``io``, ``phantoms``) knows nothing
+of Qt. Attributes are imported lazily so that napari can read the plugin manifest without importing
+torch.
 """
 
 __version__ = "0.1.0.dev0"
+
+_API = ("load_model", "simulate", "reconstruct", "evaluate", "MeasurementArray", "EvaluationReport")
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'napari_dmicro' has no attribute {name!r}")

@@ -78,28 +78,149 @@ def _encoder_from_args(args, pixel_size_um: float, wavelength_um: float):
 
     grid = GridConfig(pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
     optics = FourierFilterConfig(grid=grid) if args.optics == "lff" else DiffractiveConfig(grid=grid)
-    detector = DetectorConfig(compression=args.compression, max_photons=args.photons,
-                              read_noise_e=args.read_noise)
+    detector = DetectorConfig(compression=args.compression)
     generator = torch.Generator().manual_seed(args.optics_seed)
     return Encoder(EncoderConfig(optics=optics, detector=detector), generator=generator)
 
 
+class _UntrainedModel:
+    """Just an encoder with random optics, for simulating before any model is trained."""
+
+    def __init__(self, encoder, name: str):
+        self.encoder, self.name = encoder, name
+
+
+def _check_grid(image, model_grid, what: str) -> None:
+    import math
+
+    if not math.isclose(image.pixel_size_um, model_grid.pixel_size_um, rel_tol=1e-3):
+        raise CLIError(f"{what} has {image.pixel_size_um} µm pixels but the model was designed for "
+                       f"{model_grid.pixel_size_um} µm; resample it (with anti-aliasing) to the model's grid first")
+
+
+def _progress_callback(desc: str, unit: str):
+    from tqdm import tqdm
+
+    state = {}
+
+    def callback(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return callback
+
+
 def cmd_simulate(args) -> int:
+    from . import api
     from .io.fields import read_field, write_measurement
-    from .simulation import simulate_measurement
 
     image = read_field(args.field)
-    encoder = _encoder_from_args(args, image.pixel_size_um, image.wavelength_um)
+    if args.model:
+        model = api.load_model(args.model, device=args.device)
+        _check_grid(image, model.config.encoder.optics.grid, str(args.field))
+        state = f"trained model {args.model}"
+    else:
+        model = _UntrainedModel(_encoder_from_args(args, image.pixel_size_um, image.wavelength_um),
+                                f"untrained {args.optics} (optics seed {args.optics_seed})")
+        state = "untrained (random initialisation)"
     start = time.perf_counter()
-    meas = simulate_measurement(image.data, encoder, seed=args.seed, device=args.device)
+    meas = api.simulate(image.data, model, photons=args.photons, read_noise=args.read_noise, seed=args.seed,
+                        device=args.device, progress=_progress_callback("simulate", "block"))
     elapsed = time.perf_counter() - start
-    attrs = {**meas.attrs, "source_field": str(args.field), "optics_seed": args.optics_seed,
-             "optics_state": "untrained (random initialisation)"}
-    write_measurement(args.output, meas.data, pixel_size_um=meas.camera_pixel_size_um,
-                      wavelength_um=meas.wavelength_um, attrs=attrs, overwrite=args.overwrite)
-    rows, cols = meas.data.shape
-    print(f"wrote {rows}×{cols} measurement (x{args.compression}, {args.optics}) to {args.output} "
-          f"in {elapsed:.2f} s")
+    attrs = {**meas.attrs, "source_field": str(args.field), "optics_state": state}
+    if not args.model:
+        attrs["optics_seed"] = args.optics_seed
+    write_measurement(args.output, meas, pixel_size_um=meas.attrs["camera_pixel_size_um"],
+                      wavelength_um=meas.attrs["wavelength_um"], attrs=attrs, overwrite=args.overwrite)
+    rows, cols = meas.shape
+    print(f"wrote {rows}×{cols} measurement (x{meas.attrs['compression']}, {meas.attrs['acquisition']}) "
+          f"to {args.output} in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    from . import api
+    from .io.fields import read_image, write_phase
+
+    image = read_image(args.measurement)
+    if image.kind != "measurement":
+        raise CLIError(f"{args.measurement} is a {image.kind}, not a camera measurement; simulate one with "
+                       "`dmicro simulate` or give a lab acquisition stored as a measurement")
+    model = api.load_model(args.model, device=args.device)
+    enc = model.config.encoder
+    expected_camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
+    import math
+
+    if not math.isclose(image.pixel_size_um, expected_camera_um, rel_tol=1e-3):
+        raise CLIError(f"the measurement's pixels are {image.pixel_size_um} µm (object plane) but model "
+                       f"{args.model} records {expected_camera_um:.4g} µm (x{enc.detector.compression}); "
+                       "use the model that matches the camera")
+    meas = api.MeasurementArray(image.data, image.attrs)
+    start = time.perf_counter()
+    phase = api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
+                            progress=_progress_callback("reconstruct", "band"))
+    elapsed = time.perf_counter() - start
+    attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
+             "device": args.device, "source_measurement": str(args.measurement),
+             "compression": enc.detector.compression, "optics": enc.optics.kind,
+             "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
+    write_phase(args.output, phase, pixel_size_um=enc.optics.grid.pixel_size_um,
+                wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, overwrite=args.overwrite)
+    print(f"wrote {phase.shape[0]}×{phase.shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from . import api
+    from .io.fields import read_image, write_image
+
+    phase = read_image(args.phase)
+    reference = read_image(args.reference)
+    if phase.kind != "phase":
+        raise CLIError(f"{args.phase} is a {phase.kind}, not a phase map")
+    if reference.kind not in ("field", "phase"):
+        raise CLIError(f"the reference {args.reference} is a {reference.kind}; give a field or a phase map")
+    import numpy as np
+
+    report = api.evaluate(np.asarray(phase.data), np.asarray(reference.data))
+    result = report.as_dict()
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
+    if args.ssim_map:
+        write_image(args.ssim_map, report.ssim_map.astype("float32"), kind="amplitude",
+                    pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
+                    attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
+                           "phase": str(args.phase), "reference": str(args.reference)},
+                    overwrite=args.overwrite)
+        print(f"wrote the SSIM map to {args.ssim_map}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    import json
+
+    from .io.checkpoints import read_checkpoint_info
+    from .pretrained import shipped_models
+
+    models = shipped_models()
+    if not models:
+        print("no models are shipped in this version; train one with `dmicro train` "
+              "(docs/training.md) and pass its model.safetensors as --model")
+        return 0
+    for name, path in models.items():
+        info = read_checkpoint_info(path)
+        card = info.card
+        test = card.get("test") or {}
+        print(f"{name}: {info.config.optics_kind} x{info.config.compression}, decoder "
+              f"{info.config.decoder.family}; test PSNR {test.get('psnr_db', float('nan')):.2f} dB, "
+              f"SSIM {test.get('ssim', float('nan')):.3f}")
+        if args.verbose:
+            print(json.dumps(card, indent=2, default=str))
     return 0
 
 
@@ -214,14 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=cmd_phantom)
 
-    p = sub.add_parser("simulate", help="camera measurement of a field through an (untrained) encoder",
+    p = sub.add_parser("simulate", help="camera measurement of a field through a model's optics",
                        epilog="example:\n  dmicro simulate field.zarr -o meas.zarr --compression 64 "
                               "--photons 10000 --read-noise 6",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("field", help="complex field: .zarr, .npy or .npz")
     p.add_argument("-o", "--output", required=True, help="measurement .zarr to write")
-    p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="optical encoder (lff)")
-    p.add_argument("--compression", type=int, default=64, help="4, 16, 64, 256 or 1024 (64)")
+    p.add_argument("--model", help="shipped model name or checkpoint (default: untrained random optics)")
+    p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="untrained optics type (lff)")
+    p.add_argument("--compression", type=int, default=64, help="untrained optics: 4, 16, 64, 256 or 1024 (64)")
     p.add_argument("--photons", type=float, default=None, help="max photon count (default: noise free)")
     p.add_argument("--read-noise", type=float, default=0.0, help="read noise σ in electrons (0)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
@@ -249,6 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (resumable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reconstruct", help="phase map from a camera measurement",
+                       epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("measurement", help="camera measurement .zarr (from dmicro simulate or a lab camera)")
+    p.add_argument("-o", "--output", required=True, help="phase map .zarr to write (radians)")
+    p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
+    p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM of a phase map against a reference field or phase map",
+                       epilog="example:\n  dmicro evaluate phase.zarr --reference field.zarr --ssim-map ssim.zarr",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("phase", help="phase map .zarr (radians)")
+    p.add_argument("--reference", required=True, help="ground-truth field or phase map")
+    p.add_argument("--ssim-map", help="also write the SSIM map to this .zarr")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing SSIM map")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("models", help="list the shipped models with their cards")
+    p.add_argument("--verbose", action="store_true", help="print the whole model cards")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="print the kind, size, units and provenance of a file")
     p.add_argument("path")

@@ -1,0 +1,225 @@
+"""φ/2π map of a whole field of view from one camera image, with bounded memory.
+
+* Learnable Fourier filter: the decoder sees windows of its nominal camera size
+  (``model.config.decoder.img_size``; the whole image along an axis shorter than that) that overlap by
+  ``overlap`` camera pixels (default half a window); the last window of each axis is aligned to the
+  image end. Window outputs are blended with separable raised-cosine weights (see :mod:`.blending`)
+  normalised by their sum, so no seams appear and a translation-equivariant decoder would give exactly
+  the whole-image result. Windows are decoded one band of window rows at a time; output rows that no
+  later window touches are finalised and written (to ``out``, e.g. a zarr array), so the accumulator
+  holds about one band (window height × image width at object resolution).
+* PhaseD2NN: each camera tile (``n_neurons / b`` pixels) is a separate acquisition and is decoded on
+  its own; tiles are assembled without overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .blending import axis_weight_sum, window_starts
+
+__all__ = ["reconstruct_full_field"]
+
+Progress = Callable[[int, int], None] | None
+
+
+class _MeasReader:
+    """Validated band access to a 2-D real camera image (numpy, dask, zarr, ...)."""
+
+    def __init__(self, meas):
+        if isinstance(meas, torch.Tensor):
+            meas = meas.detach().cpu().numpy()
+        if not hasattr(meas, "shape") or not hasattr(meas, "dtype") or not hasattr(meas, "__getitem__"):
+            meas = np.asarray(meas)
+        self.array = meas
+        self.shape = tuple(int(s) for s in meas.shape)
+        if len(self.shape) != 2:
+            raise ValueError(f"a camera image must be 2-D (rows, cols); got shape {self.shape}")
+        if self.shape[0] == 0 or self.shape[1] == 0:
+            raise ValueError("the camera image is empty")
+        dtype = np.dtype(meas.dtype)
+        if np.issubdtype(dtype, np.complexfloating) or not (
+                np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise ValueError(f"a camera image is a real intensity image; got dtype {dtype}")
+
+    def read(self, r0: int, r1: int) -> np.ndarray:
+        band = self.array[r0:r1]
+        if hasattr(band, "compute"):
+            band = band.compute()
+        band = np.asarray(band, dtype=np.float32)
+        if not np.isfinite(band).all():
+            raise ValueError(f"the camera image contains NaN or infinite values (rows {r0}–{r1 - 1})")
+        return band
+
+
+def _check_out(out, shape):
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {tuple(shape)} "
+                         "(camera shape × binning)")
+    return out
+
+
+class _RowWriter:
+    """Writes finished output rows in order. For a chunked ``out`` (zarr) rows are buffered up to the
+    next chunk-row boundary, so every write covers whole chunks (no read-modify-write of chunks)."""
+
+    #: largest buffer (bytes) used to align writes with the chunks of ``out``
+    MAX_BUFFER_BYTES = 256 * 2**20
+
+    def __init__(self, out):
+        self.out = out
+        chunks = getattr(out, "chunks", None)
+        rows = int(chunks[0]) if chunks and isinstance(chunks[0], (int, np.integer)) else 0
+        width = int(out.shape[1])
+        self.chunk_rows = rows if 1 < rows and rows * width * 4 <= self.MAX_BUFFER_BYTES else 0
+        self.buffer = np.empty((self.chunk_rows, width), np.float32) if self.chunk_rows else None
+        self.start = 0  # first output row held in the buffer
+        self.filled = 0
+
+    def write(self, row0: int, rows: np.ndarray):
+        if self.buffer is None:
+            self.out[row0:row0 + len(rows)] = rows
+            return
+        k = 0
+        while k < len(rows):
+            if self.filled == 0:
+                self.start = row0 + k
+            room = self.chunk_rows - (self.start % self.chunk_rows) - self.filled
+            m = min(room, len(rows) - k)
+            self.buffer[self.filled:self.filled + m] = rows[k:k + m]
+            self.filled += m
+            k += m
+            if self.filled == self.chunk_rows - self.start % self.chunk_rows:
+                self.close()
+
+    def close(self):
+        if self.buffer is not None and self.filled:
+            self.out[self.start:self.start + self.filled] = self.buffer[:self.filled]
+            self.filled = 0
+
+
+def _decode(model, windows: np.ndarray, device) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(windows)).to(device)
+    return model.decode(x).float().cpu().numpy()
+
+
+def reconstruct_full_field(meas, model, *, overlap: int | None = None, device: torch.device = torch.device("cpu"),
+                           progress: Progress = None, out=None, batch_size: int = 16) -> np.ndarray:
+    """φ/2π (float32, unclipped), shape ``(h·b, w·b)``, from a camera image ``(h, w)``.
+
+    ``overlap``: camera pixels shared by neighbouring decoder windows (LFF only; default half a
+    window, ``0 <= overlap < window``). ``out``: an array (numpy, zarr) of the output shape to write
+    into (then returned); by default a numpy array is allocated. ``progress(done, total)`` is called
+    after each batch of windows / tiles.
+    """
+    reader = _MeasReader(meas)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    b = int(model.config.encoder.detector.binning)
+    h, w = reader.shape
+    out = _check_out(out, (h * b, w * b))
+    device = torch.device(device)
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        with torch.inference_mode():
+            if model.config.encoder.optics.kind == "d2nn":
+                if overlap not in (None, 0):
+                    raise ValueError("a PhaseD2NN measurement is a mosaic of separate acquisitions; tiles "
+                                     "are decoded independently (overlap must be None or 0)")
+                _reconstruct_tiled(reader, model, b, device, progress, out, int(batch_size))
+            else:
+                _reconstruct_blended(reader, model, b, overlap, device, progress, out, int(batch_size))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _reconstruct_blended(reader: _MeasReader, model, b, overlap, device, progress, out, batch_size):
+    window = int(model.config.decoder.img_size)
+    if overlap is None:
+        overlap = window // 2
+    if isinstance(overlap, bool) or int(overlap) != overlap or not 0 <= int(overlap) < window:
+        raise ValueError(f"overlap={overlap!r} must be an integer in 0..{window - 1} camera pixels (the "
+                         f"decoder window is {window} camera pixels)")
+    overlap = int(overlap)
+    stride = window - overlap
+    h, w = reader.shape
+    wh, ww = min(window, h), min(window, w)
+    row_starts = window_starts(h, wh, min(stride, wh))  # an axis shorter than a window: one window
+    col_starts = window_starts(w, ww, min(stride, ww))
+    # separable weights at object resolution: Σ_k w_k(y, x) = Dy(y)·Dx(x)
+    dy, wys = axis_weight_sum(h, row_starts, wh, overlap, b)
+    dx, wxs = axis_weight_sum(w, col_starts, ww, overlap, b)
+    wxs = [wx.astype(np.float32) for wx in wxs]
+    dx = dx.astype(np.float32)
+    H, W, band_h = h * b, w * b, wh * b
+    acc = np.zeros((band_h, W), dtype=np.float32)  # object rows [acc_lo, acc_lo + band_h)
+    acc_lo = 0
+    writer = _RowWriter(out)
+    total, done = len(row_starts) * len(col_starts), 0
+
+    def flush(upto: int):
+        """Finalise object rows [acc_lo, upto): no later window touches them."""
+        nonlocal acc_lo
+        n = upto - acc_lo
+        if n <= 0:
+            return
+        done_rows = acc[:n]
+        done_rows /= dy[acc_lo:upto, None].astype(np.float32)  # in place: no temporaries
+        done_rows /= dx[None, :]
+        writer.write(acc_lo, done_rows)
+        for k in range(0, band_h - n, n):  # shift the rest up, in non-overlapping pieces
+            m = min(n, band_h - n - k)
+            acc[k:k + m] = acc[k + n:k + n + m]
+        acc[band_h - n:] = 0
+        acc_lo = upto
+
+    for i, r in enumerate(row_starts):
+        flush(r * b)
+        band = reader.read(r, r + wh)
+        wy = wys[i].astype(np.float32)[:, None]
+        off = r * b - acc_lo  # 0 by construction
+        for k0 in range(0, len(col_starts), batch_size):
+            cols = col_starts[k0:k0 + batch_size]
+            dec = _decode(model, np.stack([band[:, c:c + ww] for c in cols]), device)
+            if dec.shape[-2:] != (band_h, ww * b):
+                raise ValueError(f"the decoder returned {dec.shape[-2:]} for {wh}×{ww} windows; expected "
+                                 f"{(band_h, ww * b)} (upscale {b})")
+            for j, c in enumerate(cols):
+                acc[off:off + band_h, c * b:(c + ww) * b] += dec[j] * wy * wxs[k0 + j][None, :]
+            done += len(cols)
+            if progress is not None:
+                progress(done, total)
+    flush(H)
+    writer.close()
+
+
+def _reconstruct_tiled(reader: _MeasReader, model, b, device, progress, out, batch_size):
+    n_neurons = int(model.config.encoder.optics.n_neurons)
+    t = n_neurons // b
+    h, w = reader.shape
+    if h % t or w % t:
+        raise ValueError(f"a PhaseD2NN measurement is a mosaic of {t}×{t} camera tiles (one per "
+                         f"{n_neurons}² aperture); got a {h}×{w} image, not a whole number of tiles")
+    n_r, n_c = h // t, w // t
+    T = t * b
+    total, done = n_r * n_c, 0
+    for tr in range(n_r):
+        band = reader.read(tr * t, (tr + 1) * t)
+        tiles = band.reshape(t, n_c, t).transpose(1, 0, 2)
+        rows_out = np.empty((T, n_c * T), dtype=np.float32)
+        for k0 in range(0, n_c, batch_size):
+            k1 = min(k0 + batch_size, n_c)
+            dec = _decode(model, tiles[k0:k1], device)
+            rows_out[:, k0 * T:k1 * T] = dec.transpose(1, 0, 2).reshape(T, (k1 - k0) * T)
+            done += k1 - k0
+            if progress is not None:
+                progress(done, total)
+        out[tr * T:(tr + 1) * T] = rows_out
