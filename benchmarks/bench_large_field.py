@@ -81,7 +81,6 @@ def _smooth_block(r0, r1, c0, c1, rng_seed=0):
 
 
 def step_make_field(args):
-    import numpy as np
     import zarr
 
     size = args.size

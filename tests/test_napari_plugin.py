@@ -43,7 +43,7 @@ def test_manifest_valid():
     assert {"*.zarr", "*.npy", "*.npz"} == set(contrib.readers[0].filename_patterns)
     assert contrib.readers[0].accepts_directories
     assert len(contrib.writers) == 2 and {s.key for s in contrib.sample_data} == {"phantom", "skimage_cell"}
-    assert not contrib.widgets
+    assert {w.display_name for w in contrib.widgets} == {"Load", "Simulate compression", "Reconstruct", "Compare", "Train"}
 
 
 # ----------------------------------------------------------------------------------------------- reader

@@ -1,0 +1,170 @@
+"""Regenerate docs/images/widget_*.png: each napari-dmicro widget docked in a viewer, after doing its job.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/scripts/widget_screenshots.py
+
+The run is self-contained (a few minutes on 2 busy CPU cores): synthetic phantom fields, a *tiny* model
+trained by the Train widget itself (learnable Fourier filter, x16, conv-tiny decoder, a few hundred
+steps — a stand-in so the screenshots show real progress, not a model to use), then Simulate,
+Reconstruct and Compare with it and with an untrained copy.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parents[1] / "images"
+
+
+def wait(app, worker, timeout_s: float = 600):
+    t0 = time.time()
+    while not getattr(worker, "done", False):
+        app.processEvents()
+        time.sleep(0.02)
+        if time.time() - t0 > timeout_s:
+            raise TimeoutError("worker did not finish")
+    for _ in range(5):
+        app.processEvents()
+
+
+def settle(app, seconds: float = 0.3):
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def tiny_hook(config):
+    """Shrink the preset to a demo-sized run that keeps the widget's choice of stages."""
+    from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
+    from napari_dmicro.decoders import decoder_config
+    from napari_dmicro.system import SystemConfig
+    from napari_dmicro.training import DataConfig, StageConfig, TrainConfig
+
+    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=64), detector=DetectorConfig(compression=16))
+    system = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
+    plan = {"optics": dict(steps=40, lr=0.1, select_on="l1", val_every=20),
+            "decoder": dict(steps=200, lr=3e-3, milestones=(0.7,), val_every=50),
+            "end_to_end": dict(steps=40, lr=1e-4, optics_lr=1e-3, loss="l1_ssim", val_every=20)}
+    stages = tuple(StageConfig(name=s.name, batch_size=6, **plan[s.name]) for s in config.stages)
+    return TrainConfig(preset=None, system=system, stages=stages, seed=config.seed,
+                       data=DataConfig(patch_px=64, val_patches_per_side=1), checkpoint_every_steps=100)
+
+
+def main(out: Path = OUT) -> None:
+    import napari
+
+    from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
+    from napari_dmicro.io.fields import write_field
+    from napari_dmicro.phantoms import make_field, make_fields
+    from napari_dmicro.widgets import CompareWidget, LoadWidget, ReconstructWidget, SimulateWidget, TrainWidget
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="dmicro-shots-"))
+    fields = tmp / "fields"
+    fields.mkdir()
+    for k, f in enumerate(make_fields(10, seed=7, size_px=(160, 160))):
+        np.save(fields / f"phantom_{k:02d}.npy", f)
+    store = write_field(tmp / "cells.zarr", make_field(seed=12, size_px=(320, 320)),
+                        pixel_size_um=DEFAULT_PIXEL_SIZE_UM, wavelength_um=DEFAULT_WAVELENGTH_UM,
+                        attrs={"source": "napari_dmicro.phantoms", "seed": 12})
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1560, 960)
+    app = napari.qt.get_qapp()
+
+    docks = {}
+
+    def dock(widget, title: str):
+        for other in docks.values():
+            other.hide()
+        docks[title] = viewer.window.add_dock_widget(widget, name=title, area="right")
+        return docks[title]
+
+    def shot(name: str, title: str):
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for t, d in docks.items():
+            d.setVisible(t == title)
+        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+            toast.close()
+        settle(app, 0.6)
+        path = out / f"widget_{name}.png"
+        viewer.screenshot(str(path), canvas_only=False, flash=False)
+        print("wrote", path)
+
+    # Load
+    load = LoadWidget(viewer)
+    dock(load, "Load")
+    wait(app, load.load(str(store)))
+    shot("load", "Load")
+
+    # Train (tiny run on the phantom folder)
+    train = TrainWidget(viewer)
+    train.config_hook = tiny_hook
+    train.data_edit.setText(str(fields))
+    train.out_edit.setText(str(tmp / "tiny-x16"))
+    dock(train, "Train")
+    t0 = time.time()
+    wait(app, train.start())
+    print(f"tiny training: {time.time() - t0:.0f} s; last event: {train.events[-1].kind}")
+    shot("train", "Train")
+
+    # Simulate with the trained model (noisy)
+    sim = SimulateWidget(viewer)
+    dock(sim, "Simulate compression")
+    sim.phase_combo.set_layer(viewer.layers["cells phase"])
+    sim.model_combo.select("tiny-x16 (trained)")
+    sim.photons.setValue(10000)
+    sim.read_noise.setValue(2)
+    wait(app, sim.run())
+    shot("simulate", "Simulate compression")
+
+    # Reconstruct with the trained model and with an untrained copy of the same architecture
+    rec = ReconstructWidget(viewer)
+    dock(rec, "Reconstruct")
+    untrained = _untrained_copy(tmp / "tiny-x16" / "model.safetensors", tmp / "untrained-x16.safetensors")
+    rec.open_checkpoint(untrained)
+    wait(app, rec.run())
+    untrained_layer = rec.last_layer
+    rec.model_combo.select("tiny-x16 (trained)")
+    wait(app, rec.run())
+    trained_layer = rec.last_layer
+    for layer in viewer.layers:
+        layer.visible = layer is trained_layer
+    viewer.reset_view()
+    shot("reconstruct", "Reconstruct")
+
+    # Compare: metrics, SSIM maps, grid view and a line profile
+    cmp_ = CompareWidget(viewer)
+    dock(cmp_, "Compare")
+    cmp_.set_reference(viewer.layers["cells phase"])
+    cmp_.set_reconstructions([trained_layer, untrained_layer])
+    wait(app, cmp_.compare())
+    cmp_.add_profile_line()
+    cmp_.set_grid(True)
+    viewer.reset_view()
+    shot("compare", "Compare")
+    viewer.close()
+
+
+def _untrained_copy(trained: Path, target: Path) -> Path:
+    """The trained model's architecture with fresh random weights (the 'before training' baseline)."""
+    import torch
+
+    from napari_dmicro.io.checkpoints import read_checkpoint_info, save_checkpoint
+    from napari_dmicro.system import Microscope
+
+    info = read_checkpoint_info(trained)
+    torch.manual_seed(0)
+    model = Microscope(info.config, generator=torch.Generator().manual_seed(0))
+    save_checkpoint(target, model, card={"note": "untrained baseline for the screenshots"})
+    return target
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

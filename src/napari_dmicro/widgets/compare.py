@@ -1,0 +1,364 @@
+"""Compare widget: reconstructions against a reference (``napari_dmicro.evaluate``), side by side.
+
+* PSNR / SSIM (full field and 256² patches, the paper's convention φ/2π, data range 1) in a table;
+* an SSIM-map layer per reconstruction (``magma``, half transparent, same scale) over it;
+* "Side by side" shows the reference and the reconstructions in napari's grid mode;
+* line profiles (the paper's Fig. 4d): draw a line in a Shapes layer; the phase along it is plotted
+  for the reference and each reconstruction, and follows the line as it is edited.
+
+A field's phase layer (stored in (−π, π]) is compared modulo 2π, as ``evaluate`` does for fields.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                            QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QFormLayout)
+
+from ._common import (TWO_PI, LayerCombo, add_or_replace_image, fmt, is_phase_layer, layer_array, layer_meta,
+                      make_figure_canvas, meta, notify_error, pixel_size_um, reference_phase, start_worker,
+                      wavelength_um, wrapped_label)
+from .workers import evaluate_task, line_profile
+
+COLUMNS = ("layer", "PSNR dB", "SSIM", "patch PSNR", "patch SSIM")
+
+
+def grid_model(viewer):
+    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    grid = getattr(canvas, "grid", None)
+    return grid if grid is not None else viewer.grid
+
+
+def _is_shapes(layer) -> bool:
+    from napari.layers import Shapes
+
+    return isinstance(layer, Shapes)
+
+
+def _is_reconstruction(layer) -> bool:
+    return is_phase_layer(layer) and meta(layer).get("kind") == "phase" and bool((meta(layer).get("attrs") or {})
+                                                                                   .get("model"))
+
+
+class CompareWidget(QWidget):
+    """Reference + reconstructions → metrics table, SSIM maps, grid view, line profiles."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._worker = None
+        self._saved_visibility: dict | None = None
+        self._shapes = None
+        self.results: dict = {}  # layer name → EvaluationReport
+        self.ssim_layers: dict = {}  # layer name → SSIM map layer
+        self.profiles: dict = {}  # layer name → (distance µm, phase rad)
+
+        self.ref_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(no phase layer)")
+        self.ref_combo.setToolTip("the ground truth: a field's phase layer or a phase map")
+        self.recon_list = QListWidget()
+        self.recon_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.recon_list.setMaximumHeight(110)
+        self.recon_list.setToolTip("tick the reconstructions to compare")
+        self.compare_button = QPushButton("Compare")
+        self.grid_button = QPushButton("Side by side (grid)")
+        self.grid_button.setCheckable(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.compare_button)
+        buttons.addWidget(self.grid_button)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMaximumHeight(130)
+        self.summary = wrapped_label("")
+
+        self.shapes_combo = LayerCombo(napari_viewer, _is_shapes, empty_text="(no Shapes layer)")
+        self.line_button = QPushButton("Add profile line")
+        self.line_button.setToolTip("add a Shapes layer with a line across the reference; move its ends to "
+                                    "change the profile")
+        shapes_row = QHBoxLayout()
+        shapes_row.addWidget(self.shapes_combo, 1)
+        shapes_row.addWidget(self.line_button)
+        self.canvas, self.ax = make_figure_canvas()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(120)
+        self._timer.timeout.connect(self.update_profiles)
+
+        form = QFormLayout()
+        form.addRow("Reference", self.ref_combo)
+        form.addRow("Reconstructions", self.recon_list)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.table)
+        layout.addWidget(self.summary)
+        layout.addWidget(QLabel("Line profile"))
+        layout.addLayout(shapes_row)
+        layout.addWidget(self.canvas, 1)
+
+        self.compare_button.clicked.connect(self.compare)
+        self.grid_button.toggled.connect(self.set_grid)
+        self.line_button.clicked.connect(self.add_profile_line)
+        self.ref_combo.currentIndexChanged.connect(self._refresh_list)
+        self.recon_list.itemChanged.connect(lambda *_: self.schedule_profiles())
+        self.shapes_combo.currentIndexChanged.connect(self._watch_shapes)
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            ev.connect(self._on_layers_changed)
+        self.destroyed.connect(self._disconnect)
+        self._refresh_list()
+        self._watch_shapes()
+
+    def _disconnect(self, *_):
+        try:
+            for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+                ev.disconnect(self._on_layers_changed)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _on_layers_changed(self, *_):
+        try:
+            self._refresh_list()
+            self._watch_shapes()
+        except RuntimeError:  # the widget is gone
+            self._disconnect()
+
+    # ------------------------------------------------------------------ layer choice
+    def _refresh_list(self, *_):
+        checked = {self.recon_list.item(i).text(): self.recon_list.item(i).checkState()
+                   for i in range(self.recon_list.count())}
+        ref = self.ref_combo.currentText()
+        self.recon_list.blockSignals(True)
+        self.recon_list.clear()
+        for layer in self.viewer.layers:
+            if not is_phase_layer(layer) or layer.name == ref:
+                continue
+            item = QListWidgetItem(layer.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            default = Qt.CheckState.Checked if _is_reconstruction(layer) else Qt.CheckState.Unchecked
+            item.setCheckState(checked.get(layer.name, default))
+            self.recon_list.addItem(item)
+        self.recon_list.blockSignals(False)
+        self.schedule_profiles()
+
+    def set_reference(self, layer) -> None:
+        self.ref_combo.set_layer(layer)
+        self._refresh_list()
+
+    def set_reconstructions(self, layers) -> None:
+        names = {layer.name for layer in layers}
+        self._refresh_list()
+        for i in range(self.recon_list.count()):
+            item = self.recon_list.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
+    def reconstructions(self) -> list:
+        out = []
+        for i in range(self.recon_list.count()):
+            item = self.recon_list.item(i)
+            if item.checkState() == Qt.CheckState.Checked and item.text() in self.viewer.layers:
+                out.append(self.viewer.layers[item.text()])
+        return out
+
+    # ------------------------------------------------------------------ metrics
+    def compare(self):
+        ref = self.ref_combo.current_layer()
+        recons = self.reconstructions()
+        if ref is None:
+            notify_error("Compare", "choose a reference phase layer (a field's phase or a phase map)")
+            return None
+        if not recons:
+            notify_error("Compare", "tick at least one reconstruction to compare with the reference")
+            return None
+        shape = tuple(layer_array(ref).shape)
+        for layer in recons:
+            if tuple(layer_array(layer).shape) != shape:
+                notify_error("Compare", f"{layer.name!r} is {tuple(layer_array(layer).shape)} px but the reference "
+                                        f"{ref.name!r} is {shape} px; reconstruct on the reference's grid")
+                return None
+        self.compare_button.setEnabled(False)
+        self.summary.setText("computing…")
+        self._recons = recons
+        self._worker = start_worker(
+            evaluate_task, reference_phase(ref), [(layer.name, layer_array(layer)) for layer in recons],
+            task="Compare", on_return=self._on_result,
+            on_error=lambda _: self.summary.setText("failed (see the notification)"),
+            on_finish=lambda: self.compare_button.setEnabled(True))
+        return self._worker
+
+    def _on_result(self, reports):
+        self.table.setRowCount(0)
+        self.results = {}
+        for name, report in reports:
+            self.results[name] = report
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            values = (name, fmt(report.psnr_db, ".2f"), fmt(report.ssim, ".3f"),
+                      fmt(report.patch_psnr_db, ".2f"), fmt(report.patch_ssim, ".3f"))
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+            if name in self.viewer.layers:
+                self._add_ssim_layer(self.viewer.layers[name], report)
+        best = max(self.results.items(), key=lambda kv: kv[1].ssim)
+        self.summary.setText("; ".join(f"{n}: PSNR {r.psnr_db:.2f} dB, SSIM {r.ssim:.3f}" for n, r in reports)
+                             + (f" — best SSIM: {best[0]}" if len(reports) > 1 else "")
+                             + ("" if any(r.n_patches for _, r in reports) else
+                                " (field smaller than one 256² patch: no patch metrics)"))
+
+    def _add_ssim_layer(self, layer, report):
+        name = f"{layer.name} SSIM"
+        self.ssim_layers[layer.name] = add_or_replace_image(
+            self.viewer, report.ssim_map.astype(np.float32), name=name, colormap="magma", opacity=0.5,
+            contrast_limits=(0.0, 1.0), blending="translucent", scale=tuple(layer.scale[-2:]),
+            translate=tuple(layer.translate[-2:]), units=("micrometer", "micrometer"),
+            metadata=layer_meta("ssim", "ssim", pixel_size_um(layer), wavelength_um(layer), layer.name,
+                                {"reference": self.ref_combo.currentText(), "psnr_db": report.psnr_db,
+                                 "ssim": report.ssim, "patch_psnr_db": report.patch_psnr_db,
+                                 "patch_ssim": report.patch_ssim, "convention": "phi/2pi, data range 1"}))
+        if self._saved_visibility is not None:  # grid view shows the phase images only
+            self.ssim_layers[layer.name].visible = False
+
+    # ------------------------------------------------------------------ grid
+    def set_grid(self, on: bool):
+        """Side by side: the reference and the chosen reconstructions in napari's grid mode."""
+        if self.grid_button.isChecked() != on:
+            self.grid_button.setChecked(on)  # re-enters through toggled
+            return
+        if on:
+            shown = [self.ref_combo.current_layer(), *self.reconstructions()]
+            shown = [layer for layer in shown if layer is not None]
+            if not shown:
+                notify_error("Side by side", "choose a reference and reconstructions first")
+                self.grid_button.setChecked(False)
+                return
+            self._saved_visibility = {layer.name: layer.visible for layer in self.viewer.layers}
+            keep = {layer.name for layer in shown}
+            for layer in self.viewer.layers:  # every visible layer takes a grid cell: show the images only
+                layer.visible = layer.name in keep
+            grid_model(self.viewer).stride = 1
+            grid_model(self.viewer).enabled = True
+        else:
+            grid_model(self.viewer).enabled = False
+            for name, visible in (self._saved_visibility or {}).items():
+                if name in self.viewer.layers:
+                    self.viewer.layers[name].visible = visible
+            self._saved_visibility = None
+        self.viewer.reset_view()
+
+    # ------------------------------------------------------------------ line profiles
+    def add_profile_line(self):
+        """A Shapes layer with a horizontal line through the reference's centre (edit it freely)."""
+        ref = self.ref_combo.current_layer()
+        if ref is None:
+            notify_error("Line profile", "choose a reference phase layer first")
+            return None
+        data = layer_array(ref)
+        rows, cols = data.shape[-2:]
+        step = max(1, max(rows, cols) // 256)
+        coarse = np.asarray(data[::step, ::step], dtype=np.float32)
+        if meta(ref).get("kind") == "field":
+            coarse = np.mod(coarse, TWO_PI)
+        row = (int(np.argmax(coarse.std(axis=1))) * step) if coarse.size else rows // 2  # the busiest row
+        start = ref.data_to_world((row, cols * 0.1))
+        end = ref.data_to_world((row, cols * 0.9))
+        layer = self.viewer.add_shapes([np.array([start[-2:], end[-2:]])], shape_type="line", edge_width=
+                                       max(float(ref.scale[-1]) * 2, 0.5), edge_color="yellow",
+                                       name="profile line", units=tuple(ref.units[-2:]))
+        self.shapes_combo.set_layer(layer)
+        self._watch_shapes()
+        return layer
+
+    def _watch_shapes(self, *_):
+        layer = self.shapes_combo.current_layer()
+        if layer is self._shapes:
+            return
+        if self._shapes is not None:
+            try:
+                self._shapes.events.data.disconnect(self.schedule_profiles)
+                self._shapes.events.highlight.disconnect(self.schedule_profiles)
+            except Exception:  # noqa: BLE001
+                pass
+        self._shapes = layer
+        if layer is not None:
+            layer.events.data.connect(self.schedule_profiles)
+            layer.events.highlight.connect(self.schedule_profiles)
+        self.schedule_profiles()
+
+    def schedule_profiles(self, *_):
+        """Redraw the profiles shortly (edits arrive as bursts of events)."""
+        try:
+            self._timer.start()
+        except RuntimeError:
+            pass
+
+    def _line_world(self) -> np.ndarray | None:
+        """Vertices (world coordinates, y/x) of the selected line/path shape, or the last one."""
+        layer = self._shapes
+        if layer is None or not len(layer.data):
+            return None
+        types = list(layer.shape_type)
+        candidates = [i for i, t in enumerate(types) if t in ("line", "path")]
+        if not candidates:
+            return None
+        selected = [i for i in sorted(layer.selected_data) if i in candidates]
+        index = selected[-1] if selected else candidates[-1]
+        vertices = np.asarray(layer.data[index], float)
+        return np.array([layer.data_to_world(v) for v in vertices])[:, -2:]
+
+    def update_profiles(self):
+        """Plot the phase along the line for the reference and each chosen reconstruction."""
+        self.profiles = {}
+        self.ax.clear()
+        self.ax.set_xlabel("distance along the line (µm)", fontsize=8)
+        self.ax.set_ylabel("phase (rad)", fontsize=8)
+        vertices = self._line_world()
+        layers = [layer for layer in [self.ref_combo.current_layer(), *self.reconstructions()]
+                  if layer is not None]
+        if vertices is None or len(vertices) < 2 or not layers:
+            self.ax.text(0.5, 0.5, "draw a line in a Shapes layer\n(or press 'Add profile line')",
+                         ha="center", va="center", transform=self.ax.transAxes, fontsize=8, color="gray")
+            self.canvas.draw_idle()
+            return
+        for k, layer in enumerate(layers):
+            try:
+                dist, values = self._profile(layer, vertices)
+            except Exception as exc:  # noqa: BLE001 - one bad layer must not break the plot
+                notify_error(f"Line profile of {layer.name!r}", exc)
+                continue
+            if meta(layer).get("kind") == "field":
+                label = f"{layer.name} (mod 2π)"
+            else:
+                label = layer.name
+            self.profiles[layer.name] = (dist, values)
+            self.ax.plot(dist, values, lw=1.6 if k == 0 else 1.1, color="k" if k == 0 else None,
+                         label=label)
+        self.ax.autoscale(axis="y")
+        self.ax.legend(fontsize=7, loc="upper right", frameon=False)
+        self.canvas.draw_idle()
+
+    @staticmethod
+    def _profile(layer, vertices_world: np.ndarray):
+        """(distance µm, values) along a polyline given in world coordinates."""
+        dists, values = [], []
+        offset = 0.0
+        for a, b in zip(vertices_world[:-1], vertices_world[1:]):
+            da = np.asarray(layer.world_to_data(a))[-2:]
+            db = np.asarray(layer.world_to_data(b))[-2:]
+            seg = line_profile(layer_array(layer), da, db, wrap_2pi=meta(layer).get("kind") == "field")
+            length = float(np.hypot(*(b - a)))
+            d = offset + np.linspace(0.0, length, len(seg))
+            if dists:  # do not repeat the shared vertex
+                seg, d = seg[1:], d[1:]
+            dists.append(d)
+            values.append(seg)
+            offset += length
+        return np.concatenate(dists), np.concatenate(values)

@@ -1,0 +1,219 @@
+"""The models the widgets offer: shipped models, checkpoints opened by the user, models trained here.
+
+One :class:`ModelRegistry` per session (:func:`model_registry`). Widgets show it in a
+:class:`ModelCombo`; when a checkpoint is opened or a training run ends, the registry emits
+``changed`` and every combo (Simulate, Reconstruct, Train's *init*) refills at once.
+
+The registry reads only checkpoint headers (configuration and card); weights are loaded by
+:func:`napari_dmicro.load_model` in the worker that uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psygnal import Signal
+from qtpy.QtWidgets import QComboBox, QWidget
+
+ORIGINS = ("shipped", "checkpoint", "trained")
+
+
+@dataclass
+class ModelEntry:
+    """One model in the list: ``name`` is what the combos show; ``source`` is what ``load_model`` takes."""
+
+    name: str
+    path: Path
+    origin: str  # "shipped" | "checkpoint" | "trained"
+    config: Any  # SystemConfig
+    card: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return self.name if self.origin == "shipped" else str(self.path)
+
+    @property
+    def compression(self) -> int:
+        return int(self.config.encoder.detector.compression)
+
+    @property
+    def optics_kind(self) -> str:
+        return str(self.config.encoder.optics.kind)
+
+    @property
+    def pixel_size_um(self) -> float:
+        return float(self.config.encoder.optics.grid.pixel_size_um)
+
+    def summary(self) -> str:
+        """A few lines for the widgets: optics, decoder, how it was trained, its test numbers."""
+        det = self.config.encoder.detector
+        dec = self.config.decoder
+        optics = "learnable Fourier filter" if self.optics_kind == "lff" else "PhaseD2NN"
+        lines = [f"{optics}, x{det.compression} ({det.binning}×{det.binning} binning), decoder {dec.family}"
+                 f", object pixel {self.pixel_size_um:g} µm"]
+        card = self.card or {}
+        trained = [f"preset {card['preset']}" if card.get("preset") else "custom configuration"
+                   if card.get("train_config") else None,
+                   f"{card['budget']} budget" if card.get("budget") else None,
+                   f"last stage {card['stage']}" if card.get("stage") else None]
+        trained = [t for t in trained if t]
+        if trained:
+            lines.append("trained: " + ", ".join(trained))
+        for key, label in (("test", "test"), ("validation", "validation")):
+            metrics = card.get(key) or {}
+            psnr, ssim = metrics.get("psnr_db"), metrics.get("ssim")
+            if psnr is not None or ssim is not None:
+                parts = [f"PSNR {psnr:.2f} dB" if psnr is not None else None,
+                         f"SSIM {ssim:.3f}" if ssim is not None else None]
+                lines.append(f"{label}: " + ", ".join(p for p in parts if p))
+                break
+        if det.max_photons:
+            lines.append(f"noise aware: {det.max_photons:g} photons, read noise {det.read_noise_e:g} e⁻")
+        origin = {"shipped": "shipped with napari-dmicro", "checkpoint": "opened checkpoint",
+                  "trained": "trained in this session"}[self.origin]
+        lines.append(f"{origin}: {self.path}")
+        return "\n".join(lines)
+
+
+class ModelRegistry:
+    """Name → :class:`ModelEntry`; ``changed`` fires whenever the list changes."""
+
+    changed = Signal()
+
+    def __init__(self, include_shipped: bool = True):
+        self._entries: dict[str, ModelEntry] = {}
+        if include_shipped:
+            self._add_shipped()
+
+    def _add_shipped(self) -> None:
+        from ..io.checkpoints import read_checkpoint_info
+        from ..pretrained import shipped_models
+
+        for name, path in shipped_models().items():
+            try:
+                info = read_checkpoint_info(path)
+            except Exception:  # noqa: BLE001 - a damaged shipped file must not break the widgets
+                continue
+            self._entries[name] = ModelEntry(name, Path(path), "shipped", info.config, info.card)
+
+    # ------------------------------------------------------------------ queries
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, name: str) -> ModelEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"no model called {name!r} in the model list") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def by_path(self, path) -> ModelEntry | None:
+        p = Path(path).resolve()
+        for entry in self._entries.values():
+            if entry.path.resolve() == p:
+                return entry
+        return None
+
+    # ------------------------------------------------------------------ changes
+    def add_checkpoint(self, path, *, name: str | None = None, origin: str = "checkpoint") -> ModelEntry:
+        """Add (or refresh) a checkpoint file or run folder; returns its entry. Raises if unreadable."""
+        from ..io.checkpoints import read_checkpoint_info
+        from ..pretrained import resolve_model
+
+        if origin not in ORIGINS:
+            raise ValueError(f"origin {origin!r} must be one of {ORIGINS}")
+        resolved = resolve_model(path)
+        info = read_checkpoint_info(resolved)
+        existing = self.by_path(resolved)
+        if existing is not None:
+            existing.config, existing.card = info.config, info.card
+            if origin == "trained":
+                existing.origin = origin
+            self.changed.emit()
+            return existing
+        base = name or self._default_name(Path(resolved), origin)
+        unique, k = base, 2
+        while unique in self._entries:
+            unique, k = f"{base} [{k}]", k + 1
+        entry = ModelEntry(unique, Path(resolved), origin, info.config, info.card)
+        self._entries[unique] = entry
+        self.changed.emit()
+        return entry
+
+    def remove(self, name: str) -> None:
+        if self._entries.pop(name, None) is not None:
+            self.changed.emit()
+
+    @staticmethod
+    def _default_name(path: Path, origin: str) -> str:
+        stem = path.stem
+        if stem in ("model", "last") and path.parent.name:
+            stem = path.parent.name if stem == "model" else f"{path.parent.name} (last)"
+        return f"{stem} (trained)" if origin == "trained" else stem
+
+
+_REGISTRY: ModelRegistry | None = None
+
+
+def model_registry() -> ModelRegistry:
+    """The session's model list (created on first use with the shipped models)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = ModelRegistry()
+    return _REGISTRY
+
+
+class ModelCombo(QComboBox):
+    """The registry's models (plus fixed ``extra_items`` first); refills when the registry changes."""
+
+    def __init__(self, registry: ModelRegistry | None = None, extra_items: tuple[str, ...] = (),
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.registry = registry or model_registry()
+        self.extra_items = tuple(extra_items)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(16)
+        self.registry.changed.connect(self._on_registry_changed)
+        self.destroyed.connect(self._disconnect)
+        self.refill()
+
+    def _disconnect(self, *_):
+        try:
+            self.registry.changed.disconnect(self._on_registry_changed)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _on_registry_changed(self):
+        try:
+            self.refill()
+        except RuntimeError:  # the C++ widget is gone
+            self._disconnect()
+
+    def refill(self, select: str | None = None) -> None:
+        current = select or self.currentText()
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(list(self.extra_items))
+        for entry in self.registry.entries():
+            self.addItem(entry.name)
+            self.setItemData(self.count() - 1, entry.summary(), 3)  # Qt.ToolTipRole
+        if current and self.findText(current) >= 0:
+            self.setCurrentIndex(self.findText(current))
+        self.blockSignals(False)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def current_entry(self) -> ModelEntry | None:
+        name = self.currentText()
+        return self.registry.get(name) if name in self.registry else None
+
+    def select(self, name: str) -> None:
+        index = self.findText(name)
+        if index >= 0:
+            self.setCurrentIndex(index)

@@ -1,0 +1,163 @@
+"""Reconstruct widget: measurement layer → phase layer (``napari_dmicro.reconstruct``).
+
+The model is a shipped model, a checkpoint opened here ("Open checkpoint…", added to the shared
+model list) or one trained in this session. Decoder windows overlap by ``overlap`` camera pixels
+(blended, no seams). The phase layer is in radians (viridis, 0…2π) on the object grid (the model's
+pixel size), cropped to the field's shape when the measurement remembers it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+from qtpy.QtWidgets import (QFormLayout, QHBoxLayout, QProgressBar, QPushButton, QSpinBox,
+                            QVBoxLayout, QWidget)
+
+from ._common import (TaskControlsMixin, add_checkpoint, ask_checkpoint, LayerCombo, add_or_replace_image, device_combo, is_measurement_layer, json_safe,
+                      layer_array, layer_meta, meta, notify_error, notify_warning, pixel_size_um,
+                      start_worker, wrapped_label)
+from .models import ModelCombo, model_registry
+from .workers import ReconstructResult, reconstruct_task
+
+AUTO_OVERLAP = -1
+
+
+class ReconstructWidget(TaskControlsMixin, QWidget):
+    """Measurement layer + model → phase layer with physical scale."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None, registry=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.registry = registry or model_registry()
+        self._worker = None
+        self._cancel = threading.Event()
+        self.last_layer = None
+
+        self.meas_combo = LayerCombo(napari_viewer, is_measurement_layer,
+                                     empty_text="(no measurement layer: simulate or load one)")
+        self.model_combo = ModelCombo(self.registry)
+        self.open_button = QPushButton("Open checkpoint…")
+        self.open_button.setToolTip("add a .safetensors checkpoint (or a training run folder) to the model list")
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.open_button)
+        self.card = wrapped_label("")
+        self.device = device_combo("cpu")
+        self.overlap = QSpinBox()
+        self.overlap.setRange(AUTO_OVERLAP, 512)
+        self.overlap.setValue(AUTO_OVERLAP)
+        self.overlap.setSpecialValueText("auto")
+        self.overlap.setSuffix(" camera px")
+        self.overlap.setToolTip("overlap of neighbouring decoder windows (blended); auto = the engine's default")
+
+        self.run_button = QPushButton("Reconstruct")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = wrapped_label("")
+
+        form = QFormLayout()
+        form.addRow("Measurement", self.meas_combo)
+        form.addRow("Model", model_row)
+        form.addRow("", self.card)
+        form.addRow("Device", self.device)
+        form.addRow("Overlap", self.overlap)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.model_combo.currentIndexChanged.connect(self._update_card)
+        self.open_button.clicked.connect(self._open_checkpoint)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops the task
+        self._update_card()
+
+    # ------------------------------------------------------------------ UI
+    def _update_card(self, *_):
+        entry = self.model_combo.current_entry()
+        self.card.setText(entry.summary() if entry is not None else
+                          "no model yet: open a checkpoint, or train one in the Train widget")
+
+    def _open_checkpoint(self):
+        entry = ask_checkpoint(self, self.registry, "Open a napari-dmicro checkpoint", "Open checkpoint")
+        if entry is not None:
+            self.model_combo.select(entry.name)
+
+    def open_checkpoint(self, path):
+        """Add a checkpoint to the shared model list and select it (errors become notifications)."""
+        entry = add_checkpoint(self.registry, path, "Open checkpoint")
+        if entry is not None:
+            self.model_combo.select(entry.name)
+        return entry
+
+    # ------------------------------------------------------------------ work
+    def run(self):
+        layer = self.meas_combo.current_layer()
+        entry = self.model_combo.current_entry()
+        if layer is None:
+            notify_error("Reconstruct", "no measurement layer selected: simulate one or load a detector image")
+            return None
+        if entry is None:
+            notify_error("Reconstruct", "no model selected: open a checkpoint or train a model")
+            return None
+        attrs = dict(meta(layer).get("attrs") or {})
+        expected = entry.pixel_size_um * entry.config.encoder.detector.binning
+        have = pixel_size_um(layer)
+        if meta(layer) and not math.isclose(have, expected, rel_tol=1e-3):
+            notify_warning(f"{layer.name!r} has {have:g} µm camera pixels; {entry.name} expects {expected:g} µm "
+                           f"(x{entry.compression}); the result may be meaningless")
+        model_x = attrs.get("compression")
+        if model_x and int(model_x) != entry.compression:
+            notify_warning(f"{layer.name!r} was recorded at x{model_x} but {entry.name} is x{entry.compression}")
+        overlap = None if self.overlap.value() == AUTO_OVERLAP else int(self.overlap.value())
+        self._source = layer
+        self._entry = entry
+        self._cancel.clear()
+        self._set_running(True)
+        self.progress.setValue(0)
+        self.status.setText("starting…")
+        self._worker = start_worker(
+            reconstruct_task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
+            overlap=overlap, device=self.device.currentText(), cancel=self._cancel, task="Reconstruct",
+            on_yield=self._on_yield, on_return=self._on_result,
+            on_error=self._on_error,
+            on_finish=lambda: self._set_running(False))
+        return self._worker
+
+    def _on_result(self, result: ReconstructResult):
+        layer = self._source
+        attrs = dict(meta(layer).get("attrs") or {})
+        origin = attrs.get("field_translate")
+        if origin is None:  # a lab measurement: undo the camera pixels' half-bin offset
+            b, ps = result.binning, result.pixel_size_um
+            origin = [float(t) - (b - 1) / 2 * ps for t in layer.translate[-2:]]
+        name = f"{result.model_label} phase"
+        hi = max(2 * math.pi, float(np.nanmax(result.phase)) if result.phase.size else 0.0)
+        lo = min(0.0, float(np.nanmin(result.phase)) if result.phase.size else 0.0)
+        card = self._entry.card or {}
+        self.last_layer = add_or_replace_image(
+            self.viewer, result.phase, name=name, colormap="viridis", contrast_limits=(lo, hi),
+            scale=(result.pixel_size_um,) * 2, translate=tuple(origin), units=("micrometer", "micrometer"),
+            metadata=layer_meta("phase", "phase", result.pixel_size_um, result.wavelength_um,
+                                meta(layer).get("source") or layer.name, {
+                                    "model": result.model_label, "model_source": self._entry.source,
+                                    "model_summary": result.summary,
+                                    "model_card": json_safe({k: card.get(k) for k in
+                                                             ("preset", "budget", "stage", "test", "validation")}),
+                                    "measurement_layer": layer.name, "overlap_camera_px": result.overlap,
+                                    "device": result.device, "seconds": round(result.seconds, 3),
+                                    "measurement_attrs": attrs}))
+        self.progress.setValue(100)
+        rows, cols = result.phase.shape
+        self.status.setText(f"added {name}: {rows}×{cols} px of {result.pixel_size_um:g} µm in "
+                            f"{result.seconds:.1f} s on {result.device}")

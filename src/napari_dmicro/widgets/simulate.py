@@ -1,0 +1,209 @@
+"""Simulate widget: a field's camera image through a model's optics (``napari_dmicro.simulate``).
+
+The field is rebuilt from a phase layer and the amplitude layer of the same field, or from a phase
+layer alone with unit amplitude (a pure phase object). The model is one from the model list (its
+trained optics and compression) or an untrained learnable Fourier filter with random, seeded
+optics at a chosen compression. The measurement layer's scale is the camera pixel pitch; its
+metadata keep the acquisition (``field_shape``, compression, noise, seed, model) for Reconstruct.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QProgressBar, QPushButton,
+                            QSpinBox, QVBoxLayout, QWidget)
+
+from ._common import (TaskControlsMixin, field_from_layers, is_amplitude_layer, is_phase_layer, layer_array, meta,
+                      notify_error, notify_warning, partner_amplitude, pixel_size_um, start_worker,
+                      wavelength_um, wrapped_label)
+from .models import ModelCombo, model_registry
+from .workers import COMPRESSIONS, UNTRAINED_LFF, SimulateRequest, SimulateResult, simulate_task
+
+UNIT_AMPLITUDE = "(none: unit amplitude)"
+
+
+class SimulateWidget(TaskControlsMixin, QWidget):
+    """Field layers → measurement layer."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None, registry=None):
+        super().__init__(parent)
+        from ._common import LayerCombo
+
+        self.viewer = napari_viewer
+        self.registry = registry or model_registry()
+        self._worker = None
+        self._cancel = threading.Event()
+        self.last_layer = None
+
+        self.phase_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(open a field first)")
+        self.amp_combo = LayerCombo(napari_viewer, is_amplitude_layer, none_item=UNIT_AMPLITUDE)
+        self.amp_note = wrapped_label("")
+        self.model_combo = ModelCombo(self.registry, extra_items=(UNTRAINED_LFF,))
+        self.compression = QComboBox()
+        for c in COMPRESSIONS:
+            self.compression.addItem(f"x{c}", c)
+        self.compression.setCurrentIndex(COMPRESSIONS.index(64))
+        self.compression.setToolTip("pixel-count ratio object/camera; only for the untrained filter "
+                                    "(a trained model has its own)")
+        self.photons = QDoubleSpinBox()
+        self.photons.setRange(0, 1e9)
+        self.photons.setDecimals(0)
+        self.photons.setSingleStep(1000)
+        self.photons.setSpecialValueText("0 (noise free)")
+        self.photons.setToolTip("expected photon count of the brightest reference pixel; 0 = noise free")
+        self.read_noise = QDoubleSpinBox()
+        self.read_noise.setRange(0, 1000)
+        self.read_noise.setDecimals(2)
+        self.read_noise.setSuffix(" e⁻")
+        self.read_noise.setToolTip("Gaussian read noise σ in electrons (needs a photon count)")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("noise seed (and the random optics of the untrained filter)")
+        from ._common import device_combo
+
+        self.device = device_combo("cpu")
+        self.model_info = wrapped_label("")
+
+        self.run_button = QPushButton("Simulate")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.status = wrapped_label("")
+
+        form = QFormLayout()
+        form.addRow("Phase layer", self.phase_combo)
+        form.addRow("Amplitude layer", self.amp_combo)
+        form.addRow("", self.amp_note)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Compression", self.compression)
+        form.addRow("", self.model_info)
+        form.addRow("Photons", self.photons)
+        form.addRow("Read noise", self.read_noise)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.phase_combo.currentIndexChanged.connect(self._pair_amplitude)
+        self.amp_combo.currentIndexChanged.connect(self._update_amp_note)
+        self.model_combo.currentIndexChanged.connect(self._update_model)
+        self.photons.valueChanged.connect(self._update_noise)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops the task
+        self._pair_amplitude()
+        self._update_model()
+        self._update_noise()
+
+    # ------------------------------------------------------------------ UI state
+    def _pair_amplitude(self, *_):
+        phase = self.phase_combo.current_layer()
+        partner = partner_amplitude(self.viewer, phase) if phase is not None else None
+        self.amp_combo.set_layer(partner)
+        self._update_amp_note()
+
+    def _update_amp_note(self, *_):
+        if self.amp_combo.current_layer() is None:
+            self.amp_note.setText("phase-only object: amplitude 1 everywhere")
+        else:
+            self.amp_note.setText("")
+
+    def _update_model(self, *_):
+        untrained = self.model_combo.currentText() == UNTRAINED_LFF
+        self.compression.setEnabled(untrained)
+        entry = self.model_combo.current_entry()
+        if untrained:
+            self.model_info.setText("random learnable Fourier filter (seeded), on the field's pixel grid")
+        elif entry is not None:
+            self.compression.setCurrentIndex(COMPRESSIONS.index(entry.compression)
+                                             if entry.compression in COMPRESSIONS else 0)
+            self.model_info.setText(entry.summary())
+        else:
+            self.model_info.setText("")
+
+    def _update_noise(self, *_):
+        self.read_noise.setEnabled(self.photons.value() > 0)
+
+    # ------------------------------------------------------------------ work
+    def request(self) -> SimulateRequest:
+        """The simulation the widget's settings describe (raises ValueError with the reason)."""
+        phase = self.phase_combo.current_layer()
+        if phase is None:
+            raise ValueError("choose a phase layer (open a field with the Load widget or File ▸ Open)")
+        amp = self.amp_combo.current_layer()
+        if amp is not None and tuple(layer_array(amp).shape) != tuple(layer_array(phase).shape):
+            raise ValueError(f"amplitude {amp.name!r} and phase {phase.name!r} differ in shape")
+        untrained = self.model_combo.currentText() == UNTRAINED_LFF
+        entry = None if untrained else self.model_combo.current_entry()
+        if not untrained and entry is None:
+            raise ValueError("choose a model")
+        ps, wl = pixel_size_um(phase), wavelength_um(phase)
+        if entry is not None and not math.isclose(ps, entry.pixel_size_um, rel_tol=1e-3):
+            notify_warning(f"{phase.name!r} has {ps:g} µm pixels but {entry.name} was trained on "
+                           f"{entry.pixel_size_um:g} µm: the field is simulated as if on the model's grid")
+        photons = self.photons.value() or None
+        read_noise = self.read_noise.value() if photons else 0.0
+        field = field_from_layers(phase, amp)
+        return SimulateRequest(field=field, pixel_size_um=ps, wavelength_um=wl,
+                               model=UNTRAINED_LFF if untrained else entry.source,
+                               model_label=(f"untrained LFF x{self.compression.currentData()}" if untrained
+                                            else entry.name),
+                               compression=int(self.compression.currentData()), photons=photons,
+                               read_noise=read_noise, seed=int(self.seed.value()),
+                               device=self.device.currentText())
+
+    def run(self):
+        """Start the simulation in a worker; returns the worker (or None after an error notification)."""
+        try:
+            req = self.request()
+        except Exception as exc:  # noqa: BLE001 - every input problem becomes a notification
+            notify_error("Simulate", exc)
+            return None
+        self._source_layer = self.phase_combo.current_layer()
+        self._cancel.clear()
+        self._set_running(True)
+        self.status.setText("starting…")
+        self._worker = start_worker(simulate_task, req, self._cancel, task="Simulate",
+                                    on_yield=self._on_yield, on_return=self._on_result,
+                                    on_error=self._on_error,
+                                    on_finish=lambda: self._set_running(False))
+        return self._worker
+
+    def _on_result(self, result: SimulateResult):
+        from ._common import add_or_replace_image, layer_meta
+
+        phase = self._source_layer
+        source_name = phase.name[: -len(" phase")] if phase.name.endswith(" phase") else phase.name
+        ps_obj, b = result.object_pixel_size_um, result.binning
+        origin = tuple(phase.translate[-2:]) if phase is not None else (0.0, 0.0)
+        # camera pixel (i, j) integrates object pixels [i·b, (i+1)·b): its centre sits (b−1)/2 pixels in
+        offset = (b - 1) / 2 * ps_obj
+        attrs = {**result.attrs, "source_layer": phase.name, "field_translate": list(origin),
+                 "object_pixel_size_um": ps_obj, "binning": b,
+                 "amplitude": "from layer" if self.amp_combo.current_layer() is not None else "unit (phase only)"}
+        data = result.measurement
+        import numpy as np
+
+        lo, hi = (float(v) for v in np.percentile(data, [0.1, 99.9]))
+        name = f"{source_name} measurement ({result.model_label})"
+        self.last_layer = add_or_replace_image(
+            self.viewer, np.asarray(data, dtype=np.float32), name=name, colormap="gray",
+            contrast_limits=(lo, hi if hi > lo else lo + 1), scale=(result.camera_pixel_size_um,) * 2,
+            translate=(origin[0] + offset, origin[1] + offset), units=("micrometer", "micrometer"),
+            metadata=layer_meta("measurement", "measurement", result.camera_pixel_size_um,
+                                meta(phase).get("wavelength_um") or wavelength_um(phase),
+                                meta(phase).get("source") or phase.name, attrs))
+        self.progress.setValue(100)
+        rows, cols = data.shape
+        self.status.setText(f"added {name}: {rows}×{cols} camera pixels of {result.camera_pixel_size_um:g} µm")

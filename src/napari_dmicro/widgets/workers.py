@@ -1,0 +1,359 @@
+"""The long tasks behind the widgets, as plain functions and generators (no Qt, no napari).
+
+Each runs in a napari thread worker started by its widget; generators yield progress tuples
+``("progress", done, total)`` or training events, and return the result. They call only the public
+API (:mod:`napari_dmicro.api`), the reader and the :class:`~napari_dmicro.training.Trainer`, so the
+same work can be scripted without a GUI.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+UNTRAINED_LFF = "untrained LFF (random, seeded)"
+COMPRESSIONS = (4, 16, 64, 256, 1024)
+
+
+class TaskCancelled(Exception):
+    """The user pressed Cancel; raised inside the computation at its next progress report."""
+
+
+# ------------------------------------------------------------------------------------------ progress relay
+
+
+def iterate_with_progress(fn: Callable, *args, cancel: threading.Event | None = None, poll_s: float = 0.05,
+                          **kwargs):
+    """Generator running ``fn(*args, progress=callback, **kwargs)``; yields its progress reports.
+
+    ``fn`` calls ``progress(done, total)`` (or ``progress(fraction)``) from its loop. ``fn`` runs in a
+    helper thread so that every report can be yielded at once as ``("progress", done, total)``;
+    the generator returns ``fn``'s result (or re-raises its error). When ``cancel`` is set, the next
+    report raises :class:`TaskCancelled` inside ``fn``.
+    """
+    q: queue.Queue = queue.Queue()
+    result: dict = {}
+
+    def callback(*values, **_):
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled")
+        q.put(("progress", *values))
+
+    def target():
+        try:
+            result["value"] = fn(*args, progress=callback, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the worker thread below
+            result["error"] = exc
+        finally:
+            q.put(("end",))
+
+    thread = threading.Thread(target=target, daemon=True, name=f"dmicro-{getattr(fn, '__name__', 'task')}")
+    thread.start()
+    while True:
+        try:
+            item = q.get(timeout=poll_s)
+        except queue.Empty:
+            continue
+        if item[0] == "end":
+            break
+        yield progress_tuple(item[1:])
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def progress_tuple(values: tuple) -> tuple:
+    """Normalise progress callback arguments to ``("progress", done, total)``."""
+    if len(values) == 1 and isinstance(values[0], dict):
+        d = values[0]
+        return ("progress", float(d.get("done", d.get("step", 0))), float(d.get("total", 0)))
+    numbers = [v for v in values if isinstance(v, (int, float, np.integer, np.floating))
+               and not isinstance(v, bool)]
+    if len(numbers) >= 2:
+        return ("progress", float(numbers[0]), float(numbers[1]))
+    if len(numbers) == 1:
+        return ("progress", float(numbers[0]), 1.0)
+    return ("progress", 0.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------------ load
+
+
+RAW_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png")
+
+
+def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: float | None = None,
+                wavelength_um: float | None = None) -> list:
+    """napari layer data of a file: a field/measurement/phase store, or a raw camera image.
+
+    ``as_measurement``: the file is a detector image from a lab acquisition (real 2-D array in .npy,
+    .npz, .tif or .png, or a napari-dmicro measurement store); ``camera_pixel_size_um`` is the
+    camera pixel pitch referred to the object plane (object pixel × binning).
+    """
+    from .._reader import image_layers, napari_get_reader, read_layers
+    from ..config import DEFAULT_WAVELENGTH_UM
+    from ..io.fields import ImageData, read_image
+
+    p = Path(str(path).rstrip("/\\"))
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist")
+    if not as_measurement:
+        if napari_get_reader(str(p)) is None:
+            raise ValueError(f"{p.name} is not a field, measurement or phase file napari-dmicro can read "
+                             "(a .zarr store, a complex .npy or a .npz); for a raw camera image choose "
+                             "'detector measurement'")
+        return read_layers(str(p))
+    try:  # one of our measurement stores keeps its own sampling and provenance
+        img = read_image(p)
+        if img.kind == "measurement":
+            return image_layers(img, name=_stem(p), source=str(p))
+    except Exception:  # noqa: BLE001 - fall through to the raw readers
+        pass
+    data = _read_raw(p)
+    if camera_pixel_size_um is None or not camera_pixel_size_um > 0:
+        raise ValueError("give the camera pixel size (µm, referred to the object plane) of the measurement")
+    img = ImageData(data, "measurement", float(camera_pixel_size_um), float(wavelength_um or DEFAULT_WAVELENGTH_UM),
+                    {"source": str(p), "acquisition": "detector image (lab acquisition)"})
+    return image_layers(img, name=_stem(p), source=str(p))
+
+
+def _stem(p: Path) -> str:
+    return p.name[: -len(p.suffix)] if p.suffix else p.name
+
+
+def _read_raw(p: Path) -> np.ndarray:
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        data = np.load(p, allow_pickle=False)
+    elif suffix == ".npz":
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files if npz[k].ndim >= 2}
+        key = "measurement" if "measurement" in arrays else (next(iter(arrays)) if len(arrays) == 1 else None)
+        if key is None:
+            raise ValueError(f"{p.name}: expected one 2-D array (or one called 'measurement'); found "
+                             f"{sorted(arrays) or 'none'}")
+        data = arrays[key]
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        data = tifffile.imread(p)
+    elif suffix == ".png":
+        from skimage.io import imread
+
+        data = imread(p)
+    else:
+        raise ValueError(f"{p.name}: a detector image must be .npy, .npz, .tif or .png (or a measurement .zarr)")
+    data = np.squeeze(np.asarray(data))
+    if data.ndim != 2:
+        raise ValueError(f"{p.name}: a detector image is 2-D; got shape {data.shape}")
+    if np.iscomplexobj(data):
+        raise ValueError(f"{p.name} holds complex data: that is a field, not a camera image; load it as a field")
+    data = data.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{p.name} contains NaN or infinite values")
+    return data
+
+
+# ------------------------------------------------------------------------------------------ simulate
+
+
+@dataclass
+class SimulateRequest:
+    field: Any  # complex 2-D array (numpy or dask)
+    pixel_size_um: float
+    wavelength_um: float
+    model: str  # a model source (shipped name or checkpoint path) or UNTRAINED_LFF
+    model_label: str
+    compression: int = 64
+    photons: float | None = None
+    read_noise: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class SimulateResult:
+    measurement: Any  # MeasurementArray
+    camera_pixel_size_um: float
+    object_pixel_size_um: float
+    binning: int
+    model_label: str
+    attrs: dict = dc_field(default_factory=dict)
+
+
+def untrained_lff(compression: int, seed: int, pixel_size_um: float, wavelength_um: float):
+    """A randomly initialised learnable Fourier filter (seeded) with its camera, as ``simulate`` takes it."""
+    import torch
+
+    from ..config import DetectorConfig, EncoderConfig, FourierFilterConfig, GridConfig
+    from ..optics import Encoder
+
+    grid = GridConfig(pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
+    config = EncoderConfig(optics=FourierFilterConfig(grid=grid), detector=DetectorConfig(compression=compression))
+    encoder = Encoder(config, generator=torch.Generator().manual_seed(int(seed))).eval()
+    return SimpleNamespace(encoder=encoder, name=f"untrained LFF x{compression} (seed {seed})", card={})
+
+
+def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
+    """Generator: progress tuples, then returns a :class:`SimulateResult`."""
+    from .. import api
+
+    yield ("status", "loading the model")
+    if req.model == UNTRAINED_LFF:
+        model = untrained_lff(req.compression, req.seed, req.pixel_size_um, req.wavelength_um)
+    else:
+        model = api.load_model(req.model, device="cpu")
+    yield ("status", "simulating the camera image")
+    field = np.asarray(req.field)
+    meas = yield from iterate_with_progress(api.simulate, field, model, photons=req.photons,
+                                            read_noise=req.read_noise, seed=req.seed, device=req.device,
+                                            cancel=cancel)
+    grid = model.encoder.config.optics.grid
+    binning = int(model.encoder.config.detector.binning)
+    attrs = dict(getattr(meas, "attrs", {}) or {})
+    camera_ps = float(attrs.get("camera_pixel_size_um") or grid.pixel_size_um * binning)
+    attrs.setdefault("field_shape", list(field.shape))
+    attrs.setdefault("compression", int(model.encoder.config.detector.compression))
+    attrs.update(model=req.model_label, model_source=req.model)
+    return SimulateResult(meas, camera_ps, float(grid.pixel_size_um), binning, req.model_label, attrs)
+
+
+# ------------------------------------------------------------------------------------------ reconstruct
+
+
+@dataclass
+class ReconstructResult:
+    phase: np.ndarray
+    pixel_size_um: float
+    wavelength_um: float
+    binning: int
+    model_label: str
+    summary: str
+    device: str
+    overlap: int | None
+    seconds: float
+
+
+def reconstruct_task(meas: np.ndarray, attrs: dict, model_source: str, model_label: str, *, summary: str = "",
+                     overlap: int | None = None, device: str = "cpu", cancel: threading.Event | None = None):
+    """Generator: progress tuples, then returns a :class:`ReconstructResult`."""
+    from .. import api
+    from ..device import resolve_device
+
+    dev = str(resolve_device(device))
+    yield ("status", f"loading {model_label} on {dev}")
+    model = api.load_model(model_source, device=dev)
+    m = api.MeasurementArray(np.asarray(meas, dtype=np.float32), attrs)
+    yield ("status", "reconstructing")
+    t0 = time.perf_counter()
+    phase = yield from iterate_with_progress(api.reconstruct, m, model, overlap=overlap, device=dev,
+                                             cancel=cancel)
+    grid = model.config.encoder.optics.grid
+    return ReconstructResult(np.asarray(phase, dtype=np.float32), float(grid.pixel_size_um),
+                             float(grid.wavelength_um), int(model.config.encoder.detector.binning),
+                             model_label, summary, dev, overlap, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+
+def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]]):
+    """Generator: ``("progress", k, n)`` per reconstruction; returns [(name, EvaluationReport)]."""
+    from .. import api
+
+    out = []
+    ref = np.asarray(reference, dtype=np.float32)
+    for k, (name, data) in enumerate(candidates):
+        yield ("progress", float(k), float(len(candidates)))
+        out.append((name, api.evaluate(np.asarray(data, dtype=np.float32), ref)))
+    yield ("progress", float(len(candidates)), float(len(candidates)))
+    return out
+
+
+def line_profile(data, start_rc: np.ndarray, end_rc: np.ndarray, n: int | None = None,
+                 wrap_2pi: bool = False) -> np.ndarray:
+    """Values of a 2-D array along a segment (data coordinates, row/col), bilinear; NaN outside.
+
+    Only the bounding box of the segment is read, so lazy (dask/zarr) arrays stay cheap.
+    ``wrap_2pi``: take the values modulo 2π before interpolating (a field's phase in (−π, π]).
+    """
+    from scipy.ndimage import map_coordinates
+
+    start_rc, end_rc = np.asarray(start_rc, float), np.asarray(end_rc, float)
+    length = float(np.hypot(*(end_rc - start_rc)))
+    n = n or max(int(math.ceil(length)) + 1, 2)
+    t = np.linspace(0.0, 1.0, n)
+    coords = start_rc[:, None] + (end_rc - start_rc)[:, None] * t[None, :]
+    rows, cols = data.shape[-2:]
+    r0 = int(max(math.floor(coords[0].min()) - 1, 0))
+    r1 = int(min(math.ceil(coords[0].max()) + 2, rows))
+    c0 = int(max(math.floor(coords[1].min()) - 1, 0))
+    c1 = int(min(math.ceil(coords[1].max()) + 2, cols))
+    if r1 <= r0 or c1 <= c0:
+        return np.full(n, np.nan, np.float32)
+    block = np.asarray(data[r0:r1, c0:c1], dtype=np.float32)
+    if wrap_2pi:
+        block = np.mod(block, 2 * np.pi)
+    local = coords - np.array([[r0], [c0]], float)
+    values = map_coordinates(block, local, order=1, mode="nearest")
+    inside = (coords[0] >= -0.5) & (coords[0] <= rows - 0.5) & (coords[1] >= -0.5) & (coords[1] <= cols - 0.5)
+    return np.where(inside, values, np.nan).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def write_training_fields(fields: list[tuple[str, Any, float, float]], folder) -> Path:
+    """Write (name, complex field, pixel_size_um, wavelength_um) as ``.npz`` files the Trainer reads."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for k, (name, data, ps, wl) in enumerate(fields):
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "field"
+        stem = f"{k:03d}_{safe}"[:80]
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        np.savez(folder / f"{stem}.npz", field=np.asarray(data).astype(np.complex64),
+                 pixel_size_um=np.float64(ps), wavelength_um=np.float64(wl))
+    return folder
+
+
+@dataclass
+class TrainUpdate:
+    """A training event plus what the widget needs to draw it."""
+
+    event: Any  # TrainEvent
+    n_train: int = 0
+    batch_sizes: dict = dc_field(default_factory=dict)  # stage name → batch size
+    cancel_requested: bool = False  # Cancel had been pressed when the trainer produced this event
+
+
+def train_task(config, data_dir, out_dir, *, cancel: threading.Event, resume: bool = False,
+               layer_fields: list | None = None, command: str | None = None):
+    """Generator of :class:`TrainUpdate`; returns the path of the best model (or None).
+
+    ``layer_fields``: fields from layers, written to ``data_dir`` first (see :func:`write_training_fields`).
+    """
+    from ..training import Trainer
+
+    if layer_fields:
+        write_training_fields(layer_fields, data_dir)
+    trainer = Trainer(config, data_dir, out_dir, resume=resume, cancel=cancel, command=command)
+    batch = {s.name: s.batch_size for s in config.stages}
+    best = None
+    for event in trainer.run():
+        n_train = len(getattr(trainer, "train_set", []) or [])
+        if event.kind in ("done", "cancelled", "test") and event.path:
+            best = event.path if Path(event.path).exists() else best
+        yield TrainUpdate(event, n_train, batch, cancel.is_set())
+    return best
