@@ -39,6 +39,8 @@ class StageConfig(_Config):
     select_on: Literal["l1", "psnr", "ssim"] = "psnr"
     progressive_layers: bool = Field(False, description="stage 1 PhaseD2NN: Algorithm 1 schedule")
     joint_lr: float = Field(5e-5, gt=0, description="Algorithm 1: learning rate of joint sub-steps")
+    power_lr: float | None = Field(None, gt=0, description="Algorithm 1: learning rate of the layer powers "
+                                   "P_i (default: that of the layers)")
     freeze_optics: bool = Field(False, description="stage 3: keep the optics fixed (built microscope)")
 
     @model_validator(mode="after")

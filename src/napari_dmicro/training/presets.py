@@ -82,7 +82,7 @@ def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int) -> Trai
 def _d2nn_preset() -> TrainingPreset:
     encoder = EncoderConfig(optics=DiffractiveConfig(), detector=DetectorConfig(compression=64))
     cpu = (
-        StageConfig(name="optics", steps=180, batch_size=4, lr=0.01, joint_lr=5e-4, val_every=60,
+        StageConfig(name="optics", steps=180, batch_size=4, lr=0.01, joint_lr=5e-4, power_lr=0.1, val_every=60,
                     progressive_layers=True, select_on="l1"),
         StageConfig(name="decoder", steps=1500, batch_size=16, lr=2e-3, milestones=(0.6, 0.85), gamma=0.3,
                     loss="l1", val_every=250, select_on="psnr"),

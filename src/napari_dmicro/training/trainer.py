@@ -195,7 +195,11 @@ class Trainer:
             if stage.progressive_layers and m.config.optics_kind == "d2nn":
                 layer, joint = _algorithm1_phase(step, total, m.config.encoder.optics.n_layers)
                 lr = stage.joint_lr if joint else stage.lr
-                return [{"params": m.optics_parameters(), "lr": lr, "base_lr": lr}], (layer, joint)
+                optics = m.encoder.optics
+                masks = [p for p in (optics.phase_rad, optics.amplitude_logit) if p is not None]
+                plr = stage.power_lr or lr
+                return [{"params": masks, "lr": lr, "base_lr": lr},
+                        {"params": [optics.power_logit], "lr": plr, "base_lr": plr}], (layer, joint)
             return [{"params": m.optics_parameters(), "lr": stage.lr, "base_lr": stage.lr}], None
         if stage.name == "decoder":
             return [{"params": m.decoder_parameters(), "lr": stage.lr, "base_lr": stage.lr}], None
