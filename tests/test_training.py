@@ -237,3 +237,10 @@ def test_init_from_a_pickle_is_refused_and_from_another_compression_too(tiny_dat
                         init=str(tmp_path / "x16" / "model.safetensors"))
     with pytest.raises(CheckpointError, match="compression x16 vs x64"):
         _run(other, tiny_data, tmp_path / "run2")
+
+
+def test_too_few_fields_for_a_split_is_a_clear_error(tmp_path):
+    for k, field in enumerate(make_fields(2, seed=1, size_px=(96, 96))):
+        np.save(tmp_path / f"f{k}.npy", field)
+    with pytest.raises(TrainingError, match="at least 3"):
+        _run(_lff_config(_three_stages()[:1]), tmp_path, tmp_path / "run")

@@ -71,6 +71,9 @@ class Trainer:
     def _prepare(self) -> None:
         cfg = self.config
         paths = D.discover_fields(self.data_dir)
+        if len(paths) < 3 or cfg.data.val_fraction == 0:
+            raise TrainingError(f"{self.data_dir} has {len(paths)} field(s); training needs at least 3 and a "
+                                "validation split (fields are split by field of view into train/val/test)")
         self.splits = D.split_by_field(paths, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
         grid = cfg.system.encoder.optics.grid
         patch = cfg.data.patch_px
