@@ -25,6 +25,12 @@ def _fmt(v, digits=3):
     return str(v)
 
 
+def _interval_rates(curve: list[dict], stage: str) -> list[float]:
+    """Steps per second between consecutive validations of one stage (each interval includes one validation)."""
+    points = [(v["step"], v["elapsed_s"]) for v in curve if v["stage"] == stage]
+    return [(s1 - s0) / (t1 - t0) for (s0, t0), (s1, t1) in zip(points, points[1:]) if t1 > t0 and s1 > s0]
+
+
 def _training_section(records: list[dict]) -> list[str]:
     lines = ["## Training: speed and time to quality (CPU budgets)", ""]
     if not records:
@@ -37,9 +43,14 @@ def _training_section(records: list[dict]) -> list[str]:
                   f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
                   f"load average {_fmt(m.get('load_average_start'))} at start, {_fmt(m.get('load_average_end'))} at end  ",
                   f"Wall time: {r['wall_s'] / 60:.1f} min", "",
-                  "| stage | steps | wall (s) | steps/s |", "|---|---:|---:|---:|"]
+                  "| stage | steps | wall (s) | steps/s (whole stage) | steps/s between validations (min–max) |",
+                  "|---|---:|---:|---:|---:|"]
         for name, s in r["stages"].items():
-            lines.append(f"| {name} | {s.get('steps')} | {_fmt(s.get('wall_s'))} | {_fmt(s.get('steps_per_s'))} |")
+            rates = _interval_rates(r["validation"], name)
+            span = f"{min(rates):.3g}–{max(rates):.3g}" if rates else "—"
+            lines.append(f"| {name} | {s.get('steps')} | {_fmt(s.get('wall_s'))} | {_fmt(s.get('steps_per_s'))} | {span} |")
+        lines += ["", "The spread between validation intervals shows how much other jobs on the machine slowed "
+                  "parts of the run; the fastest interval is the closest to an idle machine.", ""]
         lines += ["", "Time until validation PSNR (patch metrics, φ/2π, data range 1) first reached:", "",
                   "| PSNR ≥ | " + " | ".join(f"{k} dB" for k in r["time_to_psnr_s"]) + " |",
                   "|---|" + "---:|" * len(r["time_to_psnr_s"]),
@@ -54,6 +65,32 @@ def _training_section(records: list[dict]) -> list[str]:
                   f"{_fmt(test.get('optical_psnr_db'), 4)} | {_fmt(test.get('optical_ssim'))} |", ""]
     lines += ["![validation PSNR against wall time](images/bench_training_curves.png)", ""]
     return lines
+
+
+def _full_fov_section(records: list[dict]) -> list[str]:
+    lines = ["## Full field of view: one measurement + blended windows vs the paper's tiled patches", ""]
+    if not records:
+        return lines + ["Not measured yet: run `benchmarks/bench_full_fov.py`.", ""]
+    lines += ["Same pixels (the region the 256² tiles cover), PSNR on φ/2π with data range 1. *Pooled* is the",
+              "PSNR of the pooled error over all fields (the full-FoV number); *mean of patches* averages per-patch",
+              "PSNRs (the paper's patch-FoV convention, always higher by Jensen's inequality). Seam ratio: mean",
+              "absolute error within ±4 px of a decoder-window boundary / elsewhere (1 = no seams).", "",
+              "| model | fields | overlap (camera px) | pooled PSNR ours | pooled PSNR tiled | gain | mean-of-patches ours | mean-of-patches tiled | seam ratio |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        lines.append(f"| {Path(r['model']).name} | {len(r['fields'])} | {r['overlap_camera_px']} | "
+                     f"{r['pooled_psnr_db']['ours']:.2f} | {r['pooled_psnr_db']['tiled']:.2f} | {r['gain_db']:+.2f} dB | "
+                     f"{r['mean_patch_psnr_db']['ours']:.2f} | {r['mean_patch_psnr_db']['tiled']:.2f} | {r['seam_ratio']:.3f} |")
+    lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in records), ""]
+    return lines
+
+
+def _large_field_section() -> list[str]:
+    path = RESULTS / "large_field.md"
+    lines = ["## Large fields: memory", ""]
+    if not path.exists():
+        return lines + ["Not measured yet: run `benchmarks/bench_large_field.py --size 10000`.", ""]
+    return lines + [line for line in path.read_text().splitlines() if not line.startswith("# ")] + [""]
 
 
 def _plot(records: list[dict]) -> None:
@@ -89,6 +126,8 @@ def main() -> int:
     lines += _training_section(records)
     if records:
         _plot(records)
+    lines += _full_fov_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))])
+    lines += _large_field_section()
     decoders = RESULTS / "decoders.md"
     lines += ["## Decoders: inference and training step", "",
               "Measured by `python benchmarks/bench_decoders.py --out benchmarks/results/decoders.md`.", ""]
