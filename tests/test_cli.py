@@ -67,3 +67,39 @@ def test_shipped_sample_data_is_what_its_command_regenerates():
     assert len(stored) == 3
     for path, fresh in zip(stored, make_fields(3, seed=100, size_px=(256, 256))):
         np.testing.assert_array_equal(np.asarray(read_field(path).data), fresh)
+
+
+def test_train_command_runs_all_stages_with_progress_and_resumes(tmp_path, monkeypatch, capsys):
+    """The CLI wiring of `dmicro train` end to end (a tiny stand-in for the lff-x64 preset's sizes)."""
+    from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
+    from napari_dmicro.io.checkpoints import read_checkpoint_info
+    from napari_dmicro.training import StageConfig, presets
+
+    tiny = presets.TrainingPreset(
+        name="lff-x64", description="tiny", cpu_minutes=0.1, cpu_decoder="conv-tiny", paper_decoder="conv-tiny",
+        encoder=EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=DetectorConfig(compression=16)),
+        cpu_stages=(StageConfig(name="optics", steps=3, batch_size=2, lr=0.1, val_every=3, select_on="l1"),
+                    StageConfig(name="decoder", steps=3, batch_size=2, lr=1e-3, val_every=3),
+                    StageConfig(name="end_to_end", steps=3, batch_size=2, lr=1e-4, loss="ssim", val_every=3)),
+        paper_stages=())
+    from napari_dmicro.training.config import DataConfig
+
+    monkeypatch.setitem(presets.PRESETS, "lff-x64", tiny)
+    real_config = presets.TrainConfig  # small patches for 96² fields
+    monkeypatch.setattr(presets, "TrainConfig", lambda **kw: real_config(
+        **{**kw, "data": DataConfig(patch_px=64, val_patches_per_side=1)}))
+    for k, field in enumerate(make_fields(4, seed=2, size_px=(96, 96))):
+        np.save(tmp_path / f"f{k}.npy", field)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
+                 "--photons", "1e4", "--read-noise", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "stage 1 (optics)" in text and "test (once, at the end)" in text and "model written" in text
+    card = read_checkpoint_info(out / "model.safetensors").card
+    assert card["stage"] == "end_to_end" and card["train_config"]["system"]["encoder"]["detector"]["max_photons"] == 1e4
+    assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
+                 "--photons", "1e4", "--read-noise", "6", "--resume"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert main(["train", "--preset", "nope", "--data", str(tmp_path), "--out", str(out)]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+
