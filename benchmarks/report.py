@@ -85,6 +85,22 @@ def _full_fov_section(records: list[dict]) -> list[str]:
     return lines
 
 
+def _realdata_section(records: list[dict]) -> list[str]:
+    lines = ["## Real measured fields (a check, not training data)", ""]
+    if not records:
+        return lines + ["Not measured yet: run `benchmarks/bench_realdata.py`.", ""]
+    lines += ["Measured HL60 fields from ../shared/realdata, resampled with anti-aliasing to 316.4 nm, background",
+              "phase set to the phantoms' 0.15 rad (a global phase is unobservable), simulated noise free and",
+              "reconstructed; full-field PSNR/SSIM on φ/2π.", "",
+              "| model | field | size (px at 316.4 nm) | PSNR (dB) | SSIM |", "|---|---|---|---:|---:|"]
+    for r in records:
+        for f in r["fields"]:
+            lines.append(f"| {Path(r['model']).name} | {f['name']} | {f['shape'][0]}×{f['shape'][1]} | "
+                         f"{f['psnr_db']:.2f} | {f['ssim']:.3f} |")
+    lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in records), ""]
+    return lines
+
+
 def _large_field_section() -> list[str]:
     path = RESULTS / "large_field.md"
     lines = ["## Large fields: memory", ""]
@@ -128,6 +144,7 @@ def main() -> int:
         _plot(records)
     lines += _full_fov_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))])
     lines += _large_field_section()
+    lines += _realdata_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("realdata_*.json"))])
     decoders = RESULTS / "decoders.md"
     lines += ["## Decoders: inference and training step", "",
               "Measured by `python benchmarks/bench_decoders.py --out benchmarks/results/decoders.md`.", ""]
