@@ -150,7 +150,7 @@ def main() -> int:
     lines += _realdata_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("realdata_*.json"))])
     decoders = RESULTS / "decoders.md"
     lines += ["## Decoders: inference and training step", "",
-              "Measured by `python benchmarks/bench_decoders.py --out benchmarks/results/decoders.md`.", ""]
+              "Measured by `python benchmarks/bench_decoders.py` (upscale 8), which writes benchmarks/results/decoders.md.", ""]
     if decoders.exists():
         body = decoders.read_text().splitlines()
         lines += [line for line in body if not line.startswith("# ")]
