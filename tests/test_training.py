@@ -244,3 +244,27 @@ def test_too_few_fields_for_a_split_is_a_clear_error(tmp_path):
         np.save(tmp_path / f"f{k}.npy", field)
     with pytest.raises(TrainingError, match="at least 3"):
         _run(_lff_config(_three_stages()[:1]), tmp_path, tmp_path / "run")
+
+
+@pytest.mark.parametrize("preset", ["lff-x64", "lff-x256", "d2nn-x64"])
+def test_presets_build_both_budgets_with_the_papers_schedule(preset):
+    from napari_dmicro.training import train_config
+
+    cpu = train_config(preset, budget="cpu")
+    paper = train_config(preset, budget="paper", max_photons=1e4, read_noise_e=6.0)
+    assert [s.name for s in cpu.stages] == [s.name for s in paper.stages] == ["optics", "decoder", "end_to_end"]
+    assert paper.system.decoder.embed_dim == 180 and paper.system.decoder.depths == (6,) * 6
+    assert paper.system.decoder.upsampler == "pixelshuffle" and cpu.system.decoder.upsampler == "pixelshuffledirect"
+    assert paper.system.encoder.detector.max_photons == 1e4 and paper.system.encoder.detector.read_noise_e == 6.0
+    optics, decoder, end = paper.stages
+    assert optics.batch_size == decoder.batch_size == end.batch_size == 32
+    assert decoder.perceptual_weight == 1.0 and decoder.adversarial_weight == 0.1 and decoder.lr == 1e-4
+    assert end.loss == "ssim" and end.lr == end.optics_lr == 5e-6
+    # epochs resolve to steps on the paper's 401 training fields: 12 steps per epoch (drop_last)
+    assert end.total_steps(401) == (24000 if preset.startswith("lff") else 3000) * 12
+    if preset.startswith("lff"):
+        assert optics.lr == 0.1 and optics.total_steps(401) == 1500 * 12
+        assert [round(m * 1500) for m in optics.milestones] == [50, 400, 650, 1000, 1400]
+    else:
+        assert optics.progressive_layers and optics.lr == 1e-3 and optics.joint_lr == 5e-5
+    assert cpu.stages[1].perceptual_weight == 0 and cpu.stages[1].loss == "l1"
