@@ -268,3 +268,17 @@ def test_presets_build_both_budgets_with_the_papers_schedule(preset):
     else:
         assert optics.progressive_layers and optics.lr == 1e-3 and optics.joint_lr == 5e-5
     assert cpu.stages[1].perceptual_weight == 0 and cpu.stages[1].loss == "l1"
+
+
+def test_algorithm1_validates_the_active_layers_and_selects_only_the_complete_network(tiny_data, tmp_path):
+    det = DetectorConfig(compression=16)
+    enc = EncoderConfig(optics=DiffractiveConfig(n_layers=2, n_neurons=64, pad_factor=2), detector=det)
+    system = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
+    stage = StageConfig(name="optics", steps=6, batch_size=2, lr=0.05, val_every=2, select_on="l1",
+                        progressive_layers=True)  # sub-steps: layer 1 (steps 1-2), layer 2 (3-4), joint (5-6)
+    cfg = TrainConfig(system=system, stages=(stage,), data=DataConfig(patch_px=64, val_patches_per_side=1))
+    vals = [e for e in _run(cfg, tiny_data, tmp_path / "run") if e.kind == "validation"]
+    assert [v.metrics["active_layers"] for v in vals] == [1, 2, 2]
+    assert vals[0].metrics["improved"] is False  # one layer is not the network the run delivers
+    card = read_checkpoint_info(tmp_path / "run" / "model.safetensors").card
+    assert card["validation"]["active_layers"] == 2

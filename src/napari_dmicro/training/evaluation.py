@@ -28,7 +28,7 @@ def _exact_noise_generator(seed: int, field_index: int, device) -> torch.Generat
 
 @torch.no_grad()
 def simulate_patches(model, fieldset: FieldSet, patches: list[FixedPatch], patch_px: int, seed: int,
-                     device, *, need_intensity: bool = False):
+                     device, *, need_intensity: bool = False, optics_kwargs: dict | None = None):
     """Measurements (N, p/b, p/b), targets (N, p, p) and optionally full-resolution intensities."""
     encoder = model.encoder
     b = encoder.config.detector.binning
@@ -56,7 +56,7 @@ def simulate_patches(model, fieldset: FieldSet, patches: list[FixedPatch], patch
         else:  # one acquisition per patch through the diffractive aperture
             crops = np.stack([field[patches[i].top:patches[i].top + patch_px,
                                     patches[i].left:patches[i].left + patch_px] for i in idx])
-            det_field = encoder.optics(torch.from_numpy(crops).to(device))
+            det_field = encoder.optics(torch.from_numpy(crops).to(device), **(optics_kwargs or {}))
             intensity = encoder.detector.intensity(det_field)
             m = encoder.detector.add_noise(encoder.detector.demagnify(intensity), noise, gen)
             for j, i in enumerate(idx):
@@ -78,13 +78,14 @@ def _patch_metrics(pred: torch.Tensor, target: torch.Tensor, prefix: str = "") -
 
 @torch.no_grad()
 def evaluate_patches(model, fieldset: FieldSet, patches: list[FixedPatch], patch_px: int, seed: int,
-                     device, *, optical: bool = True, decoder: bool = True, batch_size: int = 16) -> dict:
+                     device, *, optical: bool = True, decoder: bool = True, batch_size: int = 16,
+                     optics_kwargs: dict | None = None) -> dict:
     """Patch metrics: ``optical_*`` (all-optical intensity vs φ/2π) and/or decoder ``l1/psnr_db/ssim``."""
     was_training = model.training
     model.eval()
     try:
         meas, targets, intens = simulate_patches(model, fieldset, patches, patch_px, seed, device,
-                                                 need_intensity=optical)
+                                                 need_intensity=optical, optics_kwargs=optics_kwargs)
         out: dict[str, float] = {"patches": len(patches)}
         if optical:
             out.update(_patch_metrics(intens, targets, "optical_"))

@@ -407,13 +407,23 @@ class Trainer:
     def _validate(self, stage: StageConfig, step: int, total: int) -> TrainEvent:
         cfg = self.config
         optical = stage.name == "optics"
+        optics_kwargs, selectable = {}, True
+        if optical and stage.progressive_layers and self.model.config.optics_kind == "d2nn":
+            # Algorithm 1: score the network as trained so far (detector behind the active layer); only the
+            # complete network (all layers active) can become the stage's best model
+            n_layers = self.model.config.encoder.optics.n_layers
+            layer, _ = _algorithm1_phase(max(step - 1, 0), total, n_layers)
+            optics_kwargs = {"n_active": layer}
+            selectable = layer == n_layers
         metrics = evaluate_patches(self.model, self.val_set, self.val_patches, cfg.data.patch_px, cfg.seed,
-                                   self.device, optical=True, decoder=not optical)
+                                   self.device, optical=True, decoder=not optical, optics_kwargs=optics_kwargs)
+        if optics_kwargs:
+            metrics["active_layers"] = optics_kwargs["n_active"]
         key = {"l1": "l1", "psnr": "psnr_db", "ssim": "ssim"}[stage.select_on]
         score = metrics[("optical_" if optical else "") + key]
         best = self.progress.get("best")
         higher = _HIGHER_IS_BETTER[stage.select_on]
-        improved = best is None or (score > best if higher else score < best)
+        improved = selectable and (best is None or (score > best if higher else score < best))
         entry = {"stage": stage.name, "step": step, **metrics}
         self.progress["history"].append(entry)
         if improved:
