@@ -24,7 +24,7 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = 1, overwrite: bool = Tr
     from .io.fields import write_field, write_measurement
     from .optics import Encoder
     from .phantoms import PhantomConfig, make_field
-    from .simulation import simulate_measurement
+    from .inference.simulate import simulate_full_field
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -32,12 +32,10 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = 1, overwrite: bool = Tr
     field = make_field(seed=seed, config=phantom)
     px, lam = phantom.pixel_size_um, phantom.wavelength_um
 
-    config = EncoderConfig(
-        optics=FourierFilterConfig(),
-        detector=DetectorConfig(compression=DEMO_COMPRESSION, max_photons=DEMO_PHOTONS,
-                                read_noise_e=DEMO_READ_NOISE_E))
+    config = EncoderConfig(optics=FourierFilterConfig(), detector=DetectorConfig(compression=DEMO_COMPRESSION))
     encoder = Encoder(config, generator=torch.Generator().manual_seed(seed))
-    meas = simulate_measurement(field, encoder, seed=seed)
+    camera, attrs = simulate_full_field(field, encoder, max_photons=DEMO_PHOTONS, read_noise_e=DEMO_READ_NOISE_E,
+                                        seed=seed)
 
     paths = {
         "field": out / "field.zarr",
@@ -46,21 +44,21 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = 1, overwrite: bool = Tr
     }
     write_field(paths["field"], field, pixel_size_um=px, wavelength_um=lam,
                 attrs={"source": "napari_dmicro.phantoms", "seed": seed}, overwrite=overwrite)
-    write_measurement(paths["measurement"], meas.data, pixel_size_um=meas.camera_pixel_size_um,
+    write_measurement(paths["measurement"], camera, pixel_size_um=attrs["camera_pixel_size_um"],
                       wavelength_um=lam,
-                      attrs={**meas.attrs, "optics_state": "untrained (random initialisation)",
+                      attrs={**attrs, "optics_state": "untrained (random initialisation)",
                              "source_field": str(paths["field"])},
                       overwrite=overwrite)
 
     rows, cols = field.shape
-    rows_m, cols_m = meas.object_region_px
+    rows_m, cols_m = attrs["covered_object_px"]
     phase = np.mod(np.angle(field), 2 * np.pi)
     save_panels(paths["figure"], [
         {"image": np.abs(field), "title": "amplitude", "extent_um": (cols * px, rows * px),
          "label": "|E| (a.u.)"},
         {"image": phase, "title": "phase (ground truth)", "cmap": "twilight", "vmin": 0, "vmax": 2 * np.pi,
          "extent_um": (cols * px, rows * px), "label": "rad"},
-        {"image": meas.data, "title": f"camera x{DEMO_COMPRESSION}: {meas.data.shape[0]}×{meas.data.shape[1]} px",
+        {"image": camera, "title": f"camera x{DEMO_COMPRESSION}: {camera.shape[0]}×{camera.shape[1]} px",
          "extent_um": (cols_m * px, rows_m * px), "label": "intensity (plane wave = 1)"},
     ], title=(f"napari-dmicro demo: random LFF, x{DEMO_COMPRESSION}, {DEMO_PHOTONS:.0e} photons, "
               f"read noise σ {DEMO_READ_NOISE_E:g} e⁻ (seed {seed})"))

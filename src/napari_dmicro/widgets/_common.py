@@ -198,6 +198,32 @@ def add_or_replace_image(viewer, data, *, name: str, **kwargs):
 # ------------------------------------------------------------------------------------------ layer picker
 
 
+def follow_layers(viewer, widget, callback: Callable[[], None], *, reordered: bool = False) -> Callable:
+    """Call ``callback()`` whenever layers are added or removed (and reordered, if asked) until
+    ``widget`` is destroyed; returns the function that stops following."""
+    events = [viewer.layers.events.inserted, viewer.layers.events.removed]
+    if reordered:
+        events.append(viewer.layers.events.reordered)
+
+    def stop(*_):
+        for ev in events:
+            try:
+                ev.disconnect(handler)
+            except Exception:  # noqa: BLE001 - the viewer may be gone already
+                pass
+
+    def handler(*_):
+        try:
+            callback()
+        except RuntimeError:  # the C++ widget was deleted
+            stop()
+
+    for ev in events:
+        ev.connect(handler)
+    widget.destroyed.connect(stop)
+    return stop
+
+
 class LayerCombo(QComboBox):
     """A combo box of the viewer's layers that pass ``accept``; refreshed as layers come and go."""
 
@@ -210,24 +236,8 @@ class LayerCombo(QComboBox):
         self.none_item = none_item
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(16)
-        for ev in (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered):
-            ev.connect(self._safe_refresh)
-        self.destroyed.connect(self._disconnect)
+        follow_layers(viewer, self, self.refresh, reordered=True)
         self.refresh()
-
-    def _disconnect(self, *_):
-        try:
-            for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
-                       self.viewer.layers.events.reordered):
-                ev.disconnect(self._safe_refresh)
-        except Exception:  # noqa: BLE001 - the viewer may be gone already
-            pass
-
-    def _safe_refresh(self, *_):
-        try:
-            self.refresh()
-        except RuntimeError:  # the C++ widget was deleted
-            self._disconnect()
 
     def names(self) -> list[str]:
         return [lay.name for lay in self.viewer.layers if self.accept(lay)]
@@ -413,9 +423,33 @@ def first(items: Iterable, default=None):
 class TaskControlsMixin:
     """Run/Cancel/progress behaviour shared by the one-shot task widgets (Simulate, Reconstruct).
 
-    The widget provides ``run_button``, ``cancel_button``, ``progress`` (0–100), ``status`` and
-    ``_cancel`` (a threading.Event the worker polls).
+    ``_build_task_layout`` creates ``run_button``, ``cancel_button``, ``progress`` (0–100) and ``status``
+    below the widget's settings form; the widget provides ``run()`` and ``_cancel`` (a threading.Event
+    the worker polls; closing the dock sets it).
     """
+
+    def _build_task_layout(self, form, run_text: str) -> None:
+        from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
+
+        self.run_button = QPushButton(run_text)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.status = wrapped_label("")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops the task
 
     def _on_error(self, exc):
         from .workers import TaskCancelled

@@ -16,7 +16,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QFormLayout)
 
-from ._common import (TWO_PI, LayerCombo, add_or_replace_image, fmt, is_phase_layer, layer_array, layer_meta,
+from ._common import (TWO_PI, LayerCombo, follow_layers, add_or_replace_image, fmt, is_phase_layer, layer_array, layer_meta,
                       make_figure_canvas, meta, notify_error, pixel_size_um, reference_phase, start_worker,
                       wavelength_um, wrapped_label)
 from .workers import evaluate_task, line_profile
@@ -109,25 +109,13 @@ class CompareWidget(QWidget):
         self.ref_combo.currentIndexChanged.connect(self._refresh_list)
         self.recon_list.itemChanged.connect(lambda *_: self.schedule_profiles())
         self.shapes_combo.currentIndexChanged.connect(self._watch_shapes)
-        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            ev.connect(self._on_layers_changed)
-        self.destroyed.connect(self._disconnect)
+        follow_layers(napari_viewer, self, self._on_layers_changed)
         self._refresh_list()
         self._watch_shapes()
 
-    def _disconnect(self, *_):
-        try:
-            for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-                ev.disconnect(self._on_layers_changed)
-        except Exception:  # noqa: BLE001
-            pass
-
-    def _on_layers_changed(self, *_):
-        try:
-            self._refresh_list()
-            self._watch_shapes()
-        except RuntimeError:  # the widget is gone
-            self._disconnect()
+    def _on_layers_changed(self):
+        self._refresh_list()
+        self._watch_shapes()
 
     # ------------------------------------------------------------------ layer choice
     def _refresh_list(self, *_):

@@ -12,8 +12,7 @@ import math
 import threading
 
 import numpy as np
-from qtpy.QtWidgets import (QFormLayout, QHBoxLayout, QProgressBar, QPushButton, QSpinBox,
-                            QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QWidget
 
 from ._common import (TaskControlsMixin, add_checkpoint, ask_checkpoint, LayerCombo, add_or_replace_image, device_combo, is_measurement_layer, json_safe,
                       layer_array, layer_meta, meta, notify_error, notify_warning, pixel_size_um,
@@ -52,34 +51,16 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self.overlap.setSuffix(" camera px")
         self.overlap.setToolTip("overlap of neighbouring decoder windows (blended); auto = the engine's default")
 
-        self.run_button = QPushButton("Reconstruct")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.status = wrapped_label("")
-
         form = QFormLayout()
         form.addRow("Measurement", self.meas_combo)
         form.addRow("Model", model_row)
         form.addRow("", self.card)
         form.addRow("Device", self.device)
         form.addRow("Overlap", self.overlap)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        self._build_task_layout(form, "Reconstruct")
 
         self.model_combo.currentIndexChanged.connect(self._update_card)
         self.open_button.clicked.connect(self._open_checkpoint)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops the task
         self._update_card()
 
     # ------------------------------------------------------------------ UI

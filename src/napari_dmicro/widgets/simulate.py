@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 import threading
 
-from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QProgressBar, QPushButton,
-                            QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from ._common import (TaskControlsMixin, field_from_layers, is_amplitude_layer, is_phase_layer, layer_array, meta,
                       notify_error, notify_warning, partner_amplitude, pixel_size_um, start_worker,
@@ -66,17 +65,6 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         self.device = device_combo("cpu")
         self.model_info = wrapped_label("")
 
-        self.run_button = QPushButton("Simulate")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
-        self.status = wrapped_label("")
-
         form = QFormLayout()
         form.addRow("Phase layer", self.phase_combo)
         form.addRow("Amplitude layer", self.amp_combo)
@@ -88,20 +76,12 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         form.addRow("Read noise", self.read_noise)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        self._build_task_layout(form, "Simulate")
 
         self.phase_combo.currentIndexChanged.connect(self._pair_amplitude)
         self.amp_combo.currentIndexChanged.connect(self._update_amp_note)
         self.model_combo.currentIndexChanged.connect(self._update_model)
         self.photons.valueChanged.connect(self._update_noise)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops the task
         self._pair_amplitude()
         self._update_model()
         self._update_noise()

@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBo
                             QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
                             QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ._common import (add_checkpoint, ask_checkpoint, device_combo, field_from_layers, fmt, is_phase_layer,
+from ._common import (add_checkpoint, ask_checkpoint, device_combo, follow_layers, field_from_layers, fmt, is_phase_layer,
                       make_figure_canvas, meta,
                       notify_error, notify_info, partner_amplitude, pixel_size_um, start_worker, wavelength_um,
                       wrapped_label)
@@ -218,27 +218,12 @@ class TrainWidget(QWidget):
         self.photons.valueChanged.connect(self._update_enabled)
         for n, box in self.stage_boxes.items():
             box.toggled.connect(self._update_enabled)
-        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            ev.connect(self._on_layers_changed)
-        self.destroyed.connect(self._disconnect)
+        follow_layers(napari_viewer, self, self._refresh_layers)
         self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops a run (its state is saved)
         self._refresh_layers()
         self._update_enabled()
 
     # ------------------------------------------------------------------ UI helpers
-    def _disconnect(self, *_):
-        try:
-            for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-                ev.disconnect(self._on_layers_changed)
-        except Exception:  # noqa: BLE001
-            pass
-
-    def _on_layers_changed(self, *_):
-        try:
-            self._refresh_layers()
-        except RuntimeError:
-            self._disconnect()
-
     def _refresh_layers(self):
         checked = {self.layer_list.item(i).text() for i in range(self.layer_list.count())
                    if self.layer_list.item(i).checkState() == Qt.CheckState.Checked}
