@@ -9,8 +9,12 @@ X_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-image0 
 	libxcb-render-util0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 libxcb-xkb1 libxkbcommon-x11-0 \
 	libgl1 libegl1 libgl1-mesa-dri libdbus-1-3 libfontconfig1
 DEMO_OUT ?= demo_output
+# benchmark data (regenerated bit for bit by the scripts if missing) and the compression-curve /
+# all-optical-baseline run folders made by `make bench-train`
+BENCH_DATA ?= /tmp/dmicro_bench_fields
+BENCH_RUNS ?= bench_runs
 
-.PHONY: venv test demo xvfb bench clean sample-data
+.PHONY: venv test demo xvfb bench bench-train clean sample-data
 
 venv: $(STAMP)
 
@@ -36,6 +40,25 @@ demo: $(STAMP)
 
 sample-data: $(STAMP)
 	$(VENV)/bin/dmicro phantom --count 3 --size 256 --seed 100 --out sample_data --overwrite
+
+# Trains the models the report compares against but does not ship (about 1 h on 2 cores).
+bench-train: $(STAMP)
+	$(VENV)/bin/dmicro phantom --out $(BENCH_DATA) --count 80 --seed 1 --overwrite
+	for p in lff-x4 lff-x16 lff-x1024; do $(VENV)/bin/dmicro train --preset $$p --data $(BENCH_DATA) --out $(BENCH_RUNS)/$$p --quiet; done
+	for p in lff-x64 d2nn-x64; do $(VENV)/bin/dmicro train --preset $$p --stages 1 --data $(BENCH_DATA) --out $(BENCH_RUNS)/$$p-stage1 --quiet; done
+
+# Regenerates docs/benchmarks.md and its plots from the shipped models (+ the bench-train runs).
+bench: $(STAMP)
+	$(PY) benchmarks/bench_quality.py --data $(BENCH_DATA) \
+		--curve x4=$(BENCH_RUNS)/lff-x4 --curve x16=$(BENCH_RUNS)/lff-x16 --curve x1024=$(BENCH_RUNS)/lff-x1024 \
+		--baseline lff-x64=$(BENCH_RUNS)/lff-x64-stage1 --baseline d2nn-x64=$(BENCH_RUNS)/d2nn-x64-stage1
+	$(PY) benchmarks/bench_photons.py --data $(BENCH_DATA)
+	$(PY) benchmarks/bench_speed.py
+	$(PY) benchmarks/bench_full_fov.py --model lff-x64 --data $(BENCH_DATA)
+	$(PY) benchmarks/bench_full_fov.py --model lff-x256 --data $(BENCH_DATA)
+	$(PY) benchmarks/bench_realdata.py --model lff-x64
+	$(PY) benchmarks/figure_reconstructions.py --data $(BENCH_DATA)
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -59,10 +59,12 @@ def main(argv=None) -> int:
     parser.add_argument("--read-noise", type=float, default=0.0)
     parser.add_argument("--init", default=None)
     parser.add_argument("--stages", default="1,2,3")
+    parser.add_argument("--steps", default=None, help="stage lengths, e.g. 2=800,3=400 (as dmicro train)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
 
+    from napari_dmicro.cli import parse_stage_steps
     from napari_dmicro.training import Trainer, train_config
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -71,14 +73,15 @@ def main(argv=None) -> int:
     run = Path(args.run or f"/tmp/dmicro_bench_{args.preset}{args.tag}")
     stages = tuple(int(s) for s in args.stages.split(","))
     config = train_config(args.preset, budget=args.budget, stages=stages, max_photons=args.photons,
-                          read_noise_e=args.read_noise, init=args.init)
+                          read_noise_e=args.read_noise, init=args.init,
+                          steps=parse_stage_steps(args.steps) if args.steps else None)
     record = {"preset": args.preset, "budget": args.budget, "machine": machine(), "data": str(data),
               "run": str(run), "photons": args.photons, "read_noise_e": args.read_noise, "init": args.init,
               "stages": {}, "validation": [], "test": None,
               "command": "python benchmarks/bench_training.py " + " ".join(argv or sys.argv[1:])}
     t0 = time.perf_counter()
     stage_t0 = {}
-    for event in Trainer(config, data, run, resume=args.resume).run():
+    for event in Trainer(config, data, run, resume=args.resume, command=record["command"]).run():
         now = time.perf_counter() - t0
         if event.kind == "stage_start":
             stage_t0[event.stage] = (now, event.step)

@@ -36,6 +36,26 @@ def test_round_trip_is_exact_and_keeps_the_card(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
 
 
+def test_measurement_normalization_is_saved_and_older_files_load_as_identity(tmp_path):
+    from napari_dmicro.io.checkpoints import save_safetensors
+
+    model = _model()
+    model.fit_measurement_normalization(torch.tensor([0.02, 0.03, 0.04]))
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", model), device="cpu")
+    assert float(loaded.meas_offset) == pytest.approx(0.03) and float(loaded.meas_scale) == pytest.approx(0.01)
+    # the decoder sees (camera − offset) / scale
+    cam = torch.rand(1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded.decode(cam), loaded.decoder(((cam - 0.03) / 0.01)[:, None])[:, 0], atol=1e-5)
+    # a file written before the buffers existed: same weights, identity normalisation
+    old = {k: v for k, v in model.state_dict().items() if k not in Microscope.OPTIONAL_BUFFERS}
+    header = read_checkpoint_info(tmp_path / "m.safetensors")
+    save_safetensors(tmp_path / "old.safetensors", old, {"format": "napari-dmicro-checkpoint", "format_version": "1",
+                                                          "config": header.config.model_dump_json(), "card": "{}"})
+    older, _ = load_checkpoint(tmp_path / "old.safetensors")
+    assert float(older.meas_offset) == 0 and float(older.meas_scale) == 1
+
+
 class _Payload:
     def __reduce__(self):
         import os

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import napari_dmicro as dm
 from napari_dmicro.cli import main
 from napari_dmicro.io.fields import read_field, read_image
 from napari_dmicro.phantoms import make_fields
@@ -52,14 +53,30 @@ def test_errors_are_readable_with_nonzero_exit_codes(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
-def test_demo_writes_field_measurement_and_figure(tmp_path):
+def test_demo_simulates_reconstructs_and_evaluates_with_a_shipped_model(tmp_path):
+    import json
+
     assert main(["demo", "--out", str(tmp_path / "demo"), "--size", "256"]) == 0
     field = read_field(tmp_path / "demo" / "field.zarr")
     meas = read_image(tmp_path / "demo" / "measurement.zarr")
-    assert field.shape == (256, 256) and meas.shape == (32, 32)
+    phase = read_image(tmp_path / "demo" / "phase.zarr")
+    assert field.shape == (256, 256) and meas.shape == (32, 32) and phase.shape == (256, 256)
     assert meas.attrs["compression"] == 64 and meas.attrs["max_photons"] == 1e4 and meas.attrs["read_noise_e"] == 6
+    assert meas.attrs["model"] == "lff-x64-noisy" and phase.attrs["model"] == "lff-x64-noisy"
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    truth = np.mod(np.angle(np.asarray(field.data)), 2 * np.pi)
+    recomputed = dm.evaluate(np.asarray(phase.data), truth)
+    assert metrics["psnr_db"] == pytest.approx(recomputed.psnr_db, abs=1e-3) and metrics["psnr_db"] > 25
     png = (tmp_path / "demo" / "demo.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_the_demo_field_is_not_one_the_shipped_models_trained_on():
+    from napari_dmicro.demo import DEMO_SEED
+
+    demo_state = np.random.SeedSequence(DEMO_SEED).generate_state(4).tolist()
+    for k in range(80):  # dmicro phantom --count 80 --seed 1: field k from SeedSequence([1, k])
+        assert np.random.SeedSequence([1, k]).generate_state(4).tolist() != demo_state
 
 
 def test_shipped_sample_data_is_what_its_command_regenerates():
@@ -103,3 +120,24 @@ def test_train_command_runs_all_stages_with_progress_and_resumes(tmp_path, monke
     assert main(["train", "--preset", "nope", "--data", str(tmp_path), "--out", str(out)]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
+
+
+def test_train_steps_override_replaces_the_budget_length_of_named_stages(capsys):
+    import argparse
+
+    from napari_dmicro.cli import parse_stage_steps
+    from napari_dmicro.training import train_config
+
+    assert parse_stage_steps("2=800, 3=400") == {2: 800, 3: 400}
+    for bad in ("2:800", "4=10", "2=0", "x=1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_stage_steps(bad)
+    cfg = train_config("lff-x64", stages=(2, 3), steps={2: 800})
+    assert [s.steps for s in cfg.stages] == [800, 400]
+    paper = train_config("lff-x64", budget="paper", stages=(3,), steps={3: 7})
+    assert paper.stages[0].steps == 7 and paper.stages[0].epochs is None
+    with pytest.raises(ValueError, match="must name stages that run"):
+        train_config("lff-x64", stages=(3,), steps={2: 10})
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--preset", "lff-x64", "--data", "x", "--out", "y", "--steps", "2:5"])
+    assert exc.value.code == 2 and "stage=steps" in capsys.readouterr().err

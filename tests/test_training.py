@@ -78,7 +78,11 @@ def test_stage2_lowers_l1_with_noise_and_keeps_the_optics_fixed(tiny_data, tmp_p
     assert len(l1) == 2 and l1[-1] < 0.8 * l1[0]
     after = trainer.model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith("decoder.") for k in changed)
+    assert changed and all(k.startswith("decoder.") or k in ("meas_offset", "meas_scale") for k in changed)
+    # the fresh decoder's input is normalised by the training measurements' statistics
+    pool = trainer.pool.all_measurements()
+    assert float(trainer.model.meas_offset) == pytest.approx(float(pool.mean()), rel=1e-5)
+    assert float(trainer.model.meas_scale) == pytest.approx(float(pool.std()), rel=1e-5)
 
 
 def test_stage2_with_perceptual_and_adversarial_terms_trains_the_discriminator(tiny_data, tmp_path):

@@ -103,6 +103,8 @@ class EvaluationReport:
     patch_psnr_db: float | None = None
     patch_ssim: float | None = None
     n_patches: int = 0
+    patch_psnrs_db: list[float] = dc_field(default_factory=list)
+    patch_ssims: list[float] = dc_field(default_factory=list)
     extra: dict = dc_field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -142,4 +144,5 @@ def evaluate(phase, reference, *, patch_px: int = 256) -> EvaluationReport:
     return EvaluationReport(
         psnr_db=full_psnr, ssim=float(smap.mean()), ssim_map=smap.numpy(),
         patch_psnr_db=float(np.mean(patch_p)) if patch_p else None,
-        patch_ssim=float(np.mean(patch_s)) if patch_s else None, n_patches=len(patch_p))
+        patch_ssim=float(np.mean(patch_s)) if patch_s else None, n_patches=len(patch_p),
+        patch_psnrs_db=patch_p, patch_ssims=patch_s)

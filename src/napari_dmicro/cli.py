@@ -13,6 +13,10 @@ examples:
   dmicro phantom --out fields/ --count 10 --size 789 --seed 1
   dmicro simulate fields/phantom_0000.zarr -o meas.zarr --compression 64 --photons 10000 --read-noise 6
   dmicro info meas.zarr
+  dmicro models                                        # the shipped models and their cards
+  dmicro simulate field.zarr -o meas.zarr --model lff-x64-noisy --photons 1e4 --read-noise 6
+  dmicro reconstruct meas.zarr -o phase.zarr --model lff-x64-noisy
+  dmicro evaluate phase.zarr --reference field.zarr
   dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64
 """
 
@@ -22,6 +26,8 @@ examples:
   dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64             # CPU budget, stages 1,2,3
   dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64 --resume    # continue after Ctrl-C
   dmicro train --preset lff-x64 --budget paper --data fields/ --out runs/paper
+  dmicro train --preset lff-x64 --init lff-x64 --stages 2,3 --steps 2=800 --photons 1e4 --read-noise 6 \\
+               --data fields/ --out runs/lff-x64-noisy                      # how lff-x64-noisy was made
   dmicro train --preset lff-x64 --init runs/lff-x64 --stages 3 --photons 1e4 --read-noise 6 \\
                --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
 
@@ -205,7 +211,7 @@ def cmd_models(args) -> int:
     import json
 
     from .io.checkpoints import read_checkpoint_info
-    from .pretrained import shipped_models
+    from .pretrained import describe_model, shipped_models
 
     models = shipped_models()
     if not models:
@@ -214,13 +220,13 @@ def cmd_models(args) -> int:
         return 0
     for name, path in models.items():
         info = read_checkpoint_info(path)
-        card = info.card
-        test = card.get("test") or {}
-        print(f"{name}: {info.config.optics_kind} x{info.config.compression}, decoder "
-              f"{info.config.decoder.family}; test PSNR {test.get('psnr_db', float('nan')):.2f} dB, "
-              f"SSIM {test.get('ssim', float('nan')):.3f}")
+        size_mb = path.stat().st_size / 2**20
+        print(f"{name}  ({size_mb:.1f} MB)")
+        for line in describe_model(info.config, info.card):
+            print(f"    {line}")
         if args.verbose:
-            print(json.dumps(card, indent=2, default=str))
+            print(json.dumps(info.card, indent=2, default=str))
+        print()
     return 0
 
 
@@ -232,6 +238,20 @@ def _parse_stages(text: str) -> tuple[int, ...]:
     if not stages or not set(stages) <= {1, 2, 3}:
         raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3")
     return stages
+
+
+def parse_stage_steps(text: str) -> dict[int, int]:
+    """``"2=800,3=400"`` → {2: 800, 3: 400}: the length of those stages in optimiser steps."""
+    steps = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            stage, count = (int(v) for v in part.split("="))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"steps '{text}' must look like 2=800,3=400 (stage=steps)") from None
+        if stage not in (1, 2, 3) or count < 1:
+            raise argparse.ArgumentTypeError(f"steps '{part}': the stage must be 1, 2 or 3 and steps ≥ 1")
+        steps[stage] = count
+    return steps
 
 
 def cmd_train(args) -> int:
@@ -249,7 +269,7 @@ def cmd_train(args) -> int:
         overrides["vgg19_weights"] = args.vgg19_weights
     config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
                           read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
-                          **overrides)
+                          steps=args.steps, **overrides)
     cancel = threading.Event()
 
     def _on_sigint(signum, frame):  # first Ctrl-C: stop at the next step and save; second: abort
@@ -302,7 +322,7 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    outputs = run_demo(args.out, size_px=args.size, seed=args.seed, overwrite=True)
+    outputs = run_demo(args.out, size_px=args.size, seed=args.seed, model=args.model, overwrite=True)
     for name, path in outputs.items():
         print(f"{name:12s} {path}")
     return 0
@@ -317,12 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-dmicro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="phantom → compressed x64 noisy measurement → zarr + figure",
+    p = sub.add_parser("demo", help="phantom → x64 noisy measurement → phase → PSNR/SSIM, zarr + figure",
                        epilog="example:\n  dmicro demo --out demo_output",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     p.add_argument("--size", type=_parse_size, default=(789, 789), help="field size N or RxC (789)")
-    p.add_argument("--seed", type=int, default=1, help="phantom, optics and noise seed (1: a field with several cells)")
+    p.add_argument("--seed", type=int, default=6, help="phantom and noise seed (6: a field with several cells, "
+                   "not one the shipped models were trained on)")
+    p.add_argument("--model", default="lff-x64-noisy", help="shipped model or checkpoint (lff-x64-noisy)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("phantom", help="generate synthetic HeLa-like cell fields as zarr",
@@ -354,12 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train optics and decoder (the paper's three stages)",
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", required=True, help="lff-x64, lff-x256 or d2nn-x64")
+    p.add_argument("--preset", required=True, help="lff-x64, lff-x256, d2nn-x64 (shipped models) or lff-x4, "
+                   "lff-x16, lff-x1024 (the compression curve)")
     p.add_argument("--data", required=True, help="folder of field files (.zarr, .npy, .npz), split by field")
     p.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model.safetensors")
     p.add_argument("--stages", type=_parse_stages, default=(1, 2, 3), help="subset of 1,2,3 (1,2,3)")
     p.add_argument("--budget", choices=("cpu", "paper"), default="cpu",
                    help="cpu: minutes on a laptop CPU; paper: the paper's epochs and learning rates (cpu)")
+    p.add_argument("--steps", type=parse_stage_steps, default=None,
+                   help="replace the budget's length of stages, e.g. 2=800,3=400 (a short fine-tune)")
     p.add_argument("--init", help="start from a shipped model name or a checkpoint / run folder")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")

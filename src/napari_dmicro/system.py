@@ -50,6 +50,21 @@ class Microscope(nn.Module):
         self.config = config
         self.encoder = Encoder(config.encoder, init=init, generator=generator)
         self.decoder = build_decoder(config.decoder)
+        # the decoder sees (measurement − offset) / scale; fitted to the training measurements when a
+        # fresh decoder starts training (a PhaseD2NN camera is dim: intensities of a few 10⁻² with
+        # variations of 10⁻³). Identity for checkpoints written before these buffers existed.
+        self.register_buffer("meas_offset", torch.zeros(()))
+        self.register_buffer("meas_scale", torch.ones(()))
+
+    #: buffers a checkpoint may lack (older files); they keep their identity defaults
+    OPTIONAL_BUFFERS = ("meas_offset", "meas_scale")
+
+    @torch.no_grad()
+    def fit_measurement_normalization(self, measurements: torch.Tensor) -> None:
+        """Set the decoder's input offset/scale to the mean/std of typical camera images."""
+        values = measurements.detach().float()
+        self.meas_offset.fill_(float(values.mean()))
+        self.meas_scale.fill_(max(float(values.std()), 1e-8))
 
     def measure(self, field: torch.Tensor, noise: NoiseMode = "none",
                 generator: torch.Generator | None = None, **optics_kwargs) -> torch.Tensor:
@@ -59,6 +74,7 @@ class Microscope(nn.Module):
         """Camera images (B, h, w) → φ/2π predictions (B, h·b, w·b)."""
         squeeze = measurement.ndim == 2
         x = measurement[None] if squeeze else measurement
+        x = (x - self.meas_offset) / self.meas_scale
         out = self.decoder(x[:, None])[:, 0]
         return out[0] if squeeze else out
 

@@ -153,6 +153,7 @@ def load_checkpoint(path, device: str | torch.device = "cpu"):
     model = Microscope(info.config, init="all_pass")
     state = load_file(str(path), device="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in model.OPTIONAL_BUFFERS]
     if missing or unexpected:
         raise CheckpointError(f"{path} does not match its own configuration (missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}); the file is damaged or was edited")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig
 from ..decoders import decoder_config
 from ..system import SystemConfig
-from .config import StageConfig, TrainConfig
+from .config import DataConfig, StageConfig, TrainConfig
 
 _PAPER_LFF_MILESTONES = tuple(m / 1500 for m in (50, 400, 650, 1000, 1400))
 
@@ -33,6 +33,7 @@ class TrainingPreset:
     cpu_stages: tuple[StageConfig, ...]
     paper_stages: tuple[StageConfig, ...]
     cpu_minutes: float  # expected wall time of the CPU budget on 2 cores
+    data: DataConfig = DataConfig()
 
     def system(self, budget: str) -> SystemConfig:
         name = self.paper_decoder if budget == "paper" else self.cpu_decoder
@@ -56,7 +57,7 @@ def _paper_stage3(epochs: float) -> StageConfig:
                        loss="ssim", val_every=1000, select_on="ssim")
 
 
-def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int) -> TrainingPreset:
+def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int, patch_px: int = 256) -> TrainingPreset:
     encoder = EncoderConfig(optics=FourierFilterConfig(), detector=DetectorConfig(compression=compression))
     cpu = (
         StageConfig(name="optics", steps=300, batch_size=8, lr=0.1, milestones=(0.5,), val_every=100,
@@ -76,13 +77,13 @@ def _lff_preset(compression: int, cpu_minutes: float, stage2_steps: int) -> Trai
         name=f"lff-x{compression}",
         description=f"learnable Fourier filter (4f, linear convolution) at x{compression}",
         encoder=encoder, cpu_decoder="swinir-fast", paper_decoder="swinir-paper",
-        cpu_stages=cpu, paper_stages=paper, cpu_minutes=cpu_minutes)
+        cpu_stages=cpu, paper_stages=paper, cpu_minutes=cpu_minutes, data=DataConfig(patch_px=patch_px))
 
 
 def _d2nn_preset() -> TrainingPreset:
     encoder = EncoderConfig(optics=DiffractiveConfig(), detector=DetectorConfig(compression=64))
     cpu = (
-        StageConfig(name="optics", steps=180, batch_size=4, lr=0.01, joint_lr=5e-4, power_lr=0.1, val_every=60,
+        StageConfig(name="optics", steps=720, batch_size=4, lr=0.01, joint_lr=5e-4, power_lr=0.1, val_every=120,
                     progressive_layers=True, select_on="l1"),
         StageConfig(name="decoder", steps=1500, batch_size=16, lr=2e-3, milestones=(0.6, 0.85), gamma=0.3,
                     loss="l1", val_every=250, select_on="psnr"),
@@ -102,7 +103,11 @@ def _d2nn_preset() -> TrainingPreset:
 
 
 PRESETS: dict[str, TrainingPreset] = {
-    p.name: p for p in (_lff_preset(64, 30, 2400), _lff_preset(256, 30, 2400), _d2nn_preset())
+    p.name: p for p in (_lff_preset(64, 30, 2400), _lff_preset(256, 30, 2400), _d2nn_preset(),
+                        # the compression curve (x4, x16, x1024). The decoders are local, so x4 and x16
+                        # train on 64² and 128² object crops: the camera window stays 32² as at x64.
+                        _lff_preset(4, 20, 1200, patch_px=64), _lff_preset(16, 20, 1200, patch_px=128),
+                        _lff_preset(1024, 10, 2400))
 }
 
 
@@ -115,21 +120,33 @@ def get_preset(name: str) -> TrainingPreset:
 
 def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = (1, 2, 3),
                  max_photons: float | None = None, read_noise_e: float = 0.0, freeze_optics: bool = False,
-                 init: str | None = None, **overrides) -> TrainConfig:
+                 init: str | None = None, steps: dict[int, int] | None = None, **overrides) -> TrainConfig:
     """A full TrainConfig for a named preset, budget and subset of stages (1, 2, 3).
 
     ``max_photons``/``read_noise_e`` make training noise aware (the detector of the run). With ``init``
     (a shipped model name or a checkpoint) the run fine-tunes that model: its architecture is used, its
     optics and compression must match the preset's, and ``freeze_optics`` keeps its optics fixed in
-    stage 3 (a microscope that is already built).
+    stage 3 (a microscope that is already built). ``steps`` ({stage number: steps}) replaces the budget's
+    length of those stages (e.g. a short fine-tune).
     """
     p = get_preset(preset)
     numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
     unknown = set(stages) - {1, 2, 3}
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are 1 (optics), 2 (decoder), 3 (end to end)")
-    chosen = tuple(s.model_copy(update={"freeze_optics": freeze_optics}) if s.name == "end_to_end" else s
-                   for s in p.stages(budget) if numbers[s.name] in stages)
+    steps = dict(steps or {})
+    bad = {k: v for k, v in steps.items() if k not in stages or v < 1}
+    if bad:
+        raise ValueError(f"step overrides {bad} must name stages that run ({sorted(stages)}) with at least 1 step")
+    chosen = []
+    for s in p.stages(budget):
+        if numbers[s.name] not in stages:
+            continue
+        update = {"freeze_optics": freeze_optics} if s.name == "end_to_end" else {}
+        if numbers[s.name] in steps:
+            update.update(steps=steps[numbers[s.name]], epochs=None)
+        chosen.append(s.model_copy(update=update) if update else s)
+    chosen = tuple(chosen)
     system = p.system(budget)
     if init is not None:
         from ..io.checkpoints import check_compatible, read_checkpoint_info
@@ -142,4 +159,5 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     detector = type(detector).model_validate(detector.model_dump())  # re-run the validators
     encoder = system.encoder.model_copy(update={"detector": detector})
     system = system.model_copy(update={"encoder": encoder})
+    overrides.setdefault("data", p.data)
     return TrainConfig(preset=preset, budget=budget, system=system, stages=chosen, init=init, **overrides)

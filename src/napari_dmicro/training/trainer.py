@@ -358,6 +358,9 @@ class Trainer:
                                           vgg_weights_path=cfg.vgg19_weights,
                                           discriminator=self.discriminator).to(self.device)
         self.pool = _MeasurementPool(self.model, self.train_set, cfg, self.device)
+        fresh = cfg.init is None and float(self.model.meas_offset) == 0 and float(self.model.meas_scale) == 1
+        if fresh:  # a new decoder: normalise its input to the statistics of the training measurements
+            self.model.fit_measurement_normalization(self.pool.all_measurements())
 
     def _decoder_loss(self, rng, stage: StageConfig, noise_gen, d_opt):
         meas, targets = self.pool.sample(rng, stage.batch_size, noise_gen)
@@ -535,6 +538,12 @@ class _MeasurementPool:
             meas.append(enc.detector.demagnify(enc.detector.intensity(out)).cpu())
         self.bank_meas = torch.cat(meas)
         self.bank_targets = torch.from_numpy(targets)
+
+    def all_measurements(self) -> torch.Tensor:
+        """Every noise-free camera pixel of the pool (flattened)."""
+        if self.model.config.optics_kind == "lff":
+            return torch.cat([v.flatten() for variants in self.full for v in variants])
+        return self.bank_meas.flatten()
 
     def sample(self, rng, batch: int, noise_gen):
         det = self.model.encoder.detector

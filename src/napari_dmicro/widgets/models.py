@@ -48,29 +48,9 @@ class ModelEntry:
 
     def summary(self) -> str:
         """A few lines for the widgets: optics, decoder, how it was trained, its test numbers."""
-        det = self.config.encoder.detector
-        dec = self.config.decoder
-        optics = "learnable Fourier filter" if self.optics_kind == "lff" else "PhaseD2NN"
-        lines = [f"{optics}, x{det.compression} ({det.binning}×{det.binning} binning), decoder {dec.family}"
-                 f", object pixel {self.pixel_size_um:g} µm"]
-        card = self.card or {}
-        trained = [f"preset {card['preset']}" if card.get("preset") else "custom configuration"
-                   if card.get("train_config") else None,
-                   f"{card['budget']} budget" if card.get("budget") else None,
-                   f"last stage {card['stage']}" if card.get("stage") else None]
-        trained = [t for t in trained if t]
-        if trained:
-            lines.append("trained: " + ", ".join(trained))
-        for key, label in (("test", "test"), ("validation", "validation")):
-            metrics = card.get(key) or {}
-            psnr, ssim = metrics.get("psnr_db"), metrics.get("ssim")
-            if psnr is not None or ssim is not None:
-                parts = [f"PSNR {psnr:.2f} dB" if psnr is not None else None,
-                         f"SSIM {ssim:.3f}" if ssim is not None else None]
-                lines.append(f"{label}: " + ", ".join(p for p in parts if p))
-                break
-        if det.max_photons:
-            lines.append(f"noise aware: {det.max_photons:g} photons, read noise {det.read_noise_e:g} e⁻")
+        from ..pretrained import describe_model
+
+        lines = describe_model(self.config, self.card or {})
         origin = {"shipped": "shipped with napari-dmicro", "checkpoint": "opened checkpoint",
                   "trained": "trained in this session"}[self.origin]
         lines.append(f"{origin}: {self.path}")

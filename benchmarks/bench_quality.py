@@ -1,0 +1,205 @@
+"""Quality of the shipped models on held-out phantom fields, with baselines and the information limit.
+
+    python benchmarks/bench_quality.py --data /tmp/bench_fields \
+        --curve x4=RUN --curve x16=RUN --curve x1024=RUN --baseline lff-x64=RUN --baseline d2nn-x64=RUN
+
+The data folder is ``dmicro phantom --out DATA --count 80 --seed 1`` (regenerated bit for bit if
+missing); the test fields are the 8 named in each model's card (never seen in training or model
+selection; all presets share the split). Every field is simulated as ONE measurement over its whole
+field of view (``dm.simulate``) and reconstructed with blended windows (``dm.reconstruct``); noise, where
+asked, is exact Poisson + Gaussian read noise seeded per field.
+
+Metrics on φ/2π (clipped to [0, 1], data range 1), on each field's top-left 768² px (3 × 3 whole 256²
+patches, divisible by every binning):
+
+- **patch**: mean over all 256² patches of per-patch PSNR / SSIM (the paper's "patch FoV" convention);
+- **full FoV**: PSNR / mean SSIM computed once on the 768² field, averaged over the test fields.
+
+Rows: every shipped model (noise-free, and the ``-noisy`` models at 10⁴ photons, σ 6 e⁻ beside the
+noise-free model under the same noise); the all-optical baselines (``--baseline``: a run of stage 1
+only, its camera intensity at full resolution read as φ/2π, the paper's B1/B2); the oracle of every
+compression ratio (true φ/2π averaged over each camera pixel's b×b object pixels, bicubic upsampled:
+what a perfect decoder of an ideal intensity-encoded phase would get with no learned prior); and the
+compression curve (``--curve`` runs trained with the ``lff-x4``/``lff-x16``/``lff-x1024`` presets plus
+the shipped lff-x64 and lff-x256). Writes ``benchmarks/results/quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REGION = 768
+NOISE = {"photons": 1e4, "read_noise": 6.0}
+
+
+def ensure_data(path: Path) -> None:
+    if path.exists() and any(path.iterdir()):
+        return
+    subprocess.run([sys.executable, "-m", "napari_dmicro.cli", "phantom", "--out", str(path), "--count", "80",
+                    "--seed", "1"], check=True)
+
+
+def test_fields(model, data: Path) -> list[Path]:
+    names = (model.card.get("data") or {}).get("splits", {}).get("test")
+    if not names:
+        raise SystemExit(f"{model.source}: its card names no test split")
+    paths = [data / n for n in names]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"test fields {missing} are not in {data}; regenerate with "
+                         "`dmicro phantom --out DATA --count 80 --seed 1`")
+    return paths
+
+
+def scores(pred_rad: np.ndarray, field: np.ndarray) -> dict:
+    """Patch and full-FoV metrics of one field's prediction on the evaluation region."""
+    import napari_dmicro as dm
+
+    r = dm.evaluate(pred_rad[:REGION, :REGION], field[:REGION, :REGION])
+    return {"psnr_db": r.psnr_db, "ssim": r.ssim, "patch_psnr": r.patch_psnrs_db, "patch_ssim": r.patch_ssims}
+
+
+def summarise(per_field: list[dict]) -> dict:
+    return {
+        "patch_psnr_db": float(np.mean([p for f in per_field for p in f["patch_psnr"]])),
+        "patch_ssim": float(np.mean([p for f in per_field for p in f["patch_ssim"]])),
+        "full_psnr_db": float(np.mean([f["psnr_db"] for f in per_field])),
+        "full_ssim": float(np.mean([f["ssim"] for f in per_field])),
+        "fields": len(per_field),
+    }
+
+
+def evaluate_model(model, paths, photons=None, read_noise=0.0) -> dict:
+    import napari_dmicro as dm
+    from napari_dmicro.io.fields import read_field
+
+    per_field = []
+    for i, path in enumerate(paths):
+        field = np.asarray(read_field(path).data)
+        meas = dm.simulate(field, model, photons=photons, read_noise=read_noise, seed=1000 + i)
+        per_field.append(scores(dm.reconstruct(meas, model), field))
+    return summarise(per_field)
+
+
+@torch.no_grad()
+def all_optical(model, paths) -> dict:
+    """Stage-1 readout: the camera intensity at full resolution (no binning) read as φ/2π."""
+    from napari_dmicro.io.fields import read_field
+
+    enc = model.encoder
+    per_field = []
+    for path in paths:
+        field = torch.from_numpy(np.asarray(read_field(path).data)[:REGION, :REGION])
+        if enc.config.optics.kind == "lff":
+            intensity = enc.detector.intensity(enc.full_field_detector(field))
+        else:  # one acquisition per 256² tile through the diffractive aperture
+            n = REGION // 256
+            tiles = field.reshape(n, 256, n, 256).permute(0, 2, 1, 3).reshape(n * n, 256, 256)
+            out = enc.detector.intensity(enc.optics(tiles))
+            intensity = out.reshape(n, n, 256, 256).permute(0, 2, 1, 3).reshape(REGION, REGION)
+        per_field.append(scores(2 * np.pi * intensity.numpy(), field.numpy()))
+    return summarise(per_field)
+
+
+def oracle(binning: int, paths) -> dict:
+    """True φ/2π averaged over each camera pixel, bicubic upsampled back to the object grid."""
+    import torch.nn.functional as F
+
+    from napari_dmicro.io.fields import read_field
+
+    per_field = []
+    for path in paths:
+        field = np.asarray(read_field(path).data)[:REGION, :REGION]
+        unit = torch.from_numpy(np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).float()[None, None]
+        low = F.avg_pool2d(unit, binning)
+        up = F.interpolate(low, scale_factor=binning, mode="bicubic", align_corners=False)[0, 0]
+        per_field.append(scores(2 * np.pi * up.clamp(0, 1).numpy(), field))
+    return summarise(per_field)
+
+
+def write_result(name: str, result: dict) -> None:
+    """benchmarks/results/<name>, written whole (temporary file, then rename)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS / f".{name}.tmp"
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(RESULTS / name)
+    print(f"wrote {RESULTS / name}")
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else "unknown"
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="/tmp/dmicro_bench_fields")
+    parser.add_argument("--models", default=None, help="comma-separated shipped models (default: all)")
+    parser.add_argument("--curve", action="append", default=[], help="xN=RUN: a compression-curve model")
+    parser.add_argument("--baseline", action="append", default=[], help="NAME=RUN: a stage-1-only run")
+    args = parser.parse_args(argv)
+
+    import napari_dmicro as dm
+    from napari_dmicro.pretrained import shipped_models
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    data = Path(args.data)
+    ensure_data(data)
+    names = args.models.split(",") if args.models else list(shipped_models())
+    result = {"machine": machine(), "region_px": REGION, "noise": NOISE, "models": {}, "baselines": {},
+              "oracle": {}, "curve": {}, "command": "python benchmarks/bench_quality.py " + " ".join(argv or sys.argv[1:])}
+    t0 = time.perf_counter()
+    paths = None
+    for name in names:
+        model = dm.load_model(name)
+        paths = paths or test_fields(model, data)
+        if test_fields(model, data) != paths:
+            raise SystemExit(f"{name} was tested on other fields than the other models; retrain on one split")
+        entry = {"compression": model.config.compression, "optics": model.config.optics_kind}
+        if name.endswith("-noisy"):
+            entry["noisy"] = evaluate_model(model, paths, NOISE["photons"], NOISE["read_noise"])
+            clean = name.removesuffix("-noisy")
+            if clean in shipped_models():
+                entry["clean_model_noisy"] = evaluate_model(dm.load_model(clean), paths, NOISE["photons"],
+                                                            NOISE["read_noise"])
+        else:
+            entry["noise_free"] = evaluate_model(model, paths)
+        result["models"][name] = entry
+        print(f"{name}: {json.dumps(entry)}", flush=True)
+    for spec in args.baseline:
+        name, run = spec.split("=", 1)
+        result["baselines"][name] = all_optical(dm.load_model(run), paths)
+        print(f"all-optical {name}: {result['baselines'][name]}", flush=True)
+    for b in (2, 4, 8, 16, 32):
+        result["oracle"][f"x{b * b}"] = oracle(b, paths)
+    curve_runs = {f"x{dm.load_model(n).config.compression}": n for n in ("lff-x64", "lff-x256") if n in names}
+    curve_runs.update(dict(spec.split("=", 1) for spec in args.curve))
+    for ratio, run in sorted(curve_runs.items(), key=lambda kv: int(kv[0][1:])):
+        model = dm.load_model(run)
+        if f"x{model.config.compression}" != ratio:
+            raise SystemExit(f"--curve {ratio}={run}: that model compresses x{model.config.compression}")
+        known = result["models"].get(run, {}).get("noise_free")
+        result["curve"][ratio] = {"model": run if run in names else Path(run).name,
+                                  **(known or evaluate_model(model, paths))}
+        print(f"curve {ratio}: {result['curve'][ratio]}", flush=True)
+    result["test_fields"] = [p.name for p in paths]
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    write_result("quality.json", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
