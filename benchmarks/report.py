@@ -9,7 +9,11 @@ report names the script and command that produced each table.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report_models  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -32,38 +36,36 @@ def _interval_rates(curve: list[dict], stage: str) -> list[float]:
 
 
 def _training_section(records: list[dict]) -> list[str]:
-    lines = ["## Training: speed and time to quality (CPU budgets)", ""]
+    lines = ["## Training runs: speed and time to quality (CPU budgets)", ""]
     if not records:
         return lines + ["No training results yet: run `benchmarks/bench_training.py`.", ""]
+    lines += ["Each row is one `benchmarks/bench_training.py` run on the phantom data set (80 fields, split 64/8/8 by "
+              "field). Validation and test are *patch* metrics (mean over a fixed 3 × 3 grid of 256² patches per "
+              "field, φ/2π, data range 1); the test split is evaluated once, by the final model. Steps/s per stage "
+              "are whole-stage averages (with validation); the fastest interval between validations is the closest "
+              "to an idle machine (other jobs shared the cores in some runs: see the load averages).", "",
+              "| run | init | stages: steps (steps/s, fastest interval) | wall (min) | load avg start/end | "
+              "time to 28 dB (min) | best validation PSNR / SSIM | test PSNR / SSIM | command |",
+              "|---|---|---|---:|---|---:|---|---|---|"]
     for r in records:
         m = r["machine"]
-        noise = f", noise {r['photons']:g} photons / σ {r['read_noise_e']:g}" if r.get("photons") else ""
-        lines += [f"### `{r['preset']}` ({r['budget']} budget{noise})", "",
-                  f"Command: `{r['command']}`  ", f"Data: {r['data']} (phantom fields, split 80/10/10 by field)  ",
-                  f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
-                  f"load average {_fmt(m.get('load_average_start'))} at start, {_fmt(m.get('load_average_end'))} at end  ",
-                  f"Wall time: {r['wall_s'] / 60:.1f} min", "",
-                  "| stage | steps | wall (s) | steps/s (whole stage) | steps/s between validations (min–max) |",
-                  "|---|---:|---:|---:|---:|"]
-        for name, s in r["stages"].items():
+        noise = f" at {r['photons']:g} photons, σ {r['read_noise_e']:g}" if r.get("photons") else ""
+        stages = []
+        for name, st in r["stages"].items():
             rates = _interval_rates(r["validation"], name)
-            span = f"{min(rates):.3g}–{max(rates):.3g}" if rates else "—"
-            lines.append(f"| {name} | {s.get('steps')} | {_fmt(s.get('wall_s'))} | {_fmt(s.get('steps_per_s'))} | {span} |")
-        lines += ["", "The spread between validation intervals shows how much other jobs on the machine slowed "
-                  "parts of the run; the fastest interval is the closest to an idle machine.", ""]
-        lines += ["", "Time until validation PSNR (patch metrics, φ/2π, data range 1) first reached:", "",
-                  "| PSNR ≥ | " + " | ".join(f"{k} dB" for k in r["time_to_psnr_s"]) + " |",
-                  "|---|" + "---:|" * len(r["time_to_psnr_s"]),
-                  "| minutes | " + " | ".join("—" if v is None else f"{v / 60:.1f}" for v in r["time_to_psnr_s"].values()) + " |",
-                  ""]
-        best = r.get("best_validation") or {}
-        test = r.get("test") or {}
-        lines += ["| split | PSNR (dB) | SSIM | all-optical PSNR (dB) | all-optical SSIM |", "|---|---:|---:|---:|---:|",
-                  f"| validation (best) | {_fmt(best.get('psnr_db'), 4)} | {_fmt(best.get('ssim'))} | "
-                  f"{_fmt(best.get('optical_psnr_db'), 4)} | {_fmt(best.get('optical_ssim'))} |",
-                  f"| test (once, final model) | {_fmt(test.get('psnr_db'), 4)} | {_fmt(test.get('ssim'))} | "
-                  f"{_fmt(test.get('optical_psnr_db'), 4)} | {_fmt(test.get('optical_ssim'))} |", ""]
-    lines += ["![validation PSNR against wall time](images/bench_training_curves.png)", ""]
+            fastest = f", {max(rates):.2f}" if rates else ""
+            stages.append(f"{name} {st.get('steps')} ({_fmt(st.get('steps_per_s'))}{fastest})")
+        best, test = r.get("best_validation") or {}, r.get("test") or {}
+        t28 = (r.get("time_to_psnr_s") or {}).get("28")
+        lines.append(
+            f"| {r['preset']}{noise} ({r['budget']}) | {Path(r['init']).parent.name if r.get('init') else '—'} | "
+            f"{'; '.join(stages)} | {r['wall_s'] / 60:.1f} | {_fmt(m.get('load_average_start'))}/"
+            f"{_fmt(m.get('load_average_end'))} | {'—' if t28 is None else f'{t28 / 60:.1f}'} | "
+            f"{_fmt(best.get('psnr_db'), 4)} / {_fmt(best.get('ssim'))} | {_fmt(test.get('psnr_db'), 4)} / "
+            f"{_fmt(test.get('ssim'))} | `{r['command']}` |")
+    lines += ["", f"Machine: {records[0]['machine']['cpu']}, {records[0]['machine']['cores']} cores, torch "
+              f"{records[0]['machine']['torch']}.", "",
+              "![validation PSNR against wall time](images/bench_training_curves.png)", ""]
     return lines
 
 
@@ -142,10 +144,16 @@ def main() -> int:
              "Generated by `python benchmarks/report.py` from `benchmarks/results/`; each section names the",
              "script that measured it. Timings are on the project's 2-core CPU machines (no GPU) and are noisy",
              "(±30–50 % run to run); ratios are only compared within one run.", ""]
+    lines += report_models.quality_section()
+    lines += _full_fov_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))])
+    lines += report_models.photons_section()
+    lines += report_models.speed_section()
+    lines += ["## Reconstructions (like the paper's Fig. 5)", "",
+              "Made by `python benchmarks/figure_reconstructions.py`; the figure's title records the date and machine.", "",
+              "![ground truth, measurements, reconstructions and SSIM maps](images/bench_fig5.png)", ""]
     lines += _training_section(records)
     if records:
         _plot(records)
-    lines += _full_fov_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))])
     lines += _large_field_section()
     lines += _realdata_section([json.loads(p.read_text()) for p in sorted(RESULTS.glob("realdata_*.json"))])
     decoders = RESULTS / "decoders.md"

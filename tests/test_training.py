@@ -185,6 +185,15 @@ def test_cards_record_data_splits_and_test_metrics_once(tiny_data, tmp_path):
     assert card["validation"]["psnr_db"] > 0 and card["stage"] == "end_to_end"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["splits"] == splits
+    # each stage's best model is kept: stage 1 alone is the all-optical baseline
+    stage1 = load_checkpoint(tmp_path / "run" / "stage1_optics.safetensors")[0]
+    final = load_checkpoint(tmp_path / "run" / "model.safetensors")[0]
+    assert read_checkpoint_info(tmp_path / "run" / "stage1_optics.safetensors").card["stage"] == "optics"
+    assert (tmp_path / "run" / "stage2_decoder.safetensors").exists()
+    stage3 = load_checkpoint(tmp_path / "run" / "stage3_end_to_end.safetensors")[0]
+    assert all(torch.equal(a, b) for a, b in zip(stage3.state_dict().values(), final.state_dict().values()))
+    assert not torch.equal(stage1.decoder.state_dict()[next(iter(stage1.decoder.state_dict()))],
+                           final.decoder.state_dict()[next(iter(final.decoder.state_dict()))])
 
 
 def test_split_is_by_field_of_view_and_seeded(tmp_path):

@@ -16,6 +16,7 @@ viewer = napari.Viewer(show=True)
 viewer.window.resize(1400, 800)
 viewer.open(demo / "field.zarr", plugin="napari-dmicro")
 viewer.open(demo / "measurement.zarr", plugin="napari-dmicro")
+viewer.open(demo / "phase.zarr", plugin="napari-dmicro")
 viewer.grid.enabled = True
 viewer.reset_view()
 napari.qt.get_qapp().processEvents()

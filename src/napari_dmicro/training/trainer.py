@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -270,6 +271,11 @@ class Trainer:
             best, _ = ck.load_checkpoint(best_path, device="cpu")
             self.model.load_state_dict(best.state_dict())
             self.model.to(self.device)
+        if best_path.exists():  # keep each stage's result (stage 1 alone = the all-optical baseline)
+            kept = self.out_dir / f"stage{number}_{stage.name}.safetensors"
+            tmp = kept.with_name(f".{kept.name}.tmp")
+            shutil.copyfile(best_path, tmp)
+            os.replace(tmp, kept)
         progress.update(stage_index=progress["stage_index"] + 1, step=0, best=None, best_step=None)
         self._save_state(stage, 0, None, None)
         yield self._log(TrainEvent("stage_end", stage.name, number, total, total, elapsed_s=self.elapsed_s,
