@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="/tmp/dmicro_bench_fields")
     parser.add_argument("--models", default="lff-x64,lff-x64-noisy,d2nn-x64,d2nn-x64-noisy")
+    parser.add_argument("--fields", type=int, default=8, help="use the first N test fields (8)")
     args = parser.parse_args(argv)
 
     import napari_dmicro as dm
@@ -35,12 +36,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     data = Path(args.data)
     ensure_data(data)
-    result = {"machine": machine(), "read_noise_e": READ_NOISE_E, "models": {},
+    result = {"machine": machine(), "read_noise_e": READ_NOISE_E, "models": {}, "fields": args.fields,
               "command": "python benchmarks/bench_photons.py " + " ".join(argv or sys.argv[1:])}
     t0 = time.perf_counter()
     for name in args.models.split(","):
         model = dm.load_model(name)
-        paths = test_fields(model, data)
+        paths = test_fields(model, data)[: args.fields]
         rows = []
         for photons in PHOTONS:
             noise = READ_NOISE_E if photons is not None else 0.0

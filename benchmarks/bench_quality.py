@@ -150,6 +150,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=None, help="comma-separated shipped models (default: all)")
     parser.add_argument("--curve", action="append", default=[], help="xN=RUN: a compression-curve model")
     parser.add_argument("--baseline", action="append", default=[], help="NAME=RUN: a stage-1-only run")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other entries of an existing quality.json (same test fields) and "
+                             "replace only what this run measures")
     args = parser.parse_args(argv)
 
     import napari_dmicro as dm
@@ -159,8 +162,16 @@ def main(argv=None) -> int:
     data = Path(args.data)
     ensure_data(data)
     names = args.models.split(",") if args.models else list(shipped_models())
+    command = "python benchmarks/bench_quality.py " + " ".join(argv or sys.argv[1:])
     result = {"machine": machine(), "region_px": REGION, "noise": NOISE, "models": {}, "baselines": {},
-              "oracle": {}, "curve": {}, "command": "python benchmarks/bench_quality.py " + " ".join(argv or sys.argv[1:])}
+              "oracle": {}, "curve": {}, "commands": [command], "wall_s": 0.0}
+    previous = RESULTS / "quality.json"
+    if args.update and previous.exists():
+        old = json.loads(previous.read_text())
+        if "commands" in old:
+            result.update({k: old[k] for k in ("models", "baselines", "curve", "commands", "wall_s",
+                                                   "test_fields")})
+            result["commands"] = [c for c in old["commands"] if c != command] + [command]
     t0 = time.perf_counter()
     paths = None
     for name in names:
@@ -185,7 +196,8 @@ def main(argv=None) -> int:
         print(f"all-optical {name}: {result['baselines'][name]}", flush=True)
     for b in (2, 4, 8, 16, 32):
         result["oracle"][f"x{b * b}"] = oracle(b, paths)
-    curve_runs = {f"x{dm.load_model(n).config.compression}": n for n in ("lff-x64", "lff-x256") if n in names}
+    curve_runs = {f"x{dm.load_model(n).config.compression}": n for n in ("lff-x64", "lff-x256")
+                  if n in names or f"x{dm.load_model(n).config.compression}" not in result["curve"]}
     curve_runs.update(dict(spec.split("=", 1) for spec in args.curve))
     for ratio, run in sorted(curve_runs.items(), key=lambda kv: int(kv[0][1:])):
         model = dm.load_model(run)
@@ -195,8 +207,10 @@ def main(argv=None) -> int:
         result["curve"][ratio] = {"model": run if run in names else Path(run).name,
                                   **(known or evaluate_model(model, paths))}
         print(f"curve {ratio}: {result['curve'][ratio]}", flush=True)
+    if result.get("test_fields", [p.name for p in paths]) != [p.name for p in paths]:
+        raise SystemExit("--update: the existing quality.json was measured on other test fields; run without --update")
     result["test_fields"] = [p.name for p in paths]
-    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    result["wall_s"] = round(result["wall_s"] + time.perf_counter() - t0, 1)
     write_result("quality.json", result)
     return 0
 

@@ -3,9 +3,9 @@
     python benchmarks/bench_realdata.py --model RUN_OR_CHECKPOINT [--realdata ../shared/realdata]
 
 Each measured complex field (HL60 cells by off-axis holography and by QLSI) is prepared the same way:
-1. phase unwrapped (scikit-image) where the source phase is wrapped; amplitude normalised by its median;
-2. resampled with anti-aliasing (scikit-image ``rescale``, amplitude and unwrapped phase separately)
-   from its own pixel size to the model's grid (316.4 nm);
+1. amplitude normalised by its median;
+2. phase unwrapped where the source is wrapped, then amplitude and phase resampled separately with
+   anti-aliasing to the model's grid (316.4 nm) by ``napari_dmicro.io.resample.resample_amplitude_phase``;
 3. given the model's background convention: a global phase offset is unobservable in intensity, so
    the background (median of the border pixels) is set to 0.15 rad, the phantoms' background level;
    the phase is then clipped to [0, 2π) as in the paper's data.
@@ -47,17 +47,17 @@ def sources(root: Path) -> list[dict]:
 
 def prepare(src: dict, pixel_size_um: float) -> np.ndarray:
     from skimage.restoration import unwrap_phase
-    from skimage.transform import rescale
+
+    from napari_dmicro.io.resample import resample_amplitude_phase, set_background_phase
 
     phase = unwrap_phase(src["phase"].astype(np.float64)) if src["wrapped"] else src["phase"].astype(np.float64)
     amplitude = src["amplitude"].astype(np.float64)
-    amplitude = amplitude / np.median(amplitude)
-    scale = src["pixel_size_um"] / pixel_size_um
-    phase = rescale(phase, scale, anti_aliasing=True, order=1, preserve_range=True)
-    amplitude = rescale(amplitude, scale, anti_aliasing=True, order=1, preserve_range=True)
-    border = np.concatenate([phase[:3].ravel(), phase[-3:].ravel(), phase[:, :3].ravel(), phase[:, -3:].ravel()])
-    phase = np.clip(phase - np.median(border) + BACKGROUND_RAD, 0, 2 * np.pi - 1e-5)
-    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+    amplitude, phase = resample_amplitude_phase(amplitude / np.median(amplitude), phase, src["pixel_size_um"],
+                                                pixel_size_um)
+    field = set_background_phase(amplitude * np.exp(1j * phase), BACKGROUND_RAD)
+    # as the paper's data: the phase above the background in [0, 2π) (the cells stay below 2π)
+    relative = np.unwrap(np.unwrap(np.angle(field), axis=0), axis=1)
+    return (amplitude * np.exp(1j * np.clip(relative, 0, 2 * np.pi - 1e-5))).astype(np.complex64)
 
 
 def main(argv=None) -> int:
@@ -88,7 +88,8 @@ def main(argv=None) -> int:
                      "source_wavelength_um": src["wavelength_um"], "shape": list(field.shape),
                      "psnr_db": report.psnr_db, "ssim": report.ssim,
                      "in_fov_psnr_db": cell.psnr_db, "in_fov_ssim": cell.ssim,
-                     "phase_range_rad": [float(np.angle(field).min()), float(np.mod(np.angle(field), 2 * np.pi).max())]})
+                     "phase_range_rad": [float(np.mod(np.angle(field), 2 * np.pi).min()),
+                                         float(np.mod(np.angle(field), 2 * np.pi).max())]})
         print(json.dumps(rows[-1]), flush=True)
     result = {"model": args.model, "background_rad": BACKGROUND_RAD, "fields": rows,
               "command": "python benchmarks/bench_realdata.py " + " ".join(argv or sys.argv[1:])}

@@ -48,8 +48,8 @@ def quality_section() -> list[str]:
     if q is None:
         return lines + ["Not measured yet: run `benchmarks/bench_quality.py`.", ""]
     mach = q["machine"]
-    lines += [f"Measured by `{q['command']}` on {mach['date']} ({mach['cpu']}, {mach['cores']} cores, torch "
-              f"{mach['torch']}); {q['wall_s'] / 60:.1f} min.", "",
+    lines += ["Measured by " + " then ".join(f"`{c}`" for c in q["commands"]) + f" (last on {mach['date']}, "
+              f"{mach['cpu']}, {mach['cores']} cores, torch {mach['torch']}); {q['wall_s'] / 60:.1f} min in all.", "",
               f"Held-out test fields: {len(q['test_fields'])} phantom fields of 789² never used in training or model "
               f"selection ({', '.join(q['test_fields'])}). Each field is ONE simulated measurement over its whole "
               f"field of view, reconstructed with blended windows; metrics on φ/2π (clipped to [0, 1], data range "
@@ -143,8 +143,9 @@ def photons_section() -> list[str]:
         return lines + ["Not measured yet: run `benchmarks/bench_photons.py`.", ""]
     levels = [r["photons"] for r in next(iter(p["models"].values()))]
     head = ["noise free" if x is None else f"{x:g}" for x in levels]
-    lines += [f"Measured by `{p['command']}` ({p['machine']['date']}): full FoV PSNR (dB) on the held-out test "
-              f"fields, photons at the brightest camera pixel, read noise σ {p['read_noise_e']:g} e⁻.", "",
+    lines += [f"Measured by `{p['command']}` ({p['machine']['date']}): full FoV PSNR (dB) on the first "
+              f"{p.get('fields', 8)} held-out test fields, photons at the brightest camera pixel, read noise σ "
+              f"{p['read_noise_e']:g} e⁻.", "",
               "| model | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for name, rows in p["models"].items():
         lines.append(f"| {name} | " + " | ".join(f"{r['full_psnr_db']:.2f}" for r in rows) + " |")
