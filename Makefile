@@ -54,9 +54,12 @@ bench: $(STAMP)
 		--baseline lff-x64=$(BENCH_RUNS)/lff-x64-stage1 --baseline d2nn-x64=$(BENCH_RUNS)/d2nn-x64-stage1
 	$(PY) benchmarks/bench_photons.py --data $(BENCH_DATA)
 	$(PY) benchmarks/bench_speed.py
-	$(PY) benchmarks/bench_full_fov.py --model lff-x64 --data $(BENCH_DATA)
-	$(PY) benchmarks/bench_full_fov.py --model lff-x256 --data $(BENCH_DATA)
+	for m in lff-x64 lff-x256; do \
+		$(PY) benchmarks/bench_full_fov.py --model $$m --data $(BENCH_DATA) && \
+		$(PY) benchmarks/bench_full_fov.py --model $$m --data $(BENCH_DATA) --tiles circular --tag=-circular; done
+	$(PY) benchmarks/bench_full_fov.py --model lff-x64 --data $(BENCH_DATA) --tiles dark --tag=-dark
 	$(PY) benchmarks/bench_realdata.py --model lff-x64
+	$(PY) benchmarks/bench_realdata.py --model lff-x256
 	$(PY) benchmarks/figure_reconstructions.py --data $(BENCH_DATA)
 	$(PY) benchmarks/report.py
 
