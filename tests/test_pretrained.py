@@ -40,15 +40,19 @@ def test_cards_say_how_to_reproduce_and_how_good(name):
     assert "folder" not in card["data"]  # no path of the machine that trained it
 
 
-@pytest.mark.parametrize("name,photons,floor_db", [("lff-x64", None, 26.0), ("lff-x256", None, 24.0),
-                                                  ("lff-x64-noisy", 1e4, 25.0)])
-def test_shipped_lff_models_reconstruct_an_unseen_field_far_better_than_its_background(name, photons, floor_db):
+# floors sit ~2 dB under what each model measured on this field; the D2NN models are the weakest
+# (see docs/benchmarks.md: 3.6 dB under the paper), so their margin over a flat guess is smaller
+@pytest.mark.parametrize("name,photons,floor_db,margin_db", [
+    ("lff-x64", None, 26.0, 6.0), ("lff-x256", None, 24.0, 6.0), ("lff-x64-noisy", 1e4, 25.0, 6.0),
+    ("d2nn-x64", None, 19.5, 3.0), ("d2nn-x64-noisy", 1e4, 19.0, 3.0)])
+def test_shipped_models_reconstruct_an_unseen_field_far_better_than_its_background(name, photons, floor_db,
+                                                                                 margin_db):
     field = make_field(seed=12345, size_px=256)  # not one of the training fields (those use derived seeds)
     model = dm.load_model(name)
     meas = dm.simulate(field, model, photons=photons, read_noise=6.0 if photons else 0.0, seed=0)
     report = dm.evaluate(dm.reconstruct(meas, model), field)
     flat = dm.evaluate(np.full(field.shape, np.median(np.mod(np.angle(field), 2 * np.pi)), np.float32), field)
-    assert report.psnr_db > floor_db and report.psnr_db > flat.psnr_db + 6
+    assert report.psnr_db > floor_db and report.psnr_db > flat.psnr_db + margin_db
     assert report.ssim > flat.ssim
 
 
