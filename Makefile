@@ -52,7 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quality.py --data $(BENCH_DATA) \
 		--curve x4=$(BENCH_RUNS)/lff-x4 --curve x16=$(BENCH_RUNS)/lff-x16 --curve x1024=$(BENCH_RUNS)/lff-x1024 \
 		--baseline lff-x64=$(BENCH_RUNS)/lff-x64-stage1 --baseline d2nn-x64=$(BENCH_RUNS)/d2nn-x64-stage1
-	$(PY) benchmarks/bench_photons.py --data $(BENCH_DATA)
+	$(PY) benchmarks/bench_photons.py --data $(BENCH_DATA) --fields 4
 	$(PY) benchmarks/bench_speed.py
 	for m in lff-x64 lff-x256; do \
 		$(PY) benchmarks/bench_full_fov.py --model $$m --data $(BENCH_DATA) && \
@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_full_fov.py --model lff-x64 --data $(BENCH_DATA) --tiles dark --tag=-dark
 	$(PY) benchmarks/bench_realdata.py --model lff-x64
 	$(PY) benchmarks/bench_realdata.py --model lff-x256
+	$(PY) benchmarks/bench_realdata.py --model d2nn-x64
 	$(PY) benchmarks/figure_reconstructions.py --data $(BENCH_DATA)
 	$(PY) benchmarks/report.py
 

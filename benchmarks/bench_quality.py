@@ -112,19 +112,26 @@ def all_optical(model, paths) -> dict:
     return summarise(per_field)
 
 
-def oracle(binning: int, paths) -> dict:
-    """True φ/2π averaged over each camera pixel, bicubic upsampled back to the object grid."""
+def oracle_phase(field: np.ndarray, binning: int) -> np.ndarray:
+    """The oracle's phase (rad): true φ/2π averaged over each b×b camera pixel, bicubic upsampled back.
+
+    ``field``'s sides must be multiples of ``binning``."""
     import torch.nn.functional as F
 
+    unit = torch.from_numpy(np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).float()[None, None]
+    low = F.avg_pool2d(unit, binning)
+    up = F.interpolate(low, scale_factor=binning, mode="bicubic", align_corners=False)[0, 0]
+    return 2 * np.pi * up.clamp(0, 1).numpy()
+
+
+def oracle(binning: int, paths) -> dict:
+    """The oracle (see ``oracle_phase``) scored on each test field's region."""
     from napari_dmicro.io.fields import read_field
 
     per_field = []
     for path in paths:
         field = np.asarray(read_field(path).data)[:REGION, :REGION]
-        unit = torch.from_numpy(np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).float()[None, None]
-        low = F.avg_pool2d(unit, binning)
-        up = F.interpolate(low, scale_factor=binning, mode="bicubic", align_corners=False)[0, 0]
-        per_field.append(scores(2 * np.pi * up.clamp(0, 1).numpy(), field))
+        per_field.append(scores(oracle_phase(field, binning), field))
     return summarise(per_field)
 
 

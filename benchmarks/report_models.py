@@ -75,9 +75,11 @@ def quality_section() -> list[str]:
     lines += ["", f"Noise-robust models at {q['noise']['photons']:g} photons (brightest camera pixel), read noise "
               f"σ {q['noise']['read_noise']:g} e⁻ (paper {PAPER_NOISY['row']}: patch {PAPER_NOISY['patch'][0]} / "
               f"{PAPER_NOISY['patch'][1]}, full FoV {PAPER_NOISY['full'][0]} / {PAPER_NOISY['full'][1]}). "
-              f"Target: within {NOISY_TOLERANCE_DB} dB of the noise-free model (noise free).", "",
+              f"Target: at most {NOISY_TOLERANCE_DB} dB below the noise-free model imaged without noise. "
+              "Difference = noisy model under noise − noise-free model without noise (positive: the fine-tuned "
+              "model under noise scores higher; it also trained longer).", "",
               "| model | patch PSNR / SSIM | full FoV PSNR / SSIM | noise-free model, noise free (patch / full PSNR) | "
-              "gap patch | gap full | noise-free model under the same noise (patch / full PSNR) |",
+              "difference patch | difference full | noise-free model under the same noise (patch / full PSNR) |",
               "|---|---|---|---|---|---|---|"]
     for name, entry in q["models"].items():
         if "noisy" not in entry:
@@ -89,8 +91,8 @@ def quality_section() -> list[str]:
         if clean:
             row.append(f"{clean['patch_psnr_db']:.2f} / {clean['full_psnr_db']:.2f}")
             for key in ("patch_psnr_db", "full_psnr_db"):
-                gap = clean[key] - n[key]
-                row.append(f"{gap:+.2f} dB " + ("(met)" if gap <= NOISY_TOLERANCE_DB else "(**missed**)"))
+                diff = n[key] - clean[key]
+                row.append(f"{diff:+.2f} dB " + ("(met)" if diff >= -NOISY_TOLERANCE_DB else "(**missed**)"))
         else:
             row += ["—", "—", "—"]
         row.append(f"{under['patch_psnr_db']:.2f} / {under['full_psnr_db']:.2f}" if under else "—")
@@ -107,13 +109,25 @@ def quality_section() -> list[str]:
         lines.append(f"| oracle {ratio} (bin + bicubic) | {o['patch_psnr_db']:.2f} / {o['patch_ssim']:.3f} | "
                      f"{o['full_psnr_db']:.2f} / {o['full_ssim']:.3f} |")
     lines += ["", "### Compression curve", "",
-              "| compression | model | patch PSNR / SSIM | full FoV PSNR / SSIM | oracle full FoV PSNR | model − oracle |",
-              "|---|---|---|---|---|---|"]
+              "The last column is the model's best *validation* patch PSNR (8 other held-out fields, from its "
+              "training record), to show how much the field split moves each point.", "",
+              "| compression | model | patch PSNR / SSIM | full FoV PSNR / SSIM | oracle full FoV PSNR | model − oracle "
+              "| validation patch PSNR |",
+              "|---|---|---|---|---|---|---|"]
     for ratio, c in sorted(q["curve"].items(), key=lambda kv: int(kv[0][1:])):
         o = q["oracle"].get(ratio)
+        record = _load(f"training_{c['model']}_cpu.json") or {}
+        val = (record.get("best_validation") or {}).get("psnr_db")
         lines.append(f"| {ratio} | {c['model']} | {c['patch_psnr_db']:.2f} / {c['patch_ssim']:.3f} | "
                      f"{c['full_psnr_db']:.2f} / {c['full_ssim']:.3f} | "
-                     f"{o['full_psnr_db']:.2f} | {c['full_psnr_db'] - o['full_psnr_db']:+.2f} dB |" if o else "")
+                     f"{o['full_psnr_db']:.2f} | {c['full_psnr_db'] - o['full_psnr_db']:+.2f} dB | "
+                     + (f"{val:.2f} |" if val is not None else "— |") if o else "")
+    lines += ["", "Reading the curve: the oracle falls by 5–6 dB per 4x, the learned models far less; at x1024 "
+              "the model is within a fraction of a dB of the oracle, at x4 more than 20 dB below it. The x4 and "
+              "x16 models had half lff-x64's decoder steps (1200, on 64² and 128² crops; 16–19 min of training "
+              "against 45 min, see Training runs) and score *below* lff-x64 on the test fields although above it on the validation fields: "
+              "at low compression our decoders, not the optics, limit quality, and these two points are not "
+              "converged. We have not trained them longer to measure how far they would go."]
     lines += ["", "![PSNR and SSIM against compression](images/bench_compression.png)", ""]
     _plot_curve(q)
     return lines
@@ -253,11 +267,12 @@ def summary_section(full_fov: list[dict]) -> list[str]:
         for name, entry in q["models"].items():
             clean = (q["models"].get(name.removesuffix("-noisy")) or {}).get("noise_free")
             if "noisy" in entry and clean:
-                gaps = [clean[k] - entry["noisy"][k] for k in ("patch_psnr_db", "full_psnr_db")]
-                ok = all(g <= NOISY_TOLERANCE_DB for g in gaps)
-                lines.append(f"- **{name}** at 10⁴ photons, σ 6: {gaps[0]:+.2f} dB (patch) and {gaps[1]:+.2f} dB "
-                             f"(full FoV) below the noise-free model noise free — "
-                             + ("met (≤ 0.5 dB)" if ok else f"**missed by {max(gaps) - NOISY_TOLERANCE_DB:.2f} dB**"))
+                diffs = [entry["noisy"][k] - clean[k] for k in ("patch_psnr_db", "full_psnr_db")]
+                ok = all(d >= -NOISY_TOLERANCE_DB for d in diffs)
+                lines.append(f"- **{name}** at 10⁴ photons, σ 6, against the noise-free model without noise: "
+                             f"{diffs[0]:+.2f} dB (patch), {diffs[1]:+.2f} dB (full FoV) — "
+                             + (f"met (at most {NOISY_TOLERANCE_DB} dB lower)" if ok else
+                                f"**missed by {-min(diffs) - NOISY_TOLERANCE_DB:.2f} dB**"))
     for r in full_fov:
         tiles, gain = r.get("tiles", "reflect"), r["gain_db"]
         if tiles in ("circular", "reflect"):
