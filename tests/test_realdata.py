@@ -86,3 +86,18 @@ def test_the_cli_runs_on_a_measured_field(hl60_field, tmp_path, capsys):
     assert '"psnr_db"' in capsys.readouterr().out
     phase = read_image(tmp_path / "p.zarr")
     assert phase.shape == (49, 49) and phase.pixel_size_um == pytest.approx(0.3164)
+
+
+@pytest.mark.parametrize("name,margin_db", [("lff-x64", 4.0), ("d2nn-x64", 1.0)])
+def test_a_measured_cell_in_a_field_of_view_is_reconstructed_better_than_a_flat_guess(hl60_field, name, margin_db):
+    # the cell in the middle of 256² of empty background, as a microscope with a larger field sees it;
+    # measured (benchmarks/bench_realdata.py): lff-x64 20.1 dB, d2nn-x64 14.3 dB, flat guess 12.3 dB
+    side = 256
+    fov = np.full((side, side), np.exp(1j * 0.15), np.complex64)
+    r0, c0 = (side - 49) // 2, (side - 49) // 2
+    fov[r0:r0 + 49, c0:c0 + 49] = hl60_field
+    model = dm.load_model(name)
+    phase = dm.reconstruct(dm.simulate(fov, model), model)[r0:r0 + 49, c0:c0 + 49]
+    report = dm.evaluate(phase, hl60_field)
+    flat = dm.evaluate(np.full((49, 49), 0.15, np.float32), hl60_field)
+    assert report.psnr_db > flat.psnr_db + margin_db
