@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quality.py --data $(BENCH_DATA) \
 		--curve x4=$(BENCH_RUNS)/lff-x4 --curve x16=$(BENCH_RUNS)/lff-x16 --curve x1024=$(BENCH_RUNS)/lff-x1024 \
 		--baseline lff-x64=$(BENCH_RUNS)/lff-x64-stage1 --baseline d2nn-x64=$(BENCH_RUNS)/d2nn-x64-stage1
+	$(PY) benchmarks/bench_fresh.py
 	$(PY) benchmarks/bench_photons.py --data $(BENCH_DATA) --fields 4
 	$(PY) benchmarks/bench_speed.py
 	for m in lff-x64 lff-x256; do \

@@ -70,13 +70,33 @@ def scores(pred_rad: np.ndarray, field: np.ndarray) -> dict:
     return {"psnr_db": r.psnr_db, "ssim": r.ssim, "patch_psnr": r.patch_psnrs_db, "patch_ssim": r.patch_ssims}
 
 
+def ci95_half_width(values) -> float:
+    """Half-width of the 95 % confidence interval of the mean (Student t over independent fields)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+
+
 def summarise(per_field: list[dict]) -> dict:
+    """Means over fields, plus per-field values and 95 % intervals (the field is the independent unit:
+    patches of one field share its cell density)."""
+    patch_psnr = [float(np.mean(f["patch_psnr"])) for f in per_field]
+    patch_ssim = [float(np.mean(f["patch_ssim"])) for f in per_field]
+    full_psnr = [float(f["psnr_db"]) for f in per_field]
+    full_ssim = [float(f["ssim"]) for f in per_field]
     return {
         "patch_psnr_db": float(np.mean([p for f in per_field for p in f["patch_psnr"]])),
         "patch_ssim": float(np.mean([p for f in per_field for p in f["patch_ssim"]])),
-        "full_psnr_db": float(np.mean([f["psnr_db"] for f in per_field])),
-        "full_ssim": float(np.mean([f["ssim"] for f in per_field])),
+        "full_psnr_db": float(np.mean(full_psnr)),
+        "full_ssim": float(np.mean(full_ssim)),
         "fields": len(per_field),
+        "per_field": {"patch_psnr_db": patch_psnr, "patch_ssim": patch_ssim, "full_psnr_db": full_psnr,
+                      "full_ssim": full_ssim},
+        "ci95": {"patch_psnr_db": ci95_half_width(patch_psnr), "patch_ssim": ci95_half_width(patch_ssim),
+                 "full_psnr_db": ci95_half_width(full_psnr), "full_ssim": ci95_half_width(full_ssim)},
     }
 
 
