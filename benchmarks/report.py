@@ -35,6 +35,17 @@ def _interval_rates(curve: list[dict], stage: str) -> list[float]:
     return [(s1 - s0) / (t1 - t0) for (s0, t0), (s1, t1) in zip(points, points[1:]) if t1 > t0 and s1 > s0]
 
 
+def _run_label(r: dict) -> str:
+    """'d2nn-x64 at 10000 photons, σ 6, from d2nn-x64': what a training record is."""
+    label = r["preset"]
+    if r.get("photons"):
+        label += f" at {r['photons']:g} photons, σ {r['read_noise_e']:g}"
+    if r.get("init"):
+        init = Path(str(r["init"]))
+        label += f", from {init.parent.name if init.suffix == '.safetensors' else init.name}"
+    return label
+
+
 def _training_section(records: list[dict]) -> list[str]:
     lines = ["## Training runs: speed and time to quality (CPU budgets)", ""]
     if not records:
@@ -139,13 +150,14 @@ def _plot(records: list[dict]) -> None:
         curve = [v for v in r["validation"] if "psnr_db" in v]
         if curve:
             ax.plot([v["elapsed_s"] / 60 for v in curve], [v["psnr_db"] for v in curve], marker="o", ms=3,
-                    label=f"{r['preset']} ({r['budget']})")
+                    label=_run_label(r))
     ax.axhline(28, color="gray", lw=0.8, ls="--")
     ax.set_xlabel("wall time (min, 2 CPU cores)")
     ax.set_ylabel("validation PSNR (dB, patch)")
-    ax.set_title("Time to quality on phantom fields")
+    cpus = sorted({r["machine"].get("cpu", "?") for r in records if "machine" in r})
+    ax.set_title(f"Time to quality on phantom fields ({'; '.join(cpus)}, 2 CPU cores)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     IMAGES.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(IMAGES / "bench_training_curves.png", dpi=110)

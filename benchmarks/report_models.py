@@ -26,6 +26,11 @@ PAPER_NOISY = {"row": "E1", "patch": (29.81, 0.900), "full": (27.38, 0.894)}
 NOISY_TOLERANCE_DB = 0.5
 
 
+def machine_label(m: dict) -> str:
+    """'Intel(R) Xeon(R) Processor, 2 CPU cores, 2026-11-22 05:48 UTC': where and when a plot was measured."""
+    return ", ".join(x for x in (m.get("cpu"), f"{m.get('cores')} CPU cores", m.get("date")) if x)
+
+
 def _load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.exists() else None
@@ -197,7 +202,7 @@ def _plot_curve(q: dict) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f"Held-out phantom fields; {q['machine']['date']}, {q['machine']['cores']} CPU cores", fontsize=9)
+    fig.suptitle(f"Held-out phantom fields; {machine_label(q['machine'])}", fontsize=9)
     _save(fig, "bench_compression.png")
 
 
@@ -226,7 +231,7 @@ def photons_section() -> list[str]:
     ax.set_xscale("log")
     ax.set_xlabel("photons at the brightest camera pixel (read noise σ 6 e⁻)")
     ax.set_ylabel("full FoV PSNR (dB)")
-    ax.set_title("dotted: the same model noise free", fontsize=9)
+    ax.set_title(f"dotted: the same model noise free; {machine_label(p['machine'])}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, "bench_photons.png")
@@ -272,7 +277,7 @@ def speed_section() -> list[str]:
     ax.plot([789 * 789 / 1e6], [paper["median_s"]], "s", label="paper decoder, 789²")
     ax.set_xlabel("field of view (megapixels)")
     ax.set_ylabel("reconstruction time (s)")
-    ax.set_title(f"{m['cores']} CPU cores, {m['date']}", fontsize=9)
+    ax.set_title(machine_label(m), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, "bench_speed.png")
