@@ -32,7 +32,7 @@ class TrainingPreset:
     paper_decoder: str
     cpu_stages: tuple[StageConfig, ...]
     paper_stages: tuple[StageConfig, ...]
-    cpu_minutes: float  # expected wall time of the CPU budget on 2 cores
+    cpu_minutes: float  # wall time of the CPU budget on 2 cores (benchmarks/results/training_*.json)
     data: DataConfig = DataConfig()
 
     def system(self, budget: str) -> SystemConfig:
@@ -99,17 +99,17 @@ def _d2nn_preset() -> TrainingPreset:
     return TrainingPreset(
         name="d2nn-x64", description="5-layer PhaseD2NN (λ/2 neurons, 256² aperture) at x64",
         encoder=encoder, cpu_decoder="swinir-fast", paper_decoder="swinir-paper",
-        cpu_stages=cpu, paper_stages=paper, cpu_minutes=35,
+        cpu_stages=cpu, paper_stages=paper, cpu_minutes=30,
         # stage 2 draws from a bank of patches imaged once (0.2 s each on 2 cores): 1024 ≈ 16 per field
         data=DataConfig(d2nn_bank_size=1024))
 
 
 PRESETS: dict[str, TrainingPreset] = {
-    p.name: p for p in (_lff_preset(64, 30, 2400), _lff_preset(256, 30, 2400), _d2nn_preset(),
+    p.name: p for p in (_lff_preset(64, 45, 2400), _lff_preset(256, 20, 2400), _d2nn_preset(),
                         # the compression curve (x4, x16, x1024). The decoders are local, so x4 and x16
                         # train on 64² and 128² object crops: the camera window stays 32² as at x64.
                         _lff_preset(4, 20, 1200, patch_px=64), _lff_preset(16, 20, 1200, patch_px=128),
-                        _lff_preset(1024, 10, 2400))
+                        _lff_preset(1024, 15, 2400))
 }
 
 
