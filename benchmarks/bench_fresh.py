@@ -8,7 +8,8 @@ model), so their mean carries an uncertainty of about ±2 dB. This script draws 
 from the same generator with another seed (``dmicro phantom --seed 2``: SeedSequence([2, k]), disjoint
 from the training data's SeedSequence([1, k])), evaluates every shipped model exactly as
 bench_quality.py does (one measurement per field, blended windows, 768² region, φ/2π, data range 1;
-the ``-noisy`` models at 10⁴ photons, σ 6 e⁻) and reports means with 95 % intervals over fields.
+the ``-noisy`` models at 10⁴ photons, σ 6 e⁻) and reports means with 95 % intervals over fields, and
+each field's cell-covered fraction (phase > 0.5 rad) to show how quality depends on cell density.
 Writes ``benchmarks/results/quality_fresh.json``.
 """
 
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +59,13 @@ def main(argv=None) -> int:
     result = {"machine": machine(), "region_px": REGION, "noise": NOISE, "fields": args.count,
               "phantom_seed": args.seed, "models": {},
               "command": "python benchmarks/bench_fresh.py " + " ".join(argv or sys.argv[1:])}
+    from napari_dmicro.io.fields import read_field
+    from napari_dmicro.phantoms import field_statistics
+
+    # how much of each field's evaluated region is covered by cells (phase > 0.5 rad): the main reason
+    # one field scores far lower than another
+    result["cell_area_fraction"] = [
+        field_statistics(np.asarray(read_field(p).data)[:REGION, :REGION])["cell_area_fraction"] for p in paths]
     for name in names:
         model = dm.load_model(name)
         noisy = name.endswith("-noisy")

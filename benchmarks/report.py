@@ -41,9 +41,14 @@ def _run_label(r: dict) -> str:
     if r.get("photons"):
         label += f" at {r['photons']:g} photons, σ {r['read_noise_e']:g}"
     if r.get("init"):
-        init = Path(str(r["init"]))
-        label += f", from {init.parent.name if init.suffix == '.safetensors' else init.name}"
+        label += f", from {_init_name(r['init'])}"
     return label
+
+
+def _init_name(init: str) -> str:
+    """A run's starting point: a shipped model's name, or the run folder a checkpoint file is in."""
+    path = Path(str(init))
+    return path.parent.name if path.suffix == ".safetensors" else path.name
 
 
 def _training_section(records: list[dict]) -> list[str]:
@@ -69,11 +74,23 @@ def _training_section(records: list[dict]) -> list[str]:
         best, test = r.get("best_validation") or {}, r.get("test") or {}
         t28 = (r.get("time_to_psnr_s") or {}).get("28")
         lines.append(
-            f"| {r['preset']}{noise} ({r['budget']}) | {Path(r['init']).parent.name if r.get('init') else '—'} | "
+            f"| {r['preset']}{noise} ({r['budget']}) | {_init_name(r['init']) if r.get('init') else '—'} | "
             f"{'; '.join(stages)} | {r['wall_s'] / 60:.1f} | {_fmt(m.get('load_average_start'))}/"
             f"{_fmt(m.get('load_average_end'))} | {'—' if t28 is None else f'{t28 / 60:.1f}'} | "
             f"{_fmt(best.get('psnr_db'), 4)} / {_fmt(best.get('ssim'))} | {_fmt(test.get('psnr_db'), 4)} / "
             f"{_fmt(test.get('ssim'))} | `{r['command']}` |")
+    cont = [r for r in records if r.get("init") == r["preset"] and r.get("test")]
+    base = {r["preset"]: r for r in records if not r.get("init") and r.get("test")}
+    for r in cont:
+        b = base.get(r["preset"])
+        if b:
+            lines += ["", f"Does longer decoder training help {r['preset']}? Continuing the shipped model's decoder "
+                      f"for {r['stages'].get('decoder', {}).get('steps', '?')} more steps (same learning-rate "
+                      f"schedule, restarted) moved the test patch PSNR from {b['test']['psnr_db']:.2f} to "
+                      f"{r['test']['psnr_db']:.2f} dB and SSIM from {b['test']['ssim']:.3f} to "
+                      f"{r['test']['ssim']:.3f} ({r['test']['psnr_db'] - b['test']['psnr_db']:+.2f} dB for "
+                      f"{b['stages']['decoder']['steps'] + r['stages']['decoder']['steps']} decoder steps in all "
+                      f"instead of {b['stages']['decoder']['steps']}; an experiment, not shipped)."]
     lines += ["", f"Machine: {records[0]['machine']['cpu']}, {records[0]['machine']['cores']} cores, torch "
               f"{records[0]['machine']['torch']}.", "",
               "![validation PSNR against wall time](images/bench_training_curves.png)", ""]
