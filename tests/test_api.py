@@ -80,3 +80,32 @@ def test_cli_simulate_reconstruct_evaluate_with_a_model(tiny_models, tmp_path, c
     assert main(["reconstruct", str(field), "-o", str(tmp_path / "q.zarr"), "--model", str(tiny_models["lff"])]) == 2
     assert "not a camera measurement" in capsys.readouterr().err
     assert main(["models"]) == 0
+
+
+def test_a_measurement_is_reconstructed_only_by_a_model_of_its_own_optics(tiny_models, tmp_path):
+    lff, d2nn = dm.load_model(tiny_models["lff"]), dm.load_model(tiny_models["d2nn"])
+    field = make_field(seed=2, size_px=(96, 96))
+    meas = dm.simulate(field, d2nn)
+    with pytest.raises(ValueError, match="d2nn optics.*lff optics"):
+        dm.reconstruct(meas, lff)
+    # another trained model of the same kind has other learned optics: allowed, with a warning
+    other = tmp_path / "other_lff.safetensors"
+    torch.manual_seed(1)
+    save_checkpoint(other, Microscope(lff.config), card={})
+    with pytest.warns(UserWarning, match="simulated with model"):
+        dm.reconstruct(dm.simulate(field, lff), dm.load_model(other))
+    # a bare lab image carries no metadata: nothing to check
+    assert np.isfinite(dm.reconstruct(np.asarray(meas), lff)).all()
+
+
+def test_cli_refuses_an_existing_output_before_any_work(tiny_models, tmp_path, capsys):
+    assert main(["phantom", "--out", str(tmp_path), "--size", "64", "--seed", "5"]) == 0
+    field = tmp_path / "phantom_0000.zarr"
+    out = tmp_path / "m.zarr"
+    assert main(["simulate", str(field), "-o", str(out), "--model", str(tiny_models["lff"])]) == 0
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(["simulate", str(field), "-o", str(out), "--model", str(tiny_models["d2nn"])]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == before and read_image(out).attrs["optics"] == "lff"
+    assert main(["reconstruct", str(out), "-o", str(tmp_path / "p.zarr"), "--model", str(tiny_models["d2nn"])]) == 2
+    assert "lff optics" in capsys.readouterr().err and not (tmp_path / "p.zarr").exists()

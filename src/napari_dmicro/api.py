@@ -12,7 +12,9 @@ numpy array (a :class:`MeasurementArray`, which also remembers the field's shape
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field as dc_field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,6 +82,7 @@ def reconstruct(meas, model, *, overlap: int | None = None, device: str = "cpu",
     from .inference.reconstruct import reconstruct_full_field
 
     attrs = getattr(meas, "attrs", {}) or {}
+    check_measurement_matches_model(attrs, model)
     target_shape = tuple(shape) if shape is not None else tuple(attrs.get("field_shape") or ())
     unit = reconstruct_full_field(np.asarray(meas, dtype=np.float32), model, overlap=overlap,
                                   device=resolve_device(device), progress=progress)
@@ -87,6 +90,29 @@ def reconstruct(meas, model, *, overlap: int | None = None, device: str = "cpu",
     if target_shape:
         phase = phase[: target_shape[0], : target_shape[1]]
     return phase
+
+
+def check_measurement_matches_model(attrs: dict, model) -> None:
+    """Refuse a measurement recorded by another kind of microscope; warn if another trained model made it.
+
+    ``attrs`` is a measurement's metadata (empty for a bare lab image: nothing to check). A decoder only
+    inverts the optics it was trained with: another optics type or compression is an error; another
+    trained model of the same type (different learned optics) gives a wrong phase, hence the warning.
+    """
+    cfg = model.config
+    name = getattr(model, "name", None) or getattr(model, "source", None)
+    made_by = attrs.get("model")
+    if attrs.get("optics") not in (None, cfg.optics_kind):
+        raise ValueError(f"this measurement was recorded through {attrs['optics']} optics"
+                         f"{f' (model {made_by})' if made_by else ''} but model {name} has {cfg.optics_kind} optics; "
+                         "reconstruct with the model whose optics recorded it")
+    if attrs.get("compression") not in (None, cfg.compression):
+        raise ValueError(f"this measurement is x{attrs['compression']} but model {name} is x{cfg.compression}; "
+                         "reconstruct with the model whose optics recorded it")
+    if made_by and name and str(made_by) != str(name) and Path(str(made_by)).stem != Path(str(name)).stem:
+        warnings.warn(f"this measurement was simulated with model {made_by}, but {name} reconstructs it: its "
+                      "decoder was trained for its own learned optics, so the phase will be wrong unless both "
+                      "models share the optics", stacklevel=3)
 
 
 @dataclass

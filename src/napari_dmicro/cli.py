@@ -120,10 +120,17 @@ def _progress_callback(desc: str, unit: str):
     return callback
 
 
+def _refuse_existing_output(path, overwrite: bool) -> None:
+    """Fail before any work when the output exists and may not be replaced."""
+    if path and Path(path).exists() and not overwrite:
+        raise CLIError(f"{path} already exists; pass --overwrite to replace it")
+
+
 def cmd_simulate(args) -> int:
     from . import api
     from .io.fields import read_field, write_measurement
 
+    _refuse_existing_output(args.output, args.overwrite)
     image = read_field(args.field)
     if args.model:
         model = api.load_model(args.model, device=args.device)
@@ -152,6 +159,7 @@ def cmd_reconstruct(args) -> int:
     from . import api
     from .io.fields import read_image, write_phase
 
+    _refuse_existing_output(args.output, args.overwrite)
     image = read_image(args.measurement)
     if image.kind != "measurement":
         raise CLIError(f"{args.measurement} is a {image.kind}, not a camera measurement; simulate one with "
@@ -186,6 +194,7 @@ def cmd_evaluate(args) -> int:
     from . import api
     from .io.fields import read_image, write_image
 
+    _refuse_existing_output(args.ssim_map, args.overwrite)
     phase = read_image(args.phase)
     reference = read_image(args.reference)
     if phase.kind != "phase":
@@ -435,10 +444,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from pydantic import ValidationError
 
+    import warnings
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"dmicro {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # one readable line, not a source listing
+            return args.func(args)
     except (CLIError, ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         message = str(exc) if not isinstance(exc, ValidationError) else _validation_message(exc)
+        if isinstance(exc, FileExistsError):
+            message = message.replace("pass overwrite=True", "pass --overwrite")
         print(f"dmicro {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
