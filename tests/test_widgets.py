@@ -251,6 +251,13 @@ def test_untrained_filter_and_errors_become_notifications(make_napari_viewer, qt
     sim.read_noise.setValue(3.0)
     _wait(qtbot, sim.run())  # read noise is ignored when noise free
     assert len(_errors(notifications)) == n_errors
+    # an LFF measurement handed to a PhaseD2NN model (same x64 camera) is refused, not decoded into nonsense
+    rec.meas_combo.set_layer(meas)
+    rec.model_combo.select("d2nn-x64")
+    n_layers = len(viewer.layers)
+    _wait(qtbot, rec.run())
+    assert any("lff optics" in m and "d2nn optics" in m for m in _errors(notifications))
+    assert len(viewer.layers) == n_layers and rec.run_button.isEnabled()
     # the shipped models are offered at once, each with its card (how it was trained, test metrics)
     assert {"lff-x64", "lff-x256", "d2nn-x64"} <= set(registry.names())
     rec.model_combo.select("lff-x64")

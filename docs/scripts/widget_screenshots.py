@@ -4,8 +4,9 @@
 
 The run is self-contained (a few minutes on 2 busy CPU cores): synthetic phantom fields, a *tiny* model
 trained by the Train widget itself (learnable Fourier filter, x16, conv-tiny decoder, a few hundred
-steps — a stand-in so the screenshots show real progress, not a model to use), then Simulate,
-Reconstruct and Compare with it and with an untrained copy.
+steps — so the Train screenshot shows real progress, not a model to use), then Simulate, Reconstruct
+and Compare with three shipped models (lff-x64, lff-x256, d2nn-x64), each measurement reconstructed by
+the model whose optics recorded it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main(out: Path = OUT) -> None:
     fields.mkdir()
     for k, f in enumerate(make_fields(10, seed=7, size_px=(160, 160))):
         np.save(fields / f"phantom_{k:02d}.npy", f)
-    store = write_field(tmp / "cells.zarr", make_field(seed=12, size_px=(320, 320)),
+    store = write_field(tmp / "cells.zarr", make_field(seed=12, size_px=(512, 512)),
                         pixel_size_um=DEFAULT_PIXEL_SIZE_UM, wavelength_um=DEFAULT_WAVELENGTH_UM,
                         attrs={"source": "napari_dmicro.phantoms", "seed": 12})
 
@@ -114,28 +115,31 @@ def main(out: Path = OUT) -> None:
     print(f"tiny training: {time.time() - t0:.0f} s; last event: {train.events[-1].kind}")
     shot("train", "Train")
 
-    # Simulate with the trained model (noisy)
+    # Simulate: the same cells through three shipped microscopes, 10⁴ photons, read noise σ 6
+    shipped = ("lff-x64", "lff-x256", "d2nn-x64")
     sim = SimulateWidget(viewer)
     dock(sim, "Simulate compression")
     sim.phase_combo.set_layer(viewer.layers["cells phase"])
-    sim.model_combo.select("tiny-x16 (trained)")
     sim.photons.setValue(10000)
-    sim.read_noise.setValue(2)
-    wait(app, sim.run())
+    sim.read_noise.setValue(6)
+    measurements = {}
+    for name in reversed(shipped):  # lff-x64 last: its measurement is on top in the screenshot
+        sim.model_combo.select(name)
+        wait(app, sim.run())
+        measurements[name] = sim.last_layer
     shot("simulate", "Simulate compression")
 
-    # Reconstruct with the trained model and with an untrained copy of the same architecture
+    # Reconstruct each measurement with the model whose optics recorded it
     rec = ReconstructWidget(viewer)
     dock(rec, "Reconstruct")
-    untrained = _untrained_copy(tmp / "tiny-x16" / "model.safetensors", tmp / "untrained-x16.safetensors")
-    rec.open_checkpoint(untrained)
-    wait(app, rec.run())
-    untrained_layer = rec.last_layer
-    rec.model_combo.select("tiny-x16 (trained)")
-    wait(app, rec.run())
-    trained_layer = rec.last_layer
+    phases = {}
+    for name in reversed(shipped):  # lff-x64 last: the widget shows the run on the canvas
+        rec.meas_combo.set_layer(measurements[name])
+        rec.model_combo.select(name)
+        wait(app, rec.run())
+        phases[name] = rec.last_layer
     for layer in viewer.layers:
-        layer.visible = layer is trained_layer
+        layer.visible = layer is phases["lff-x64"]
     viewer.reset_view()
     shot("reconstruct", "Reconstruct")
 
@@ -143,27 +147,13 @@ def main(out: Path = OUT) -> None:
     cmp_ = CompareWidget(viewer)
     dock(cmp_, "Compare")
     cmp_.set_reference(viewer.layers["cells phase"])
-    cmp_.set_reconstructions([trained_layer, untrained_layer])
+    cmp_.set_reconstructions([phases[n] for n in shipped])
     wait(app, cmp_.compare())
     cmp_.add_profile_line()
     cmp_.set_grid(True)
     viewer.reset_view()
     shot("compare", "Compare")
     viewer.close()
-
-
-def _untrained_copy(trained: Path, target: Path) -> Path:
-    """The trained model's architecture with fresh random weights (the 'before training' baseline)."""
-    import torch
-
-    from napari_dmicro.io.checkpoints import read_checkpoint_info, save_checkpoint
-    from napari_dmicro.system import Microscope
-
-    info = read_checkpoint_info(trained)
-    torch.manual_seed(0)
-    model = Microscope(info.config, generator=torch.Generator().manual_seed(0))
-    save_checkpoint(target, model, card={"note": "untrained baseline for the screenshots"})
-    return target
 
 
 if __name__ == "__main__":
