@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--photons", type=float, default=None)
     parser.add_argument("--read-noise", type=float, default=0.0)
     parser.add_argument("--init", default=None)
+    parser.add_argument("--decoder", default=None, help="another decoder (as dmicro train --decoder)")
     parser.add_argument("--stages", default="1,2,3")
     parser.add_argument("--steps", default=None, help="stage lengths, e.g. 2=800,3=400 (as dmicro train)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
@@ -73,10 +74,11 @@ def main(argv=None) -> int:
     run = Path(args.run or f"/tmp/dmicro_bench_{args.preset}{args.tag}")
     stages = tuple(int(s) for s in args.stages.split(","))
     config = train_config(args.preset, budget=args.budget, stages=stages, max_photons=args.photons,
-                          read_noise_e=args.read_noise, init=args.init,
+                          read_noise_e=args.read_noise, init=args.init, decoder=args.decoder,
                           steps=parse_stage_steps(args.steps) if args.steps else None)
     record = {"preset": args.preset, "budget": args.budget, "machine": machine(), "data": str(data),
               "run": str(run), "photons": args.photons, "read_noise_e": args.read_noise, "init": args.init,
+              "decoder": config.system.decoder.family if args.decoder else None, "decoder_preset": args.decoder,
               "stages": {}, "validation": [], "test": None,
               "command": "python benchmarks/bench_training.py " + " ".join(argv or sys.argv[1:])}
     t0 = time.perf_counter()

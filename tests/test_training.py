@@ -295,3 +295,35 @@ def test_algorithm1_validates_the_active_layers_and_selects_only_the_complete_ne
     assert vals[0].metrics["improved"] is False  # one layer is not the network the run delivers
     card = read_checkpoint_info(tmp_path / "run" / "model.safetensors").card
     assert card["validation"]["active_layers"] == 2
+
+
+def test_a_new_decoder_trains_on_a_built_microscope_keeping_its_optics(tiny_data, tmp_path):
+    _run(_lff_config(_three_stages()[:2]), tiny_data, tmp_path / "built")
+    built, _ = load_checkpoint(tmp_path / "built" / "model.safetensors")
+    # the same architecture but another decoder is refused unless a new decoder is asked for
+    base = _lff_config(_three_stages()[1:2], init=str(tmp_path / "built" / "model.safetensors"))
+    other = base.system.model_copy(update={"decoder": decoder_config("conv-tiny", 4, width=8)})
+    with pytest.raises(TrainingError, match="pass --decoder"):
+        _run(base.model_copy(update={"system": other}), tiny_data, tmp_path / "refused")
+    events = _run(base.model_copy(update={"system": other, "init_decoder": False}), tiny_data, tmp_path / "new")
+    assert events[-1].kind == "done"
+    new, info = load_checkpoint(tmp_path / "new" / "model.safetensors")
+    assert info.config.decoder.width == 8
+    for k, v in built.encoder.state_dict().items():  # stage 2 never moves the optics
+        assert torch.equal(new.encoder.state_dict()[k], v), k
+    # its decoder input normalisation was fitted to the measurements, not left at the identity
+    assert float(new.meas_scale) != 1.0
+    stage3_only = {**base.model_dump(), "init_decoder": False,
+                   "stages": [s.model_dump() for s in _three_stages()[2:]]}
+    with pytest.raises(ValueError, match="include stage 2"):
+        TrainConfig.model_validate(stage3_only)
+
+
+def test_train_config_decoder_option_keeps_only_the_init_optics():
+    from napari_dmicro.training import train_config
+
+    cfg = train_config("d2nn-x64", stages=(2,), init="d2nn-x64", decoder="conv")
+    assert cfg.system.decoder.family == "conv" and cfg.init_decoder is False and cfg.init == "d2nn-x64"
+    assert train_config("d2nn-x64", stages=(2,), init="d2nn-x64").init_decoder is True
+    with pytest.raises(KeyError, match="unknown decoder"):
+        train_config("lff-x64", decoder="no-such-decoder")

@@ -30,6 +30,8 @@ examples:
                --data fields/ --out runs/lff-x64-noisy                      # how lff-x64-noisy was made
   dmicro train --preset lff-x64 --init runs/lff-x64 --stages 3 --photons 1e4 --read-noise 6 \\
                --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
+  dmicro train --preset d2nn-x64 --init d2nn-x64 --decoder conv --stages 2 \
+               --data fields/ --out runs/d2nn-conv              # a new decoder for a microscope you built
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
 run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
@@ -278,7 +280,7 @@ def cmd_train(args) -> int:
         overrides["vgg19_weights"] = args.vgg19_weights
     config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
                           read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
-                          steps=args.steps, **overrides)
+                          steps=args.steps, decoder=args.decoder, **overrides)
     cancel = threading.Event()
 
     def _on_sigint(signum, frame):  # first Ctrl-C: stop at the next step and save; second: abort
@@ -395,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=parse_stage_steps, default=None,
                    help="replace the budget's length of stages, e.g. 2=800,3=400 (a short fine-tune)")
     p.add_argument("--init", help="start from a shipped model name or a checkpoint / run folder")
+    p.add_argument("--decoder", default=None,
+                   help="another decoder architecture (e.g. conv, swinir-light); with --init: keep only the "
+                        "init's optics and train this decoder from scratch (include stage 2)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")
     p.add_argument("--read-noise", type=float, default=0.0, help="noise-aware training: read noise σ (e-)")
@@ -455,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
     except (CLIError, ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         message = str(exc) if not isinstance(exc, ValidationError) else _validation_message(exc)
+        if isinstance(exc, KeyError) and exc.args:  # str(KeyError) quotes its message
+            message = str(exc.args[0])
         if isinstance(exc, FileExistsError):
             message = message.replace("pass overwrite=True", "pass --overwrite")
         print(f"dmicro {args.command}: error: {message}", file=sys.stderr)
@@ -465,7 +472,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validation_message(exc) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

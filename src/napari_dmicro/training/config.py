@@ -88,6 +88,7 @@ class TrainConfig(_Config):
     data: DataConfig = DataConfig()
     seed: int = 0
     init: str | None = Field(None, description="shipped model name or checkpoint to start from")
+    init_decoder: bool = Field(True, description="False: take only the init's optics and train a new decoder")
     vgg19_weights: str | None = Field(None, description="safetensors file with ImageNet VGG19 weights")
     device: str = "cpu"
     checkpoint_every_steps: int = Field(25, ge=1)
@@ -100,4 +101,6 @@ class TrainConfig(_Config):
             raise ValueError(f"stages must be distinct and in order 1, 2, 3; got {numbers}")
         if not self.stages:
             raise ValueError("no stage to run; choose at least one of --stages 1,2,3")
+        if not self.init_decoder and 2 not in numbers:
+            raise ValueError("a new decoder starts untrained: include stage 2 (--stages 2 or 2,3)")
         return self

@@ -122,14 +122,17 @@ def get_preset(name: str) -> TrainingPreset:
 
 def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = (1, 2, 3),
                  max_photons: float | None = None, read_noise_e: float = 0.0, freeze_optics: bool = False,
-                 init: str | None = None, steps: dict[int, int] | None = None, **overrides) -> TrainConfig:
+                 init: str | None = None, steps: dict[int, int] | None = None, decoder: str | None = None,
+                 **overrides) -> TrainConfig:
     """A full TrainConfig for a named preset, budget and subset of stages (1, 2, 3).
 
     ``max_photons``/``read_noise_e`` make training noise aware (the detector of the run). With ``init``
     (a shipped model name or a checkpoint) the run fine-tunes that model: its architecture is used, its
     optics and compression must match the preset's, and ``freeze_optics`` keeps its optics fixed in
     stage 3 (a microscope that is already built). ``steps`` ({stage number: steps}) replaces the budget's
-    length of those stages (e.g. a short fine-tune).
+    length of those stages (e.g. a short fine-tune). ``decoder`` (a decoder preset name, e.g. ``"conv"``)
+    replaces the decoder architecture; with ``init`` the run keeps only the init's optics and trains
+    the new decoder from scratch (stage 2 must run).
     """
     p = get_preset(preset)
     numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
@@ -157,6 +160,12 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
         info = read_checkpoint_info(resolve_model(init))
         check_compatible(info, system.encoder, what=f"preset {preset}")
         system = info.config
+    if decoder is not None:
+        from ..decoders import decoder_config
+
+        system = system.model_copy(update={"decoder": decoder_config(decoder, system.encoder.detector.binning)})
+        if init is not None:
+            overrides["init_decoder"] = False
     detector = system.encoder.detector.model_copy(update={"max_photons": max_photons, "read_noise_e": read_noise_e})
     detector = type(detector).model_validate(detector.model_dump())  # re-run the validators
     encoder = system.encoder.model_copy(update={"detector": detector})

@@ -109,11 +109,16 @@ class Trainer:
         path = resolve_model(init)
         info = ck.read_checkpoint_info(path)
         ck.check_compatible(info, self.config.system.encoder, what=f"preset {self.config.preset}")
+        model, _ = ck.load_checkpoint(path, device="cpu")
+        if not self.config.init_decoder:  # the init's optics only; a new decoder (and its normalisation)
+            optics = {k: v for k, v in model.state_dict().items() if k.startswith("encoder.")}
+            self.model.load_state_dict(optics, strict=False)
+            return
         if info.config.decoder != self.config.system.decoder:
             raise TrainingError(f"--init {init} has a different decoder ({info.config.decoder.family}) than "
                                 "this run; fine-tuning keeps the init's architecture (train_config(init=…) "
-                                "builds the run from the checkpoint's configuration)")
-        model, _ = ck.load_checkpoint(path, device="cpu")
+                                "builds the run from the checkpoint's configuration), or pass --decoder to "
+                                "train a new decoder on the init's optics")
         self.model.load_state_dict(model.state_dict())
 
     def _run_record(self) -> dict:
@@ -364,7 +369,8 @@ class Trainer:
                                           vgg_weights_path=cfg.vgg19_weights,
                                           discriminator=self.discriminator).to(self.device)
         self.pool = _MeasurementPool(self.model, self.train_set, cfg, self.device)
-        fresh = cfg.init is None and float(self.model.meas_offset) == 0 and float(self.model.meas_scale) == 1
+        fresh = ((cfg.init is None or not cfg.init_decoder) and float(self.model.meas_offset) == 0
+                 and float(self.model.meas_scale) == 1)
         if fresh:  # a new decoder: normalise its input to the statistics of the training measurements
             self.model.fit_measurement_normalization(self.pool.all_measurements())
 
