@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 EXAMPLES = """\
@@ -30,7 +31,7 @@ examples:
                --data fields/ --out runs/lff-x64-noisy                      # how lff-x64-noisy was made
   dmicro train --preset lff-x64 --init runs/lff-x64 --stages 3 --photons 1e4 --read-noise 6 \\
                --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
-  dmicro train --preset d2nn-x64 --init d2nn-x64 --decoder conv --stages 2 \
+  dmicro train --preset d2nn-x64 --init d2nn-x64 --decoder conv --stages 2 \\
                --data fields/ --out runs/d2nn-conv              # a new decoder for a microscope you built
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
@@ -448,8 +449,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     from pydantic import ValidationError
-
-    import warnings
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"dmicro {args.command}: warning: {message}", file=sys.stderr)

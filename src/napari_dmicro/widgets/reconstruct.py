@@ -97,9 +97,7 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         if meta(layer) and not math.isclose(have, expected, rel_tol=1e-3):
             notify_warning(f"{layer.name!r} has {have:g} µm camera pixels; {entry.name} expects {expected:g} µm "
                            f"(x{entry.compression}); the result may be meaningless")
-        model_x = attrs.get("compression")
-        if model_x and int(model_x) != entry.compression:
-            notify_warning(f"{layer.name!r} was recorded at x{model_x} but {entry.name} is x{entry.compression}")
+        # another optics type or compression in the measurement's metadata: dm.reconstruct refuses it
         overlap = None if self.overlap.value() == AUTO_OVERLAP else int(self.overlap.value())
         self._source = layer
         self._entry = entry
