@@ -3,8 +3,8 @@
     python benchmarks/bench_fresh.py [--data /tmp/dmicro_fresh_fields] [--count 32] [--seed 2]
 
 The 8 held-out fields of the training split (bench_quality.py) are few, and the phantoms' cell density
-varies a lot from field to field (one dense field scores ~22 dB, a sparse one ~38 dB with the same
-model), so their mean carries an uncertainty of about ±2 dB. This script draws ``--count`` new fields
+varies a lot from field to field (a dense field scores below 20 dB, a sparse one near 38 dB with the
+same model), so their mean carries a 95 % uncertainty of about ±6 dB. This script draws ``--count`` new fields
 from the same generator with another seed (``dmicro phantom --seed 2``: SeedSequence([2, k]), disjoint
 from the training data's SeedSequence([1, k])), evaluates every shipped model exactly as
 bench_quality.py does (one measurement per field, blended windows, 768² region, φ/2π, data range 1;

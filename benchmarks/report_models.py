@@ -67,8 +67,7 @@ def fresh_section() -> list[str]:
     ref_model = f["models"].get("lff-x64")
     if ref_model and "per_field" in ref_model:
         full = ref_model["per_field"]["full_psnr_db"]
-        spread = (f" (lff-x64: {min(full):.1f} dB on the densest of these fields, {max(full):.1f} dB on the "
-                  f"sparsest)")
+        spread = f" (lff-x64: from {min(full):.1f} dB on the hardest of these fields to {max(full):.1f} dB)"
     lines += [f"Eight test fields are few: the phantoms' cell density varies from field to field and with it "
               f"the score of one model{spread}, so the means above carry the ± 95 % intervals shown (Student t "
               f"over fields). Measured by `{f['command']}` ({mach['date']}, "
