@@ -83,3 +83,7 @@ class PhaseD2NN(nn.Module):
 
     def context_px(self) -> int:
         return 0
+
+    def tile_px(self) -> int | None:
+        """The aperture (object pixels): a larger field of view is acquired tile by tile."""
+        return int(self.config.n_neurons)

@@ -48,6 +48,11 @@ class Encoder(nn.Module):
         """Object pixels beyond a region that influence it (the filter's PSF half-width; 0 for apertures)."""
         return self.optics.context_px()
 
+    def tile_px(self) -> int | None:
+        """Side (object pixels) of the aperture when the field of view is acquired tile by tile (one
+        exposure per tile, decoded tile by tile); None when the whole field of view is one image."""
+        return self.optics.tile_px()
+
     def detector_field(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
         """Optics applied to exactly the given field (nothing assumed beyond its edges but zeros)."""
         return self.optics(field, **optics_kwargs)

@@ -103,6 +103,10 @@ class LearnableFourierFilter(nn.Module):
         """Pixels of context a crop needs on each side for its output to equal the full-field output."""
         return self.config.filter_size_px // 2 if self.config.convolution == "linear" else 0
 
+    def tile_px(self) -> int | None:
+        """None: the whole field of view is one image (a linear convolution with the PSF)."""
+        return None
+
 
 def _fast_size(n: int) -> int:
     """Smallest size >= n whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
