@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tracemalloc
 
 import dask.array as da
@@ -13,7 +14,7 @@ import pytest
 import zarr
 
 from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
-from napari_dmicro.io import fields
+from napari_dmicro.io import store
 from napari_dmicro.io.errors import FieldFormatError, MissingArrayError, NotAZarrStoreError, UnitError
 from napari_dmicro.io.fields import (
     ImageData,
@@ -290,6 +291,7 @@ def test_read_rejects_bad_inputs(tmp_path):
     with pytest.raises(MissingArrayError, match=r"without the expected arrays.*\['image'\]"):
         read_image(tmp_path / "other.zarr")
     z = zarr.create_array(str(tmp_path / "real.zarr"), shape=(4, 4), dtype=np.float32)
+    z[...] = 1
     with pytest.raises(FieldFormatError, match="real-valued"):
         read_image(tmp_path / "real.zarr")
     z = zarr.create_array(str(tmp_path / "nan.zarr"), shape=(4, 4), dtype=np.complex64)
@@ -369,14 +371,14 @@ def test_injected_failure_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full (injected)")
 
-    monkeypatch.setattr(fields, "_ome_metadata", boom)
+    monkeypatch.setattr(store, "ome_metadata", boom)
     with pytest.raises(RuntimeError, match="injected"):
         write_field(tmp_path / "f.zarr", f, pixel_size_um=PS, wavelength_um=WL)
     assert os.listdir(tmp_path) == []
     monkeypatch.undo()
     # an existing store survives a failed overwrite untouched
     out = write_field(tmp_path / "f.zarr", f, pixel_size_um=PS, wavelength_um=WL)
-    monkeypatch.setattr(fields, "_ome_metadata", boom)
+    monkeypatch.setattr(store, "ome_metadata", boom)
     with pytest.raises(RuntimeError, match="injected"):
         write_field(out, 3 * f, pixel_size_um=PS, wavelength_um=WL, overwrite=True)
     np.testing.assert_array_equal(read_field(out, lazy=False).data, f)
@@ -403,15 +405,27 @@ def test_image_data_compute_and_generic_writer(tmp_path):
 BIG = (20000, 20000)
 
 
-@pytest.fixture(scope="session")
-def big_field_store(tmp_path_factory):
-    """A 20000² complex64 zarr (3.2 GB if loaded) with only two chunks written."""
-    path = tmp_path_factory.mktemp("big") / "big.zarr"
-    z = zarr.create_array(str(path), shape=BIG, chunks=(1024, 1024), dtype=np.complex64, fill_value=0)
-    z[:1024, :1024] = _field((1024, 1024), seed=4)
-    z[10240:11264, 10240:11264] = 1j
+def write_huge_field(path, shape=BIG, chunk=1024):
+    """A complete complex64 zarr of ``shape`` written in a second: one random chunk, one chunk of 1j
+    whose file is copied to every other chunk key (zarr stores edge chunks full size)."""
+    z = zarr.create_array(str(path), shape=shape, chunks=(chunk, chunk), dtype=np.complex64, fill_value=0,
+                          config={"write_empty_chunks": True})
+    z[:chunk, chunk:2 * chunk] = 1j
+    template = path / "c" / "0" / "1"
+    for i in range(-(-shape[0] // chunk)):
+        (path / "c" / str(i)).mkdir(parents=True, exist_ok=True)
+        for j in range(-(-shape[1] // chunk)):
+            if not (path / "c" / str(i) / str(j)).exists():
+                shutil.copyfile(template, path / "c" / str(i) / str(j))
+    z[:chunk, :chunk] = _field((chunk, chunk), seed=4)
     z.attrs.update({"pixel_size_um": PS, "wavelength_um": WL})
     return path
+
+
+@pytest.fixture(scope="session")
+def big_field_store(tmp_path_factory):
+    """A 20000² complex64 zarr (3.2 GB if loaded), every chunk present."""
+    return write_huge_field(tmp_path_factory.mktemp("big") / "big.zarr")
 
 
 def test_big_field_opens_lazily(big_field_store):

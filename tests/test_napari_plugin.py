@@ -211,10 +211,9 @@ def test_viewer_open_save_and_samples(make_napari_viewer, tmp_path):
 @pytest.mark.gui
 def test_viewer_big_lazy_field(make_napari_viewer, tmp_path):
     """A 20000² complex64 field (3.2 GB in memory) opens and renders as lazy multiscale layers."""
-    path = tmp_path / "huge.zarr"
-    z = zarr.create_array(str(path), shape=(20000, 20000), chunks=(1024, 1024), dtype=np.complex64, fill_value=0)
-    z[:1024, :1024] = _field((1024, 1024), seed=1)
-    z[18432:19456, 18432:19456] = 1j
+    from test_io_fields import write_huge_field
+
+    path = write_huge_field(tmp_path / "huge.zarr")
     viewer = make_napari_viewer()
     tracemalloc.start()
     try:

@@ -1,0 +1,310 @@
+"""Our store format: one zarr v3 / OME-Zarr 0.5 directory per image, written blockwise and atomically.
+
+Root group attributes::
+
+    "napari_dmicro": {
+        "format_version": 1,
+        "kind": "field" | "measurement" | "phase" | "amplitude",
+        "pixel_size_um": <pitch of THIS array's pixels, micrometres>,
+        "wavelength_um": <vacuum wavelength, micrometres>,
+        "units": {"pixel_size": "micrometer", "wavelength": "micrometer", "phase": "rad", ...},
+        "software": "napari-dmicro", "software_version": "<napari_dmicro.__version__>",
+        ... provenance given by the caller (model, compression, photons, read_noise_e, seed, source, ...)
+    },
+    "ome": {"version": "0.5", "multiscales": [...], "omero": {...}}   (see :mod:`~napari_dmicro.io.ome`)
+
+Arrays: ``field`` (complex64), ``measurement``, ``phase`` (radians) or ``amplitude`` (float32), shape
+``(rows, cols)``, chunks up to 1024², holding the exact data, every chunk written (so a missing chunk
+is detected on reading, :mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
+(:mod:`~napari_dmicro.io.pyramid`). Everything is written blockwise with dask, into a temporary
+sibling that :func:`~napari_dmicro.io.atomic.atomic_output` moves onto the target when complete.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Mapping
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+
+from .atomic import atomic_output
+from .chunks import check_complete
+from .errors import FieldFormatError, MissingArrayError, UnitError
+from .images import (ATTRS_KEY, CHUNK, DTYPES, FORMAT_VERSION, KINDS, ImageData, ImageKind, as_array, check_shape,
+                     validate_image)
+from .ome import check_ome_consistency, ome_metadata, validate_ome
+from .pyramid import MAX_PYRAMID_LEVELS, PYRAMID_MIN_SIZE, downsample, level_chunks
+from .targets import check_replaceable, store_path
+from .units import FIXED_UNITS, check_length_um, check_units_block, resolve_length
+
+_DEFAULT_UNITS = {
+    "field": {"field": "dimensionless (complex transmission)", "amplitude": "dimensionless"},
+    "measurement": {"measurement": "arbitrary (detector intensity)"},
+    "phase": {},
+    "amplitude": {"amplitude": "dimensionless"},
+}
+_RESERVED = ("format_version", "kind", "pixel_size_um", "wavelength_um")
+#: Every chunk is written, also those equal to the fill value, so that a hole is detectable.
+_ARRAY_CONFIG = {"write_empty_chunks": True}
+
+
+def _jsonable(value, key: str):
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FieldFormatError(
+                f"attribute {key!r}={value!r} is not finite; JSON attributes must be finite"
+            )
+        return value
+    if isinstance(value, np.generic):
+        return _jsonable(value.item(), key)
+    if isinstance(value, np.ndarray):
+        if value.size > 10_000:
+            raise FieldFormatError(
+                f"attribute {key!r} is a large array ({value.shape}); store data as arrays, not attrs"
+            )
+        return _jsonable(value.tolist(), key)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "model_dump"):  # pydantic models (e.g. the encoder config)
+        return _jsonable(value.model_dump(mode="json"), key)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    raise FieldFormatError(
+        f"attribute {key!r} has type {type(value).__name__}, which cannot be stored as JSON; "
+        "convert it to numbers, strings, lists or dicts"
+    )
+
+
+def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: Mapping | None) -> dict:
+    from .. import __version__
+
+    user = dict(attrs or {})
+    for key, expected in (("kind", kind), ("pixel_size_um", pixel_size_um), ("wavelength_um", wavelength_um)):
+        if key in user and user[key] != expected:
+            same = (
+                isinstance(expected, float)
+                and isinstance(user[key], (int, float))
+                and math.isclose(user[key], expected, rel_tol=1e-9)
+            )
+            if not same:
+                raise UnitError(
+                    f"attrs[{key!r}]={user[key]!r} disagrees with the {key} argument ({expected!r}); "
+                    "drop it from attrs or make them agree"
+                )
+    suffixes = ("", "_nm", "_m", "_mm", "_unit", "_units")
+    for other in (f"{q}{suffix}" for q in ("pixel_size", "wavelength") for suffix in suffixes):
+        if other in user:
+            raise UnitError(
+                f"attrs[{other!r}] duplicates the pixel_size_um/wavelength_um arguments in another unit; "
+                "remove it (sampling is stored once, in micrometres)"
+            )
+    units = dict(_DEFAULT_UNITS[kind])
+    units.update(FIXED_UNITS)
+    if "units" in user:
+        check_units_block(user["units"], "attrs")
+        units.update(_jsonable(dict(user["units"]), "units"))
+    block = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "pixel_size_um": float(pixel_size_um),
+        "wavelength_um": float(wavelength_um),
+        "units": units,
+        "software": "napari-dmicro",
+        "software_version": __version__,
+    }
+    for key, value in user.items():
+        if key in _RESERVED or key in ("units", "software", "software_version"):
+            continue
+        block[str(key)] = _jsonable(value, str(key))
+    return block
+
+
+def _finite_block(block: np.ndarray, label: str, block_info=None) -> np.ndarray:
+    if not np.isfinite(block).all():
+        where = ""
+        if block_info and block_info.get(0):
+            loc = block_info[0].get("array-location")
+            if loc:
+                (r0, r1), (c0, c1) = loc
+                where = f" in rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}"
+        n_nan = int(np.isnan(block).sum())
+        n_inf = int((~np.isfinite(block)).sum()) - n_nan
+        raise FieldFormatError(
+            f"{label} contains non-finite values{where} ({n_nan} NaN, {n_inf} inf in that block); "
+            "replace or mask them (e.g. np.nan_to_num) before writing"
+        )
+    return block
+
+
+def _source(array, dtype: np.dtype, chunks: tuple[int, int], label: str) -> da.Array:
+    """A chunk-aligned dask view of the input cast to the store dtype; NaN/inf raise per block."""
+    if isinstance(array, da.Array):
+        src = array.astype(dtype).rechunk(chunks)
+        return src.map_blocks(_finite_block, label, dtype=dtype, meta=np.empty((0, 0), dtype))
+    return da.from_array(np.asarray(array).astype(dtype, copy=False), chunks=chunks)
+
+
+def _create_level(root, name: str, shape: tuple[int, ...]):
+    return root.create_array(
+        name, shape=shape, dtype=np.float32, chunks=level_chunks(shape), fill_value=0,
+        dimension_names=("c", "y", "x"), config=_ARRAY_CONFIG,
+    )
+
+
+def _store(sources, targets) -> None:
+    """``da.store`` on a pool of our own, so that on an error or Ctrl-C no worker writes after we return."""
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    try:
+        with dask.config.set(pool=pool):
+            da.store(sources, targets, lock=False)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_store(tmp: Path, array, kind: str, pixel_size_um: float, block: dict, name: str) -> None:
+    """Write the exact array, the display pyramid and the metadata of a new store at ``tmp``."""
+    dtype = DTYPES[kind]
+    chunks = tuple(min(CHUNK, s) for s in array.shape)
+    src = _source(array, dtype, chunks, label=kind)
+    root = zarr.open_group(str(tmp), mode="w-", zarr_format=3)
+    exact = root.create_array(
+        kind, shape=src.shape, dtype=dtype, chunks=chunks, fill_value=0, dimension_names=("y", "x"),
+        config=_ARRAY_CONFIG,
+    )
+    if kind == "field":
+        level = da.stack([da.absolute(src), da.angle(src)]).astype(np.float32)
+    else:
+        level = src[None].astype(np.float32)
+    z0 = _create_level(root, "0", level.shape)
+    _store([src, level.rechunk(z0.chunks)], [exact, z0])
+    prev = z0
+    n_levels = 1
+    while (
+        max(prev.shape[1:]) > PYRAMID_MIN_SIZE and min(prev.shape[1:]) >= 2 and n_levels < MAX_PYRAMID_LEVELS
+    ):
+        nxt = downsample(da.from_zarr(prev), kind)
+        zk = _create_level(root, str(n_levels), nxt.shape)
+        _store(nxt.rechunk(zk.chunks), zk)
+        prev = zk
+        n_levels += 1
+    coarsest = np.asarray(prev[...])
+    root.attrs.update({ATTRS_KEY: block, "ome": ome_metadata(name, kind, pixel_size_um, n_levels, coarsest)})
+    validate_ome(zarr.open_group(str(tmp), mode="r"), str(tmp))
+
+
+def write_image(
+    path,
+    data,
+    *,
+    kind: ImageKind,
+    pixel_size_um: float,
+    wavelength_um: float,
+    attrs: Mapping | None = None,
+    overwrite: bool = False,
+    overwrite_foreign: bool = False,
+) -> Path:
+    """Write a 2-D image of ``kind`` as a napari-dmicro zarr v3 / OME-Zarr 0.5 store (atomically).
+
+    ``path`` must end in ``.zarr`` (``.zarr`` is appended when there is no suffix; parent
+    directories are created). Returns the absolute path written. An existing target is replaced only
+    with ``overwrite=True`` and only if napari-dmicro wrote it; a foreign store or a regular file needs
+    ``overwrite_foreign=True`` too; a directory that is not a zarr store is never replaced
+    (:class:`FileExistsError`). Raises :class:`FieldFormatError` for bad data, :class:`UnitError` for
+    bad sampling, :class:`~napari_dmicro.io.atomic.OutputBusyError` while another process writes it.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+    target = store_path(path)
+    ps = check_length_um(pixel_size_um, "pixel_size")
+    wl = check_length_um(wavelength_um, "wavelength")
+    array = as_array(data, kind)
+    # numpy: full scan now, before anything is written; dask: checked per block while writing.
+    validate_image(array, kind, check_finite=not isinstance(array, da.Array))
+    block = _build_block(kind, ps, wl, attrs)
+    replace_rule = dict(overwrite=overwrite, overwrite_foreign=overwrite_foreign)
+    with atomic_output(target, check_target=lambda t: check_replaceable(t, **replace_rule)) as tmp:
+        write_store(tmp, array, kind, ps, block, name=target.stem)
+    return target
+
+
+def write_field(path, field, *, pixel_size_um: float, wavelength_um: float, attrs: Mapping | None = None,
+                **replace_rule) -> Path:
+    """Write a complex (rows, cols) field (stored as complex64) with amplitude/phase OME channels.
+
+    ``replace_rule``: ``overwrite`` / ``overwrite_foreign`` as for :func:`write_image`."""
+    return write_image(path, field, kind="field", pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
+                       attrs=attrs, **replace_rule)
+
+
+def write_measurement(path, measurement, *, pixel_size_um: float, wavelength_um: float,
+                      attrs: Mapping | None = None, **replace_rule) -> Path:
+    """Write a real camera image (float32). ``pixel_size_um`` is the camera-pixel pitch in object
+    space (object pitch × binning)."""
+    return write_image(path, measurement, kind="measurement", pixel_size_um=pixel_size_um,
+                       wavelength_um=wavelength_um, attrs=attrs, **replace_rule)
+
+
+def write_phase(path, phase_rad, *, pixel_size_um: float, wavelength_um: float, attrs: Mapping | None = None,
+                **replace_rule) -> Path:
+    """Write a real phase map in radians (float32)."""
+    return write_image(path, phase_rad, kind="phase", pixel_size_um=pixel_size_um,
+                       wavelength_um=wavelength_um, attrs=attrs, **replace_rule)
+
+
+def read_ours(group, path: Path, lazy: bool) -> ImageData:
+    """Validate and open a napari-dmicro store (``group`` is its opened root)."""
+    where = str(path)
+    block = group.attrs[ATTRS_KEY]
+    if not isinstance(block, Mapping):
+        raise FieldFormatError(f"{where}: the {ATTRS_KEY!r} attribute block is not a mapping")
+    version = block.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise FieldFormatError(f"{where}: missing or invalid {ATTRS_KEY}.format_version ({version!r})")
+    if version > FORMAT_VERSION:
+        raise FieldFormatError(
+            f"{where} has format_version {version}, newer than this napari-dmicro understands "
+            f"({FORMAT_VERSION}); upgrade napari-dmicro"
+        )
+    kind = block.get("kind")
+    if kind not in KINDS:
+        raise FieldFormatError(
+            f"{where}: unknown kind {kind!r} in {ATTRS_KEY} attrs; expected one of {KINDS}"
+        )
+    if "units" in block:
+        check_units_block(block["units"], where)
+    for q in ("pixel_size_um", "wavelength_um"):
+        if q not in block:
+            raise UnitError(
+                f"{where}: {ATTRS_KEY}.{q} is missing; the store does not say its {q[:-3].replace('_', ' ')}"
+            )
+    ps = resolve_length(block, "pixel_size", where)
+    wl = resolve_length(block, "wavelength", where)
+    check_ome_consistency(group, ps, where)
+    names = set(group.array_keys())
+    if kind not in names:
+        raise MissingArrayError(
+            f"{where} is a napari-dmicro {kind} store but has no {kind!r} array (found {sorted(names)}); "
+            "the store is incomplete or was modified"
+        )
+    arr = group[kind]
+    dt = np.dtype(arr.dtype)
+    if (kind == "field") != (dt.kind == "c") or dt.kind not in "cf":
+        raise FieldFormatError(f"{where}: the {kind!r} array has dtype {dt}, which is wrong for a {kind}")
+    check_shape(arr, f"{where}: {kind!r} array")
+    check_complete(arr, path, f"{where} ({kind!r} array)")
+    data = da.from_zarr(arr) if lazy else np.asarray(arr[...])
+    attrs = {k: v for k, v in block.items() if k not in ("kind", "pixel_size_um", "wavelength_um")}
+    return ImageData(data, kind, ps, wl, attrs)
+
+
+__all__ = ["read_ours", "write_field", "write_image", "write_measurement", "write_phase", "write_store"]
