@@ -1,4 +1,4 @@
-"""napari writers: image layers to napari-dmicro zarr stores (see :mod:`napari_dmicro.io.fields`).
+"""napari writers: image layers to napari-dmicro zarr stores (see :mod:`napari_dmicro.io.store`).
 
 * :func:`write_single_image` — one image layer → a ``phase``, ``measurement`` or ``amplitude``
   store. The kind comes from ``metadata["napari_dmicro"]`` (for a layer of a field: its
@@ -14,8 +14,9 @@ is napari's "uncalibrated" default: the metadata's ``pixel_size_um`` is used the
 metadata ``wavelength_um`` or the default (also recorded). Multiscale layers are written from
 their full-resolution level, blockwise when it is a dask array.
 
-napari confirms overwriting in its save dialog, so these writers replace an existing zarr store at
-the target (atomically); they never replace a directory that is not a zarr store.
+napari confirms overwriting in its save dialog, so these writers replace an existing napari-dmicro
+store at the target (atomically, see :mod:`napari_dmicro.io.atomic`); a foreign zarr store, a regular
+file or a directory that is not a zarr store is never replaced (a clear error says so).
 """
 
 from __future__ import annotations

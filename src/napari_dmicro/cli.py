@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from .cli_checks import CLIError, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
 
 EXAMPLES = """\
 examples:
@@ -39,10 +42,6 @@ run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
 """
 
 
-class CLIError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2."""
-
-
 def _parse_size(text: str) -> tuple[int, int]:
     try:
         parts = [int(p) for p in text.lower().replace("×", "x").split("x")]
@@ -66,15 +65,14 @@ def cmd_phantom(args) -> int:
     from .phantoms import PhantomConfig, make_fields
 
     config = PhantomConfig(size_px=args.size)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)
+    paths = check_outputs(args, [out / f"phantom_{k:04d}.zarr" for k in range(args.count)])  # all before any
     fields = make_fields(args.count, seed=args.seed, config=config)
-    for k, field in enumerate(_progress(fields, args.count, "phantoms")):
-        path = out / f"phantom_{k:04d}.zarr"
+    for k, (path, field) in enumerate(zip(paths, _progress(fields, args.count, "phantoms"))):
         write_field(path, field, pixel_size_um=config.pixel_size_um, wavelength_um=config.wavelength_um,
                     attrs={"source": "napari_dmicro.phantoms", "seed": args.seed, "index": k,
                            "command": " ".join(["dmicro", *sys.argv[1:]])},
-                    overwrite=args.overwrite)
+                    **replace_rule(args))
     print(f"wrote {args.count} phantom field(s) of {args.size[0]}×{args.size[1]} px to {out}")
     return 0
 
@@ -123,17 +121,11 @@ def _progress_callback(desc: str, unit: str):
     return callback
 
 
-def _refuse_existing_output(path, overwrite: bool) -> None:
-    """Fail before any work when the output exists and may not be replaced."""
-    if path and Path(path).exists() and not overwrite:
-        raise CLIError(f"{path} already exists; pass --overwrite to replace it")
-
-
 def cmd_simulate(args) -> int:
     from . import api
     from .io.fields import read_field, write_measurement
 
-    _refuse_existing_output(args.output, args.overwrite)
+    check_outputs(args, [args.output], inputs=[args.field])
     image = read_field(args.field)
     if args.model:
         model = api.load_model(args.model, device=args.device)
@@ -151,7 +143,7 @@ def cmd_simulate(args) -> int:
     if not args.model:
         attrs["optics_seed"] = args.optics_seed
     write_measurement(args.output, meas, pixel_size_um=meas.attrs["camera_pixel_size_um"],
-                      wavelength_um=meas.attrs["wavelength_um"], attrs=attrs, overwrite=args.overwrite)
+                      wavelength_um=meas.attrs["wavelength_um"], attrs=attrs, **replace_rule(args))
     rows, cols = meas.shape
     print(f"wrote {rows}×{cols} measurement (x{meas.attrs['compression']}, {meas.attrs['acquisition']}) "
           f"to {args.output} in {elapsed:.2f} s")
@@ -160,19 +152,19 @@ def cmd_simulate(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     from . import api
-    from .io.fields import read_image, write_phase
+    from .io.fields import read_measurement, write_phase
 
-    _refuse_existing_output(args.output, args.overwrite)
-    image = read_image(args.measurement)
-    if image.kind != "measurement":
-        raise CLIError(f"{args.measurement} is a {image.kind}, not a camera measurement; simulate one with "
-                       "`dmicro simulate` or give a lab acquisition stored as a measurement")
+    check_outputs(args, [args.output], inputs=[args.measurement])
+    image = read_measurement(args.measurement)
     model = api.load_model(args.model, device=args.device)
     enc = model.config.encoder
     expected_camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
     import math
 
-    if not math.isclose(image.pixel_size_um, expected_camera_um, rel_tol=1e-3):
+    if "pixel_size_um" in image.attrs.get("defaults_used", ()):  # a bare lab image: its pitch is not recorded
+        warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
+                      f"of model {args.model} ({expected_camera_um:.4g} µm camera pixels, x{enc.detector.compression})")
+    elif not math.isclose(image.pixel_size_um, expected_camera_um, rel_tol=1e-3):
         raise CLIError(f"the measurement's pixels are {image.pixel_size_um} µm (object plane) but model "
                        f"{args.model} records {expected_camera_um:.4g} µm (x{enc.detector.compression}); "
                        "use the model that matches the camera")
@@ -186,7 +178,7 @@ def cmd_reconstruct(args) -> int:
              "compression": enc.detector.compression, "optics": enc.optics.kind,
              "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
     write_phase(args.output, phase, pixel_size_um=enc.optics.grid.pixel_size_um,
-                wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, overwrite=args.overwrite)
+                wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
     print(f"wrote {phase.shape[0]}×{phase.shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
     return 0
 
@@ -197,7 +189,7 @@ def cmd_evaluate(args) -> int:
     from . import api
     from .io.fields import read_image, write_image
 
-    _refuse_existing_output(args.ssim_map, args.overwrite)
+    check_outputs(args, [args.ssim_map], inputs=[args.phase, args.reference])
     phase = read_image(args.phase)
     reference = read_image(args.reference)
     if phase.kind != "phase":
@@ -214,7 +206,7 @@ def cmd_evaluate(args) -> int:
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},
-                    overwrite=args.overwrite)
+                    **replace_rule(args))
         print(f"wrote the SSIM map to {args.ssim_map}")
     return 0
 
@@ -279,9 +271,12 @@ def cmd_train(args) -> int:
         overrides["max_minutes"] = args.max_minutes
     if args.vgg19_weights:
         overrides["vgg19_weights"] = args.vgg19_weights
-    config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
-                          read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
-                          steps=args.steps, decoder=args.decoder, **overrides)
+    try:
+        config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
+                              read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
+                              steps=args.steps, decoder=args.decoder, **overrides)
+    except KeyError as exc:  # an unknown preset or decoder name
+        raise CLIError(exc.args[0] if exc.args else str(exc)) from None
     cancel = threading.Event()
 
     def _on_sigint(signum, frame):  # first Ctrl-C: stop at the next step and save; second: abort
@@ -340,6 +335,12 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+    p.add_argument("--overwrite-foreign", action="store_true",
+                   help="replace an existing output even if napari-dmicro did not write it (a zarr store or a file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmicro", description="Differentiable compressive quantitative phase microscopy.",
@@ -366,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1, help="number of fields (1)")
     p.add_argument("--size", type=_parse_size, default=(789, 789), help="N or RxC pixels (789)")
     p.add_argument("--seed", type=int, default=0, help="seed; field k uses a seed derived from it")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_overwrite_flags(p, "existing napari-dmicro outputs")
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser("simulate", help="camera measurement of a field through a model's optics",
@@ -383,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument("--optics-seed", type=int, default=0, help="seed of the random optics (0)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("train", help="train optics and decoder (the paper's three stages)",
@@ -415,12 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconstruct", help="phase map from a camera measurement",
                        epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("measurement", help="camera measurement .zarr (from dmicro simulate or a lab camera)")
+    p.add_argument("measurement", help="camera measurement .zarr from dmicro simulate, or a lab camera image "
+                   "(real 2-D .npy, .npz, .tif, .png or zarr array)")
     p.add_argument("-o", "--output", required=True, help="phase map .zarr to write (radians)")
     p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM of a phase map against a reference field or phase map",
@@ -429,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("phase", help="phase map .zarr (radians)")
     p.add_argument("--reference", required=True, help="ground-truth field or phase map")
     p.add_argument("--ssim-map", help="also write the SSIM map to this .zarr")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing SSIM map")
+    _add_overwrite_flags(p, "an existing napari-dmicro SSIM map")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("models", help="list the shipped models with their cards")
@@ -442,28 +444,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_device(args) -> None:
+    """An unavailable ``--device`` is refused before any work."""
+    if getattr(args, "device", None) is None:
+        return
+    from .device import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except RuntimeError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (``dmicro info … | head -1``): stop without a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 128 + 13  # as if killed by SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    from pydantic import ValidationError
+
+    def say(kind: str, message) -> None:
+        print(for_terminal(f"dmicro {args.command}: {kind}: {message}"), file=sys.stderr)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"dmicro {args.command}: warning: {message}", file=sys.stderr)
+        say("warning", message)  # one readable line, not a source listing
 
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = show_warning  # one readable line, not a source listing
-            return args.func(args)
-    except (CLIError, ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
-        message = str(exc) if not isinstance(exc, ValidationError) else _validation_message(exc)
-        if isinstance(exc, KeyError) and exc.args:  # str(KeyError) quotes its message
-            message = str(exc.args[0])
-        if isinstance(exc, FileExistsError):
-            message = message.replace("pass overwrite=True", "pass --overwrite")
-        print(f"dmicro {args.command}: error: {message}", file=sys.stderr)
+            warnings.showwarning = show_warning
+            _check_device(args)
+            status = args.func(args)
+            sys.stdout.flush()
+            return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except (CLIError, ValueError, OSError) as exc:  # expected failures; anything else is a bug: traceback
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            message = _validation_message(exc)
+        elif isinstance(exc, OSError) and exc.strerror:  # not "[Errno 28] …"
+            message = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+        else:
+            message = str(exc)
+        say("error", with_cli_flags(message))
         return 2
     except KeyboardInterrupt:
         print(f"dmicro {args.command}: cancelled", file=sys.stderr)

@@ -28,6 +28,7 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = DEMO_SEED, model: str =
     """Write field, measurement and phase zarrs, ``metrics.json`` and ``demo.png``; return their paths."""
     from . import api as dm
     from .figures import save_panels
+    from .io.atomic import write_text_atomically
     from .io.fields import write_field, write_measurement, write_phase
     from .phantoms import PhantomConfig, make_field
 
@@ -54,9 +55,7 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = DEMO_SEED, model: str =
     write_phase(paths["phase"], phase, pixel_size_um=px, wavelength_um=lam,
                 attrs={**provenance, "source_measurement": str(paths["measurement"])}, overwrite=overwrite)
     metrics = {**provenance, **report.as_dict(), "convention": "phi/2pi, data range 1, prediction clipped"}
-    tmp = paths["metrics"].with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    tmp.replace(paths["metrics"])
+    write_text_atomically(paths["metrics"], json.dumps(metrics, indent=2))
 
     rows, cols = field.shape
     rows_m, cols_m = meas.attrs["covered_object_px"]

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-
-def _atomic_savefig(fig, path: Path, dpi: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the figure normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from .io.atomic import write_file_atomically
 
 
 def save_panels(path, panels, *, title: str | None = None, dpi: int = 110, ncols: int | None = None) -> Path:
@@ -62,7 +47,8 @@ def save_panels(path, panels, *, title: str | None = None, dpi: int = 110, ncols
     fig.tight_layout()
     out = Path(path)
     try:
-        _atomic_savefig(fig, out, dpi)
+        fmt = out.suffix[1:] or "png"  # the temporary's name has no meaningful suffix
+        write_file_atomically(out, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt))
     finally:
         plt.close(fig)
     return out

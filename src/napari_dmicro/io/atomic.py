@@ -16,8 +16,9 @@ Only one writer at a time: ``fcntl.flock`` on ``.NAME.lock`` beside the target (
 a second writer gets :class:`OutputBusyError` ("another dmicro process is writing NAME") at once.
 While holding the lock, debris of dead writers of the same target (``.NAME.tmp-<pid>-*`` and
 ``.NAME.old-<pid>-*`` whose pid no longer runs) is swept. The temporary is removed on any
-exception and on SIGINT/SIGTERM (handlers are installed only while writing in the main thread and
-restored after; SIGINT re-raises :class:`KeyboardInterrupt`, SIGTERM exits with status 143).
+exception and on SIGINT/SIGTERM (handlers are installed only while writing in the main thread, only
+over the default handlers, and restored after; SIGINT raises :class:`KeyboardInterrupt`, SIGTERM
+exits with status 143). After a kill -9 the next write to the same target sweeps the debris.
 """
 
 from __future__ import annotations
@@ -172,7 +173,11 @@ def _cleanup_on_signals() -> Iterator[None]:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # only where the handler would kill us without cleaning up (or is Python's own Ctrl-C): a handler
+    # the program installed (e.g. dmicro train's "stop after this step") is left alone
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(s) in defaults}
     try:
         yield
     finally:

@@ -14,14 +14,14 @@ PyTorch ``.pt`` zip) is refused before any byte of it is interpreted.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .atomic import write_file_atomically
 
 FORMAT = "napari-dmicro-checkpoint"
 TRAIN_STATE_FORMAT = "napari-dmicro-train-state"
@@ -46,20 +46,6 @@ def versions() -> dict[str, str]:
     return {"napari_dmicro": __version__, "torch": torch.__version__}
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _plain_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
@@ -69,7 +55,7 @@ def save_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str,
     from safetensors.torch import save_file
 
     out = Path(path)
-    _atomic_write(out, lambda tmp: save_file(_plain_tensors(tensors), tmp, metadata=metadata))
+    write_file_atomically(out, lambda tmp: save_file(_plain_tensors(tensors), tmp, metadata=metadata))
     return out
 
 

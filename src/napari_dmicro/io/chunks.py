@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,11 @@ def _declared(array) -> str:
     return f"declares {'×'.join(map(str, array.shape))} {np.dtype(array.dtype)} ({nbytes / 2**30:.3g} GiB)"
 
 
-def check_complete(array, store_dir: Path, where: str) -> None:
-    """Raise :class:`FieldFormatError` if a chunk of the zarr ``array`` in the local store ``store_dir`` is missing."""
+def check_complete(array, store_dir: Path, where: str, *, strict: bool = True) -> None:
+    """Raise :class:`FieldFormatError` if a chunk of the zarr ``array`` in the local store ``store_dir`` is missing.
+
+    ``strict=False`` (stores of napari-dmicro versions that skipped chunks equal to 0) warns instead.
+    """
     block = array.shards or array.chunks
     grid = tuple(-(-s // c) for s, c in zip(array.shape, block))
     expected = math.prod(grid)
@@ -49,6 +53,11 @@ def check_complete(array, store_dir: Path, where: str) -> None:
         return
     missing = max(expected - len(present), 1)
     start = tuple(i * b for i, b in zip(first, block))
+    if not strict:
+        warnings.warn(f"{where}: {missing} of {expected} chunks are missing (first at pixel {start}) and read "
+                      f"as {array.fill_value!r}; older napari-dmicro versions did not write chunks equal to 0, "
+                      "rewrite the store to make it complete", stacklevel=3)
+        return
     raise FieldFormatError(
         f"store {where} is incomplete: {missing} of {expected} chunks missing (first: chunk {encode(first)!r} "
         f"at pixel {start}); it {_declared(array)}. The holes would read as {array.fill_value!r}: copy the "

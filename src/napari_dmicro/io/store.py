@@ -52,6 +52,8 @@ _DEFAULT_UNITS = {
 _RESERVED = ("format_version", "kind", "pixel_size_um", "wavelength_um")
 #: Every chunk is written, also those equal to the fill value, so that a hole is detectable.
 _ARRAY_CONFIG = {"write_empty_chunks": True}
+#: Set in the attribute block of stores written so; older stores may lack chunks equal to 0.
+EVERY_CHUNK_KEY = "every_chunk_written"
 
 
 def _jsonable(value, key: str):
@@ -121,9 +123,10 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
         "units": units,
         "software": "napari-dmicro",
         "software_version": __version__,
+        EVERY_CHUNK_KEY: True,
     }
     for key, value in user.items():
-        if key in _RESERVED or key in ("units", "software", "software_version"):
+        if key in _RESERVED or key in ("units", "software", "software_version", EVERY_CHUNK_KEY):
             continue
         block[str(key)] = _jsonable(value, str(key))
     return block
@@ -301,7 +304,7 @@ def read_ours(group, path: Path, lazy: bool) -> ImageData:
     if (kind == "field") != (dt.kind == "c") or dt.kind not in "cf":
         raise FieldFormatError(f"{where}: the {kind!r} array has dtype {dt}, which is wrong for a {kind}")
     check_shape(arr, f"{where}: {kind!r} array")
-    check_complete(arr, path, f"{where} ({kind!r} array)")
+    check_complete(arr, path, f"{where} ({kind!r} array)", strict=bool(block.get(EVERY_CHUNK_KEY)))
     data = da.from_zarr(arr) if lazy else np.asarray(arr[...])
     attrs = {k: v for k, v in block.items() if k not in ("kind", "pixel_size_um", "wavelength_um")}
     return ImageData(data, kind, ps, wl, attrs)

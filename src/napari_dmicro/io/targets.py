@@ -3,10 +3,10 @@
 The rules every writer and the CLI share:
 
 * ``NAME`` without a suffix means ``NAME.zarr``; any other suffix is refused;
-* an existing output is replaced only with ``overwrite=True`` and only when it is a store this tool
-  wrote (its root ``zarr.json`` has a ``napari_dmicro`` block); a foreign zarr store, a regular file
-  or a symlink needs ``overwrite_foreign=True`` as well; a directory that is not a zarr store is
-  never replaced;
+* an existing output is replaced with ``overwrite=True`` only when it is a store this tool wrote
+  (its root ``zarr.json`` has a ``napari_dmicro`` block); a foreign zarr store, a regular file or a
+  symlink is replaced only with ``overwrite_foreign=True`` (which also allows what ``overwrite``
+  does); a directory that is not a zarr store is never replaced;
 * an output that is an input, lies inside one or contains one is refused (real paths compared).
 """
 
@@ -69,7 +69,7 @@ def check_replaceable(target: Path, *, overwrite: bool, overwrite_foreign: bool 
             f"{target} exists and is a directory that is not a zarr store; refusing to replace it"
         )
     if is_our_store(target):
-        if not overwrite:
+        if not (overwrite or overwrite_foreign):
             raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
         return
     if not overwrite_foreign:

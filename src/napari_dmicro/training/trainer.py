@@ -15,7 +15,6 @@ run is the same run: it reaches the same weights as one that was never interrupt
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -28,6 +27,7 @@ from torch import nn
 
 from ..device import resolve_device
 from ..io import checkpoints as ck
+from ..io.atomic import write_file_atomically, write_text_atomically
 from ..metrics import ssim
 from ..system import Microscope
 from . import data as D
@@ -128,10 +128,7 @@ class Trainer:
                 "command": self.command}
 
     def _write_json(self, name: str, payload: dict) -> None:
-        path = self.out_dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str))
-        os.replace(tmp, path)
+        write_text_atomically(self.out_dir / name, json.dumps(payload, indent=2, default=str))
 
     def _log(self, event: TrainEvent) -> TrainEvent:
         if event.kind != "step" or event.step % 10 == 0 or event.step == event.total_steps:
@@ -278,9 +275,7 @@ class Trainer:
             self.model.to(self.device)
         if best_path.exists():  # keep each stage's result (stage 1 alone = the all-optical baseline)
             kept = self.out_dir / f"stage{number}_{stage.name}.safetensors"
-            tmp = kept.with_name(f".{kept.name}.tmp")
-            shutil.copyfile(best_path, tmp)
-            os.replace(tmp, kept)
+            write_file_atomically(kept, lambda tmp: shutil.copyfile(best_path, tmp))
         progress.update(stage_index=progress["stage_index"] + 1, step=0, best=None, best_step=None)
         self._save_state(stage, 0, None, None)
         yield self._log(TrainEvent("stage_end", stage.name, number, total, total, elapsed_s=self.elapsed_s,
