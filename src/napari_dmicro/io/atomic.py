@@ -218,10 +218,9 @@ def _describe_os_error(exc: OSError, target: Path) -> OSError:
     reason = reasons.get(exc.errno)
     if reason is None or isinstance(exc, OutputBusyError):
         return exc
-    where = exc.filename or target
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
     fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "choose a writable folder"
-    new = type(exc)(exc.errno, f"cannot write {target}: {reason} ({where}); {fix} and try again")
-    return new
+    return type(exc)(exc.errno, f"cannot write {target}: {reason}{where}; {fix} and try again")
 
 
 @contextlib.contextmanager
