@@ -7,7 +7,6 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from .cli_checks import CLIError, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
 
@@ -458,8 +457,10 @@ def _check_device(args) -> None:
 
 def _quiet_broken_pipe() -> int:
     """The reader of our stdout went away (``dmicro info … | head -1``): stop without a traceback."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush must not fail again
+    except (OSError, ValueError):  # stdout is not a file (tests, embedding): nothing to protect
+        pass
     return 128 + 13  # as if killed by SIGPIPE
 
 
