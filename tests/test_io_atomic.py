@@ -145,6 +145,7 @@ def test_debris_of_dead_writers_is_swept_and_that_of_live_ones_kept(tmp_path):
     dead, live = _dead_pid(), os.getppid()
     (tmp_path / f".f.zarr.tmp-{dead}-0123abcd").mkdir()
     (tmp_path / f".f.zarr.tmp-{live}-0123abcd").mkdir()
+    (tmp_path / f".f.zarr.scratch-{dead}-0123abcd").mkdir()  # a streamed result of a killed run
     (tmp_path / f".other.zarr.tmp-{dead}-0123abcd").mkdir()  # another target's: not ours to judge
     write_field(tmp_path / "f.zarr", _field(), pixel_size_um=PS, wavelength_um=WL)
     assert _hidden(tmp_path) == [f".f.zarr.tmp-{live}-0123abcd", f".other.zarr.tmp-{dead}-0123abcd"]

@@ -14,8 +14,9 @@ safetensors). The data are written to a hidden sibling ``.NAME.tmp-<pid>-<hex>``
 
 Only one writer at a time: ``fcntl.flock`` on ``.NAME.lock`` beside the target (removed afterwards);
 a second writer gets :class:`OutputBusyError` ("another dmicro process is writing NAME") at once.
-While holding the lock, debris of dead writers of the same target (``.NAME.tmp-<pid>-*`` and
-``.NAME.old-<pid>-*`` whose pid no longer runs) is swept. The temporary is removed on any
+While holding the lock, debris of dead writers of the same target (``.NAME.tmp-<pid>-*``,
+``.NAME.old-<pid>-*`` and ``.NAME.scratch-<pid>-*`` whose pid no longer runs, see
+:func:`hidden_sibling`) is swept. The temporary is removed on any
 exception and on SIGINT/SIGTERM (handlers are installed only while writing in the main thread, only
 over the default handlers, and restored after; SIGINT raises :class:`KeyboardInterrupt`, SIGTERM
 exits with status 143). After a kill -9 the next write to the same target sweeps the debris.
@@ -100,8 +101,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Kinds of hidden siblings a writer of NAME may leave behind when killed (``scratch``: streamed results).
+SIBLING_KINDS = ("tmp", "old", "scratch")
+
+
+def hidden_sibling(target: Path, kind: str) -> Path:
+    """``.NAME.<kind>-<pid>-<hex>`` beside ``target``: once this process is gone, the next write to
+    ``target`` sweeps it (an ``old`` copy is restored when ``target`` is missing)."""
+    if kind not in SIBLING_KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {SIBLING_KINDS}")
+    return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
 def _debris_pattern(name: str) -> re.Pattern:
-    return re.compile(rf"\.{re.escape(name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}")
+    return re.compile(rf"\.{re.escape(name)}\.({'|'.join(SIBLING_KINDS)})-(\d+)-[0-9a-f]{{8}}")
 
 
 def sweep_debris(target: Path) -> list[Path]:
@@ -234,7 +247,7 @@ def atomic_output(target, *, check_target: Callable[[Path], None] | None = None)
     folder) are re-raised with a message naming the output.
     """
     target = Path(target).absolute()
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = hidden_sibling(target, "tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _write_lock(target), _cleanup_on_signals():
@@ -271,4 +284,4 @@ def write_text_atomically(target, text: str) -> Path:
     return write_file_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["OutputBusyError", "atomic_output", "sweep_debris", "write_file_atomically", "write_text_atomically"]
+__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "sweep_debris", "write_file_atomically", "write_text_atomically"]
