@@ -196,10 +196,18 @@ def test_bad_output_names_are_one_line(tmp_path, capsys):
         assert err.count("\n") == 1 and ("not a valid output name" in err or "zarr stores only" in err)
 
 
-def test_a_programming_error_keeps_its_traceback(monkeypatch):
+def test_a_programming_error_keeps_its_traceback_memory_exhaustion_is_one_line(monkeypatch, capsys):
     def bug(args):
         raise TypeError("a bug, not a user error")
 
     monkeypatch.setattr(cli, "cmd_info", bug)
     with pytest.raises(TypeError, match="a bug"):
         main(["info", "x"])
+
+    def too_big(args):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "cmd_info", too_big)
+    assert main(["info", "x"]) == 2
+    assert capsys.readouterr().err == ("dmicro info: error: not enough memory for this input; use a smaller field "
+                                       "or a machine with more memory\n")

@@ -497,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
             message = str(exc)
         say("error", with_cli_flags(message))
         return 2
+    except MemoryError:
+        say("error", "not enough memory for this input; use a smaller field or a machine with more memory")
+        return 2
     except KeyboardInterrupt:
         print(f"dmicro {args.command}: cancelled", file=sys.stderr)
         return 130
