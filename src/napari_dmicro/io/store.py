@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping
 
-import dask
 import dask.array as da
 import numpy as np
 import zarr
@@ -168,8 +167,7 @@ def _store(sources, targets) -> None:
     """``da.store`` on a pool of our own, so that on an error or Ctrl-C no worker writes after we return."""
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
-        with dask.config.set(pool=pool):
-            da.store(sources, targets, lock=False)
+        da.store(sources, targets, lock=False, scheduler="threads", pool=pool)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
