@@ -45,7 +45,7 @@ def _parse_size(text: str) -> tuple[int, int]:
     try:
         parts = [int(p) for p in text.lower().replace("×", "x").split("x")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size '{text}' must be N or ROWSxCOLS, e.g. 789 or 512x640")
+        raise argparse.ArgumentTypeError(f"size '{text}' must be N or ROWSxCOLS, e.g. 789 or 512x640") from None
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2 or min(parts) < 8:
@@ -67,7 +67,7 @@ def cmd_phantom(args) -> int:
     out = output_folder(args.out)
     paths = check_outputs(args, [out / f"phantom_{k:04d}.zarr" for k in range(args.count)])  # all before any
     fields = make_fields(args.count, seed=args.seed, config=config)
-    for k, (path, field) in enumerate(zip(paths, _progress(fields, args.count, "phantoms"))):
+    for k, (path, field) in enumerate(zip(paths, _progress(fields, args.count, "phantoms"), strict=True)):
         write_field(path, field, pixel_size_um=config.pixel_size_um, wavelength_um=config.wavelength_um,
                     attrs={"source": "napari_dmicro.phantoms", "seed": args.seed, "index": k,
                            "command": " ".join(["dmicro", *sys.argv[1:]])},
@@ -162,7 +162,8 @@ def cmd_reconstruct(args) -> int:
 
     if "pixel_size_um" in image.attrs.get("defaults_used", ()):  # a bare lab image: its pitch is not recorded
         warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
-                      f"of model {args.model} ({expected_camera_um:.4g} µm camera pixels, x{enc.detector.compression})")
+                      f"of model {args.model} ({expected_camera_um:.4g} µm camera pixels, x{enc.detector.compression})",
+                      stacklevel=1)
     elif not math.isclose(image.pixel_size_um, expected_camera_um, rel_tol=1e-3):
         raise CLIError(f"the measurement's pixels are {image.pixel_size_um} µm (object plane) but model "
                        f"{args.model} records {expected_camera_um:.4g} µm (x{enc.detector.compression}); "
@@ -237,7 +238,7 @@ def _parse_stages(text: str) -> tuple[int, ...]:
     try:
         stages = tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3")
+        raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3") from None
     if not stages or not set(stages) <= {1, 2, 3}:
         raise argparse.ArgumentTypeError(f"stages '{text}' must be a comma-separated subset of 1,2,3")
     return stages

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .io.errors import FieldFormatError
 from .io.targets import check_not_input, check_replaceable, store_path

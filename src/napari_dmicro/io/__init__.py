@@ -5,10 +5,28 @@ The public names are importable from here and from :mod:`napari_dmicro.io.fields
 
 from .atomic import OutputBusyError, atomic_output, write_file_atomically, write_text_atomically
 from .errors import FieldFormatError, MissingArrayError, NotAZarrStoreError, UnitError
-from .fields import (ATTRS_KEY, CHANNELS, FORMAT_VERSION, KINDS, PYRAMID_MIN_SIZE, ImageData, ImageKind,
-                     check_length_um, detect_format, display_levels, open_pyramid, read_field, read_image,
-                     read_measurement, validate_field, validate_image, write_field, write_image, write_measurement,
-                     write_phase)
+from .fields import (
+    ATTRS_KEY,
+    CHANNELS,
+    FORMAT_VERSION,
+    KINDS,
+    PYRAMID_MIN_SIZE,
+    ImageData,
+    ImageKind,
+    check_length_um,
+    detect_format,
+    display_levels,
+    open_pyramid,
+    read_field,
+    read_image,
+    read_measurement,
+    validate_field,
+    validate_image,
+    write_field,
+    write_image,
+    write_measurement,
+    write_phase,
+)
 from .targets import InputOverwriteError, check_not_input, check_replaceable, is_our_store, store_path
 
 __all__ = [

@@ -35,8 +35,8 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 try:
     import fcntl
@@ -284,4 +284,5 @@ def write_text_atomically(target, text: str) -> Path:
     return write_file_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "sweep_debris", "write_file_atomically", "write_text_atomically"]
+__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "sweep_debris", "write_file_atomically",
+           "write_text_atomically"]

@@ -41,7 +41,7 @@ def check_complete(array, store_dir: Path, where: str, *, strict: bool = True) -
     ``strict=False`` (stores of napari-dmicro versions that skipped chunks equal to 0) warns instead.
     """
     block = array.shards or array.chunks
-    grid = tuple(-(-s // c) for s, c in zip(array.shape, block))
+    grid = tuple(-(-s // c) for s, c in zip(array.shape, block, strict=True))
     expected = math.prod(grid)
     array_dir = store_dir / array.path if array.path else store_dir
     present = _present_keys(array_dir)
@@ -52,7 +52,7 @@ def check_complete(array, store_dir: Path, where: str, *, strict: bool = True) -
     if first is None:
         return
     missing = max(expected - len(present), 1)
-    start = tuple(i * b for i, b in zip(first, block))
+    start = tuple(i * b for i, b in zip(first, block, strict=True))
     if not strict:
         warnings.warn(f"{where}: {missing} of {expected} chunks are missing (first at pixel {start}) and read "
                       f"as {array.fill_value!r}; older napari-dmicro versions did not write chunks equal to 0, "

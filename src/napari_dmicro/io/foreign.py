@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import dask.array as da
 import numpy as np
@@ -62,7 +62,7 @@ def detect_format(path) -> str | None:
                 if "field" in members or {"amplitude", "phase"} <= members.keys():
                     return "npz"
                 complex_ = []
-                for key, member in members.items():
+                for member in members.values():
                     with zf.open(member) as fh:
                         dtype, shape = _npy_header(fh)
                     if shape:

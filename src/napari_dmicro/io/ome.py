@@ -8,7 +8,7 @@ The ``omero`` block gives each channel a label, a colour and a display window.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from ome_zarr_models.common.omero import Channel, Omero, Window

@@ -61,7 +61,7 @@ class _Strided:
     def __getitem__(self, selection):
         s = self.step
         sel = []
-        for sl, n in zip(selection, self.shape):
+        for sl, n in zip(selection, self.shape, strict=False):
             start, stop, _ = sl.indices(n)
             sel.append(slice(start * s, stop * s, s))
         return np.asarray(self.array[self.lead + tuple(sel)])
@@ -100,7 +100,7 @@ def display_levels(path) -> list[da.Array] | None:
         node = zarr.open(str(p), mode="r")
         amps = _strided_levels(node["amplitude"])
         phases = _strided_levels(node["phase"])
-        return [da.stack([a, ph.rechunk(a.chunks)]).astype(np.float32) for a, ph in zip(amps, phases)]
+        return [da.stack([a, ph.rechunk(a.chunks)]).astype(np.float32) for a, ph in zip(amps, phases, strict=True)]
     else:
         return None
     levels = []

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Mapping
 
 import dask.array as da
 import numpy as np
@@ -35,8 +35,18 @@ import zarr
 from .atomic import atomic_output
 from .chunks import check_complete
 from .errors import FieldFormatError, MissingArrayError, UnitError
-from .images import (ATTRS_KEY, CHUNK, DTYPES, FORMAT_VERSION, KINDS, ImageData, ImageKind, as_array, check_shape,
-                     validate_image)
+from .images import (
+    ATTRS_KEY,
+    CHUNK,
+    DTYPES,
+    FORMAT_VERSION,
+    KINDS,
+    ImageData,
+    ImageKind,
+    as_array,
+    check_shape,
+    validate_image,
+)
 from .ome import check_ome_consistency, ome_metadata, validate_ome
 from .pyramid import MAX_PYRAMID_LEVELS, PYRAMID_MIN_SIZE, downsample, level_chunks
 from .targets import check_replaceable, store_path
