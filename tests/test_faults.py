@@ -98,6 +98,14 @@ def test_an_existing_name_zarr_for_o_name_is_refused_before_the_simulation(tmp_p
     assert "out.zarr already exists; pass --overwrite" in capsys.readouterr().err
 
 
+def test_demo_refuses_a_foreign_store_in_its_folder_before_any_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "phase.zarr").write_text("not the demo's")
+    monkeypatch.setattr("napari_dmicro.demo.run_demo", lambda *a, **k: pytest.fail("work started"))
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    assert "phase.zarr already exists and is a regular file" in capsys.readouterr().err
+
+
 def test_phantom_checks_every_name_before_writing_any(tmp_path, capsys):
     out = tmp_path / "fields"
     _phase_store(out / "phantom_0001.zarr")

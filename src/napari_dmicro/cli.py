@@ -329,6 +329,8 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    out = output_folder(args.out)  # the demo replaces its own earlier stores, never a foreign one
+    check_outputs(argparse.Namespace(overwrite=True), [out / f"{n}.zarr" for n in ("field", "measurement", "phase")])
     outputs = run_demo(args.out, size_px=args.size, seed=args.seed, model=args.model, overwrite=True)
     for name, path in outputs.items():
         print(f"{name:12s} {path}")
