@@ -15,7 +15,7 @@ from napari_dmicro.phantoms import make_fields
 from napari_dmicro.system import SystemConfig
 from napari_dmicro.training import DataConfig, StageConfig, TrainConfig, Trainer, TrainingError
 from napari_dmicro.training.data import split_by_field
-from napari_dmicro.training.trainer import _algorithm1_phase
+from napari_dmicro.training.stages import algorithm1_phase
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_stage2_lowers_l1_with_noise_and_keeps_the_optics_fixed(tiny_data, tmp_p
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("decoder.") or k in ("meas_offset", "meas_scale") for k in changed)
     # the fresh decoder's input is normalised by the training measurements' statistics
-    pool = trainer.pool.all_measurements()
+    pool = trainer.stage.pool.all_measurements()
     assert float(trainer.model.meas_offset) == pytest.approx(float(pool.mean()), rel=1e-5)
     assert float(trainer.model.meas_scale) == pytest.approx(float(pool.std()), rel=1e-5)
 
@@ -205,7 +205,7 @@ def test_split_is_by_field_of_view_and_seeded(tmp_path):
 
 
 def test_algorithm1_visits_each_layer_alone_then_jointly():
-    phases = [_algorithm1_phase(s, 90, 5) for s in range(90)]
+    phases = [algorithm1_phase(s, 90, 5) for s in range(90)]
     order = list(dict.fromkeys(phases))
     assert order == [(1, False), (2, False), (2, True), (3, False), (3, True), (4, False), (4, True),
                      (5, False), (5, True)]

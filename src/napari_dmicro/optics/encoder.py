@@ -58,6 +58,10 @@ class Encoder(nn.Module):
         exposure per tile, decoded tile by tile); None when the whole field of view is one image."""
         return self.optics.tile_px()
 
+    def layer_count(self) -> int | None:
+        """Number of diffractive layers a progressive schedule can train one by one (None: not layered)."""
+        return self.optics.layer_count()
+
     def detector_field(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
         """Optics applied to exactly the given field (nothing assumed beyond its edges but zeros)."""
         return self.optics(field, **optics_kwargs)
