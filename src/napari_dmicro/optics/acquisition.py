@@ -144,7 +144,7 @@ class Acquisition:
             return self._full_field(field, noise, seed, device, progress, block_px, keep_intensity, optics_kwargs)
         return self._tiled(field, noise, seed, device, progress, keep_intensity, optics_kwargs)
 
-    def _blocks(self, field, device, top: int, left: int, size_r: int, size_c: int, optics_kwargs):
+    def _region_intensity(self, field, device, top: int, left: int, size_r: int, size_c: int, optics_kwargs):
         """|E|² (size_r, size_c) of the object region at (top, left), read with its optical context."""
         ctx = self.context_px
         region = crop_with_surroundings(field, top - ctx, left - ctx, size_r + 2 * ctx, size_c + 2 * ctx,
@@ -168,7 +168,7 @@ class Acquisition:
             r1 = min(r0 + block_px, R)
             for c0 in lefts:
                 c1 = min(c0 + block_px, C)
-                block = self._blocks(field, device, r0, c0, r1 - r0, c1 - c0, optics_kwargs)
+                block = self._region_intensity(field, device, r0, c0, r1 - r0, c1 - c0, optics_kwargs)
                 camera[r0 // b:r1 // b, c0 // b:c1 // b] = self.bin(block[None])[0].float().cpu().numpy()
                 if intensity is not None:
                     intensity[r0:r1, c0:c1] = block.float().cpu().numpy()
