@@ -1,5 +1,9 @@
 """The three-stage training run as a generator of progress events; resumable and cancellable.
 
+The ``Trainer`` is one generic loop (seeding, learning-rate schedule, validation, checkpoints, resume)
+over stage objects (:mod:`.stages`: what trains, the loss, the selection metric); every measurement
+comes from the model's one acquisition (``self.acquisition``).
+
 Run folder (``out_dir``):
 - ``model.safetensors``: the best model of the latest stage (by its validation metric) — the checkpoint
   to use; its card carries configs, data fingerprint, splits, validation and (at the end) test metrics;
