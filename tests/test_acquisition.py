@@ -98,26 +98,31 @@ def test_crop_with_surroundings_is_one_rule_for_numpy_torch_and_lazy_arrays():
 def _spot_field(size=96) -> np.ndarray:
     """A bright disc on a dim background, symmetric under both flips (every flip is the same field)."""
     y, x = np.mgrid[:size, :size] - (size - 1) / 2
-    inside = y ** 2 + x ** 2 < 12 ** 2
+    inside = y ** 2 + x ** 2 < (size / 8) ** 2
     amplitude = np.where(inside, 1.0, 0.15)
     phase = np.where(inside, 1.0 + 0.01 * (y ** 2 + x ** 2), 0.2)
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 
 
-def test_every_stage_and_evaluation_expose_a_crop_with_the_photons_of_its_whole_field(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tiled", [False, True])
+def test_every_stage_and_evaluation_expose_a_crop_with_the_photons_of_its_whole_field(tmp_path, monkeypatch, tiled):
     """Defect: stage 3 exposed each training crop to its own brightest pixel while stage 2 and the
     evaluation exposed it to the whole field's, so background crops trained with many times the photons.
-    Now the photon scale (photons per intensity unit) of every exposure equals that of the whole field."""
-    field = _spot_field()
+    Now the photon scale (photons per intensity unit) of every exposure equals that of the whole
+    acquisition: the field of view (full field), the aperture (tiled: here a field of one aperture)."""
+    field = _spot_field(PATCH if tiled else 96)
     for k in range(4):  # identical fields: every crop's whole field is this one
         np.save(tmp_path / f"field_{k}.npy", field)
     max_photons = 1000.0
     det = DetectorConfig(compression=16, max_photons=max_photons, read_noise_e=1.0)
-    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=16), detector=det)
+    optics = DiffractiveConfig(n_layers=2, n_neurons=PATCH, pad_factor=2) if tiled else \
+        FourierFilterConfig(filter_size_px=16)
+    enc = EncoderConfig(optics=optics, detector=det)
     system = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
     stages = (StageConfig(name="decoder", steps=2, batch_size=4, lr=1e-3, val_every=2),
               StageConfig(name="end_to_end", steps=3, batch_size=4, lr=1e-4, optics_lr=1e-2, val_every=3))
-    cfg = TrainConfig(system=system, stages=stages, data=DataConfig(patch_px=PATCH, val_patches_per_side=2))
+    data = DataConfig(patch_px=PATCH, val_patches_per_side=1 if tiled else 2, d2nn_bank_size=8)
+    cfg = TrainConfig(system=system, stages=stages, data=data)
     trainer = Trainer(cfg, tmp_path, tmp_path / "run")
     scales = []  # (stage, photon scale of each exposure, photon scale of the whole field)
     original = Detector.photon_scale

@@ -238,23 +238,17 @@ class Acquisition:
                         seed: int = 0, device=None, keep_intensity: bool = False, **optics_kwargs):
         """Camera images (N, p/b, p/b) (and full-resolution intensities (N, p, p)) of camera-aligned patches
         at ``corners`` (top, left) as the microscope records them: crops of the one full-field image, or
-        one aperture acquisition per patch (tiled; patch exposure ``k`` seeded ``tile_seed(seed, k)``)."""
+        one aperture acquisition per patch (tiled; the exposure of patch ``k`` seeded ``tile_seed(seed, k)``)."""
         b, p = self.binning, patch_px
-        if self.tile_px is None:
-            acq = self.acquire_field(field, noise=noise, seed=seed, device=device, keep_intensity=keep_intensity,
-                                     **optics_kwargs)
-            cams = [acq.camera[t // b:(t + p) // b, c // b:(c + p) // b] for t, c in corners]
-            ints = [acq.intensity[t:t + p, c:c + p] for t, c in corners] if keep_intensity else None
-        else:
+        if self.tile_px is not None:  # the apertures side by side: one batched tiled acquisition
             if p != self.tile_px:
                 raise ValueError(f"patches of the tiled optics are one aperture ({self.tile_px} px); got {p} px")
-            cams, ints = [], [] if keep_intensity else None
-            for k, (t, c) in enumerate(corners):
-                acq = self.acquire_field(crop_with_surroundings(field, t, c, p, p, self.outside_field), noise=noise,
-                                         seed=tile_seed(seed, k), device=device, keep_intensity=keep_intensity,
-                                         **optics_kwargs)
-                cams.append(acq.camera)
-                if ints is not None:
-                    ints.append(acq.intensity)
+            field = np.concatenate([crop_with_surroundings(field, t, c, p, p, self.outside_field)
+                                    for t, c in corners], axis=-1)
+            corners = [(0, k * p) for k in range(len(corners))]
+        acq = self.acquire_field(field, noise=noise, seed=seed, device=device, keep_intensity=keep_intensity,
+                                 **optics_kwargs)
+        cams = [acq.camera[t // b:(t + p) // b, c // b:(c + p) // b] for t, c in corners]
+        ints = [acq.intensity[t:t + p, c:c + p] for t, c in corners] if keep_intensity else None
         cam = torch.from_numpy(np.stack(cams))
         return cam, (torch.from_numpy(np.stack(ints)) if ints is not None else None)
