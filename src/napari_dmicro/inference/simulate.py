@@ -19,17 +19,12 @@ anchored at the field's top-left pixel. The camera covers the field rounded *up*
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 
-from ..optics.acquisition import Acquisition
+from ..optics.acquisition import Acquisition, Progress
 
 __all__ = ["simulate_full_field"]
-
-Progress = Callable[[int, int], None] | None
-
 
 class _FieldReader:
     """Validated, blockwise access to a 2-D complex array (numpy, dask, zarr, or anything sliceable)."""
