@@ -26,6 +26,7 @@ from ..optics.acquisition import Acquisition, Progress
 
 __all__ = ["simulate_full_field"]
 
+
 class _FieldReader:
     """Validated, blockwise access to a 2-D complex array (numpy, dask, zarr, or anything sliceable)."""
 
