@@ -17,7 +17,7 @@ from napari_dmicro.system import SystemConfig
 from napari_dmicro.training import DataConfig, StageConfig, TrainConfig, Trainer
 from napari_dmicro.training.data import FieldSet, FixedPatch
 from napari_dmicro.training.evaluation import simulate_patches
-from napari_dmicro.training.stages import MeasurementPool
+from napari_dmicro.training.measurement_pool import MeasurementPool
 
 PATCH = 32
 

@@ -327,3 +327,13 @@ def test_train_config_decoder_option_keeps_only_the_init_optics():
     assert train_config("d2nn-x64", stages=(2,), init="d2nn-x64").init_decoder is True
     with pytest.raises(KeyError, match="unknown decoder"):
         train_config("lff-x64", decoder="no-such-decoder")
+
+
+def test_the_engine_counts_epochs_in_its_step_events(tiny_data, tmp_path):
+    """An epoch is one patch from every training field: 5 training fields at batch 2 → 2 steps per epoch."""
+    cfg = _lff_config((StageConfig(name="optics", epochs=2, batch_size=2, lr=0.1, val_every=10,
+                                   select_on="l1"),))
+    steps = [e for e in _run(cfg, tiny_data, tmp_path / "run") if e.kind == "step"]
+    assert [(e.epoch, e.epochs, e.epoch_step, e.steps_per_epoch) for e in steps] == [
+        (1, 2, 1, 2), (1, 2, 2, 2), (2, 2, 1, 2), (2, 2, 2, 2)]
+    assert "epoch 2/2" in steps[-1].describe()
