@@ -105,7 +105,8 @@ def _spot_field(size=96) -> np.ndarray:
 
 
 @pytest.mark.parametrize("tiled", [False, True])
-def test_every_stage_and_evaluation_expose_a_crop_with_the_photons_of_its_whole_field(tmp_path, monkeypatch, tiled):
+def test_every_stage_and_evaluation_expose_a_crop_with_the_photons_of_its_whole_field(tmp_path, monkeypatch,
+                                                                                      tiled):
     """Defect: stage 3 exposed each training crop to its own brightest pixel while stage 2 and the
     evaluation exposed it to the whole field's, so background crops trained with many times the photons.
     Now the photon scale (photons per intensity unit) of every exposure equals that of the whole

@@ -10,8 +10,8 @@ Noise: with ``max_photons = K`` the expected count of a pixel is λ = K·I/I_ref
 brightest camera pixel of the whole acquisition (``photon_reference="image_max"``: the exposure puts the
 brightest pixel of the field of view, or of the aperture tile, at K photons; a crop carries the
 reference of the acquisition it is cut from) or 1 (``"unit_intensity"``: an unobstructed beam gives K
-photons). Counts are Poisson(λ) plus Gaussian read noise N(0, σ²) in electrons; the measurement returned is counts·I_ref/K,
-back in intensity units. Two samplers, both seeded by a ``torch.Generator``:
+photons). Counts are Poisson(λ) plus Gaussian read noise N(0, σ²) in electrons; the measurement
+returned is counts·I_ref/K, back in intensity units. Two samplers, both seeded by a ``torch.Generator``:
 - ``"exact"``: torch.poisson — for evaluation and simulation of acquisitions (no gradient);
 - ``"differentiable"``: λ + sqrt(λ)·z₁ + σ·z₂ with z ~ N(0, 1) — for training (reparameterised).
 """
