@@ -60,7 +60,7 @@ def tile_protocol_model(model, tiles: str):
     """The model with the optics' edge rule of the tiled protocol (same weights)."""
     from napari_dmicro.system import Microscope
 
-    if tiles == "reflect" or model.config.optics_kind != "lff":
+    if tiles == "reflect" or model.encoder.tile_px() is not None:
         return model
     enc = model.config.encoder
     if tiles == "dark":

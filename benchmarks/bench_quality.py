@@ -117,18 +117,12 @@ def all_optical(model, paths) -> dict:
     """Stage-1 readout: the camera intensity at full resolution (no binning) read as φ/2π."""
     from napari_dmicro.io.fields import read_field
 
-    enc = model.encoder
+    acquisition = model.encoder.acquisition()
     per_field = []
     for path in paths:
-        field = torch.from_numpy(np.asarray(read_field(path).data)[:REGION, :REGION])
-        if enc.config.optics.kind == "lff":
-            intensity = enc.detector.intensity(enc.full_field_detector(field))
-        else:  # one acquisition per 256² tile through the diffractive aperture
-            n = REGION // 256
-            tiles = field.reshape(n, 256, n, 256).permute(0, 2, 1, 3).reshape(n * n, 256, 256)
-            out = enc.detector.intensity(enc.optics(tiles))
-            intensity = out.reshape(n, n, 256, 256).permute(0, 2, 1, 3).reshape(REGION, REGION)
-        per_field.append(scores(2 * np.pi * intensity.numpy(), field.numpy()))
+        field = np.asarray(read_field(path).data)[:REGION, :REGION]
+        intensity = acquisition.acquire_field(field, keep_intensity=True).intensity[:REGION, :REGION]
+        per_field.append(scores(2 * np.pi * intensity, field))
     return summarise(per_field)
 
 

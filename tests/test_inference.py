@@ -15,7 +15,7 @@ from napari_dmicro.decoders import decoder_config
 from napari_dmicro.inference import (blend_weights, reconstruct_full_field, simulate_full_field,
                                      window_starts)
 from napari_dmicro.inference.blending import axis_weight_sum
-from napari_dmicro.optics.grids import extend_field
+from napari_dmicro.optics.grids import crop_with_surroundings
 from napari_dmicro.system import Microscope, SystemConfig
 
 
@@ -50,9 +50,10 @@ def _whole_field_reference(field, encoder):
     R, C = -(-rows // b) * b, -(-cols // b) * b
     m = encoder.context_px() + b
     with torch.no_grad():
-        ext = extend_field(torch.from_numpy(field), m, encoder.config.outside_field)
+        ext = crop_with_surroundings(torch.from_numpy(field), -m, -m, rows + 2 * m, cols + 2 * m,
+                                     encoder.config.outside_field)
         det = encoder.detector_field(ext)[m:m + R, m:m + C]
-        return encoder.detector(det).numpy()
+        return encoder.detector.demagnify((det.real ** 2 + det.imag ** 2)[None])[0].numpy()
 
 
 # ------------------------------------------------------------------------------- LFF simulation

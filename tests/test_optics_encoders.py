@@ -184,7 +184,7 @@ def test_d2nn_encoder_gradients_reach_every_mask_and_the_used_power():
     grads = enc.optics.power_logit.grad
     assert grads[2] != 0 and grads[0] == 0 and grads[1] == 0
     enc.zero_grad()
-    enc.optical_intensity(_random_field((1, 32, 32)), n_active=2).mean().backward()
+    enc.acquisition().detector_intensity(_random_field((1, 32, 32)), n_active=2).mean().backward()
     assert float(enc.optics.phase_rad.grad[2].abs().sum()) == 0  # layer 3 unused with two active
     assert enc.optics.power_logit.grad[1] != 0
 
@@ -212,27 +212,30 @@ def test_training_crops_equal_the_full_field_simulation_everywhere(outside):
     """Crops with context (mirrored or dark beyond the edge) reproduce the full-field detector field."""
     import numpy as np
 
-    from napari_dmicro.training.data import crop_region
+    from napari_dmicro.optics.grids import crop_with_surroundings
 
     cfg = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), outside_field=outside,
                         detector=DetectorConfig(compression=4))
     enc = Encoder(cfg, generator=torch.Generator().manual_seed(3))
     full = _random_field((100, 120), seed=9)
-    reference = enc.full_field_detector(full)
+    reference = enc.acquisition().acquire_field(full, keep_intensity=True).intensity
     ctx, size = enc.context_px(), 32
     for top, left in [(0, 0), (40, 50), (100 - size, 120 - size), (0, 120 - size)]:
-        region = crop_region(full.numpy(), top - ctx, left - ctx, size + 2 * ctx, outside)
-        got = enc.detector_field(torch.from_numpy(np.ascontiguousarray(region)))[ctx:ctx + size, ctx:ctx + size]
-        assert torch.allclose(got, reference[top:top + size, left:left + size], atol=1e-5)
+        region = crop_with_surroundings(full.numpy(), top - ctx, left - ctx, size + 2 * ctx, size + 2 * ctx, outside)
+        got = enc.acquisition().detector_intensity(torch.from_numpy(np.ascontiguousarray(region))[None], ctx)[0]
+        np.testing.assert_allclose(got.detach().numpy(), reference[top:top + size, left:left + size], atol=1e-5)
 
 
 def test_reflect_rule_has_no_dark_frame_for_a_uniform_field():
     """A plane wave stays a plane wave through an all-pass filter when the specimen continues outside."""
+    import numpy as np
+
     from napari_dmicro.optics.fourier_filter import all_pass_filter
 
     for outside, expect_flat in (("reflect", True), ("dark", False)):
         enc = Encoder(EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), outside_field=outside))
         enc.optics = all_pass_filter(FourierFilterConfig(filter_size_px=32))
-        intensity = enc.detector.intensity(enc.full_field_detector(torch.ones(64, 64, dtype=torch.complex64)))
-        flat = float((intensity.detach() - 1).abs().max()) < 0.05
+        intensity = enc.acquisition().acquire_field(torch.ones(64, 64, dtype=torch.complex64),
+                                                    keep_intensity=True).intensity
+        flat = float(np.abs(intensity - 1).max()) < 0.05
         assert flat == expect_flat

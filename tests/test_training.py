@@ -15,7 +15,7 @@ from napari_dmicro.phantoms import make_fields
 from napari_dmicro.system import SystemConfig
 from napari_dmicro.training import DataConfig, StageConfig, TrainConfig, Trainer, TrainingError
 from napari_dmicro.training.data import split_by_field
-from napari_dmicro.training.trainer import _algorithm1_phase
+from napari_dmicro.training.stages import algorithm1_phase
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_stage2_lowers_l1_with_noise_and_keeps_the_optics_fixed(tiny_data, tmp_p
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("decoder.") or k in ("meas_offset", "meas_scale") for k in changed)
     # the fresh decoder's input is normalised by the training measurements' statistics
-    pool = trainer.pool.all_measurements()
+    pool = trainer.stage.pool.all_measurements()
     assert float(trainer.model.meas_offset) == pytest.approx(float(pool.mean()), rel=1e-5)
     assert float(trainer.model.meas_scale) == pytest.approx(float(pool.std()), rel=1e-5)
 
@@ -205,7 +205,7 @@ def test_split_is_by_field_of_view_and_seeded(tmp_path):
 
 
 def test_algorithm1_visits_each_layer_alone_then_jointly():
-    phases = [_algorithm1_phase(s, 90, 5) for s in range(90)]
+    phases = [algorithm1_phase(s, 90, 5) for s in range(90)]
     order = list(dict.fromkeys(phases))
     assert order == [(1, False), (2, False), (2, True), (3, False), (3, True), (4, False), (4, True),
                      (5, False), (5, True)]
@@ -327,3 +327,13 @@ def test_train_config_decoder_option_keeps_only_the_init_optics():
     assert train_config("d2nn-x64", stages=(2,), init="d2nn-x64").init_decoder is True
     with pytest.raises(KeyError, match="unknown decoder"):
         train_config("lff-x64", decoder="no-such-decoder")
+
+
+def test_the_engine_counts_epochs_in_its_step_events(tiny_data, tmp_path):
+    """An epoch is one patch from every training field: 5 training fields at batch 2 → 2 steps per epoch."""
+    cfg = _lff_config((StageConfig(name="optics", epochs=2, batch_size=2, lr=0.1, val_every=10,
+                                   select_on="l1"),))
+    steps = [e for e in _run(cfg, tiny_data, tmp_path / "run") if e.kind == "step"]
+    assert [(e.epoch, e.epochs, e.epoch_step, e.steps_per_epoch) for e in steps] == [
+        (1, 2, 1, 2), (1, 2, 2, 2), (2, 2, 1, 2), (2, 2, 2, 2)]
+    assert "epoch 2/2" in steps[-1].describe()

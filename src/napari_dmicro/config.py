@@ -111,8 +111,10 @@ class DetectorConfig(_Config):
     """Camera: intensity |E|², demagnification by binning, photon scaling and noise.
 
     ``compression`` is the pixel-count ratio between object grid and camera (x4 … x1024); the binning
-    factor per axis is its square root. ``max_photons`` is the expected photon count of the brightest
-    reference (see ``photon_reference``); ``None`` means noise free. ``read_noise_e`` is the Gaussian
+    factor per axis is its square root. ``max_photons`` is the expected photon count of the reference
+    (``photon_reference``: ``"image_max"`` = the brightest camera pixel of one acquisition — the whole
+    field of view, or one aperture tile — which crops of it share; ``"unit_intensity"`` = intensity 1);
+    ``None`` means noise free. ``read_noise_e`` is the Gaussian
     read noise standard deviation in photo-electrons.
     """
 

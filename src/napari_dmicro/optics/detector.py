@@ -1,4 +1,5 @@
-"""The camera: intensity, demagnification by binning, photon scaling and noise.
+"""The camera: intensity, demagnification by binning, photon scaling and noise (assembled with the
+optics in :mod:`.acquisition`).
 
 Intensity is |E|² (one square). Demagnification onto a camera with ``compression``× fewer pixels is
 modelled by binning b × b object pixels into one camera pixel (b = sqrt(compression)). The recorded
@@ -6,10 +7,11 @@ value is the mean intensity of the bin (the paper's stacked 2×2 average pooling
 unit-amplitude plane wave gives 1; photon counts are the same numbers times a photon scale.
 
 Noise: with ``max_photons = K`` the expected count of a pixel is λ = K·I/I_ref, where I_ref is the
-image's brightest camera pixel (``photon_reference="image_max"``: the exposure puts the brightest
-pixel at K photons) or 1 (``"unit_intensity"``: an unobstructed beam gives K photons). Counts are
-Poisson(λ) plus Gaussian read noise N(0, σ²) in electrons; the measurement returned is counts·I_ref/K,
-back in intensity units. Two samplers, both seeded by a ``torch.Generator``:
+brightest camera pixel of the whole acquisition (``photon_reference="image_max"``: the exposure puts the
+brightest pixel of the field of view, or of the aperture tile, at K photons; a crop carries the
+reference of the acquisition it is cut from) or 1 (``"unit_intensity"``: an unobstructed beam gives K
+photons). Counts are Poisson(λ) plus Gaussian read noise N(0, σ²) in electrons; the measurement
+returned is counts·I_ref/K, back in intensity units. Two samplers, both seeded by a ``torch.Generator``:
 - ``"exact"``: torch.poisson — for evaluation and simulation of acquisitions (no gradient);
 - ``"differentiable"``: λ + sqrt(λ)·z₁ + σ·z₂ with z ~ N(0, 1) — for training (reparameterised).
 """
@@ -22,7 +24,6 @@ import torch
 from torch import nn
 
 from ..config import DetectorConfig
-from .grids import as_batch
 
 NoiseMode = Literal["none", "exact", "differentiable"]
 
@@ -99,11 +100,3 @@ class Detector(nn.Module):
         else:
             raise ValueError(f"unknown noise mode '{mode}'; use 'none', 'exact' or 'differentiable'")
         return counts / scale
-
-    def forward(self, field: torch.Tensor, noise: NoiseMode = "none",
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Camera image (B, rows/b, cols/b) from a detector-plane field (B, rows, cols)."""
-        batch, added = as_batch(field)
-        binned = self.demagnify(self.intensity(batch))
-        out = self.add_noise(binned, noise, generator)
-        return out[0] if added else out

@@ -84,6 +84,10 @@ class PhaseD2NN(nn.Module):
     def context_px(self) -> int:
         return 0
 
+    def layer_count(self) -> int | None:
+        """The diffractive layers (Algorithm 1 trains them one by one)."""
+        return int(self.config.n_layers)
+
     def tile_px(self) -> int | None:
         """The aperture (object pixels): a larger field of view is acquired tile by tile."""
         return int(self.config.n_neurons)

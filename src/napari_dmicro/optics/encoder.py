@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ..config import DiffractiveConfig, EncoderConfig, FourierFilterConfig
 from .detector import Detector, NoiseMode
-from .grids import extend_field
 from .diffractive import PhaseD2NN
 from .fourier_filter import LearnableFourierFilter
+
+if TYPE_CHECKING:
+    from .acquisition import Acquisition
 
 
 def build_optics(config: FourierFilterConfig | DiffractiveConfig, *, init: str = "random",
@@ -25,7 +29,8 @@ def build_optics(config: FourierFilterConfig | DiffractiveConfig, *, init: str =
 class Encoder(nn.Module):
     """Optics + detector: complex field (B, H, W) → camera measurement (B, H/b, W/b), float32.
 
-    ``optical_intensity`` gives the full-resolution detector-plane intensity used by training stage 1.
+    The acquisition itself (optics → |E|² → binning → noise, whole fields, crops) is
+    :class:`~napari_dmicro.optics.acquisition.Acquisition`.
     """
 
     def __init__(self, config: EncoderConfig | None = None, *, init: str = "random",
@@ -53,27 +58,21 @@ class Encoder(nn.Module):
         exposure per tile, decoded tile by tile); None when the whole field of view is one image."""
         return self.optics.tile_px()
 
+    def layer_count(self) -> int | None:
+        """Number of diffractive layers a progressive schedule can train one by one (None: not layered)."""
+        return self.optics.layer_count()
+
     def detector_field(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
         """Optics applied to exactly the given field (nothing assumed beyond its edges but zeros)."""
         return self.optics(field, **optics_kwargs)
 
-    def full_field_detector(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
-        """Detector-plane field of a whole field of view, the specimen extended per ``outside_field``.
+    def acquisition(self) -> "Acquisition":
+        """The whole acquisition (optics → |E|² → binning → photons and noise) of this encoder."""
+        from .acquisition import Acquisition
 
-        This is the one rule every full-field simulation uses (simulate, evaluation, training data):
-        a region cut from a field with ``context_px()`` of surrounding field, extended by the same rule
-        at the field's edges, gives exactly the same output over the region.
-        """
-        ctx = self.context_px()
-        if ctx == 0:
-            return self.optics(field, **optics_kwargs)
-        out = self.optics(extend_field(field, ctx, self.config.outside_field), **optics_kwargs)
-        return out[..., ctx:-ctx, ctx:-ctx]
-
-    def optical_intensity(self, field: torch.Tensor, **optics_kwargs) -> torch.Tensor:
-        """Full-resolution |E|² at the detector plane (before binning)."""
-        return Detector.intensity(self.detector_field(field, **optics_kwargs))
+        return Acquisition(self)
 
     def forward(self, field: torch.Tensor, noise: NoiseMode = "none",
                 generator: torch.Generator | None = None, **optics_kwargs) -> torch.Tensor:
-        return self.detector(self.detector_field(field, **optics_kwargs), noise=noise, generator=generator)
+        """Camera measurement of exactly the given field(s), each its own exposure (see Acquisition)."""
+        return self.acquisition()(field, noise, generator, **optics_kwargs)

@@ -107,6 +107,10 @@ class LearnableFourierFilter(nn.Module):
         """None: the whole field of view is one image (a linear convolution with the PSF)."""
         return None
 
+    def layer_count(self) -> int | None:
+        """None: one mask, no layers to train progressively."""
+        return None
+
 
 def _fast_size(n: int) -> int:
     """Smallest size >= n whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""

@@ -55,28 +55,59 @@ def center_crop(field: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return field[..., top:top + shape[0], left:left + shape[1]]
 
 
-def reflect_indices(start: int, length: int, size: int):
-    """Indices ``start … start+length-1`` mirrored into ``0 … size-1`` (edge not repeated, numpy's
-    ``reflect``); works for any distance outside the array."""
+def _axis_indices(start: int, length: int, size: int, mode: str):
+    """Source index of each position ``start … start+length-1`` along an axis of ``size``: mirrored into
+    the axis (``reflect``, numpy's rule, edge not repeated, any distance) or -1 (``dark``: zero)."""
     import numpy as np
 
+    idx = np.arange(start, start + length, dtype=np.int64)
+    if mode == "dark":
+        return np.where((idx >= 0) & (idx < size), idx, -1)
+    if mode != "reflect":
+        raise ValueError(f"unknown outside_field mode {mode!r}; use 'reflect' or 'dark'")
     if size == 1:
         return np.zeros(length, dtype=np.int64)
-    idx = np.arange(start, start + length)
     period = 2 * (size - 1)
     idx = np.mod(idx, period)
     return np.where(idx >= size, period - idx, idx)
 
 
-def extend_field(field: torch.Tensor, margin: int, mode: str) -> torch.Tensor:
-    """Pad the last two axes by ``margin`` on every side: mirrored (``reflect``) or zeros (``dark``)."""
-    if margin == 0:
-        return field
-    if mode == "dark":
-        return torch.nn.functional.pad(field, (margin, margin, margin, margin))
-    if mode != "reflect":
-        raise ValueError(f"unknown outside_field mode {mode!r}; use 'reflect' or 'dark'")
-    rows, cols = field.shape[-2:]
-    ri = torch.from_numpy(reflect_indices(-margin, rows + 2 * margin, rows)).to(field.device)
-    ci = torch.from_numpy(reflect_indices(-margin, cols + 2 * margin, cols)).to(field.device)
-    return field.index_select(-2, ri).index_select(-1, ci)
+def crop_with_surroundings(array, top: int, left: int, rows: int, cols: int, mode: str):
+    """The window [top, top+rows) × [left, left+cols) of the last two axes of ``array``; positions beyond
+    its edges continue the specimen by ``mode``: mirrored (``reflect``) or zero (``dark``).
+
+    The one rule for "a region with its surroundings": training crops with optical context, the halo of
+    every block of a full-field acquisition, tiles at a field's edge. ``array`` may be a torch tensor (the
+    result stays on its device, differentiable), a numpy array, or any lazily sliced array (dask, zarr):
+    only the bounding slab of the window is read.
+    """
+    import numpy as np
+
+    size_r, size_c = int(array.shape[-2]), int(array.shape[-1])
+    ri = _axis_indices(top, rows, size_r, mode)
+    ci = _axis_indices(left, cols, size_c, mode)
+    inside_r, inside_c = ri >= 0, ci >= 0
+    if not inside_r.any() or not inside_c.any():
+        raise ValueError(f"the window at ({top}, {left}) of {rows}×{cols} px lies entirely outside the "
+                         f"{size_r}×{size_c} field in the dark")
+    r0, r1 = int(ri[inside_r].min()), int(ri[inside_r].max()) + 1
+    c0, c1 = int(ci[inside_c].min()), int(ci[inside_c].max()) + 1
+    slab = array[r0:r1, c0:c1] if len(array.shape) == 2 else array[..., r0:r1, c0:c1]
+    if hasattr(slab, "compute"):  # dask
+        slab = slab.compute()
+    if isinstance(array, torch.Tensor):
+        rows_t = torch.from_numpy(np.where(inside_r, ri - r0, 0)).to(slab.device)
+        cols_t = torch.from_numpy(np.where(inside_c, ci - c0, 0)).to(slab.device)
+        out = slab.index_select(-2, rows_t).index_select(-1, cols_t)
+        if mode == "dark" and not (inside_r.all() and inside_c.all()):
+            mask = torch.from_numpy(np.outer(inside_r, inside_c)).to(slab.device)
+            out = out * mask.to(out.real.dtype if out.is_complex() else out.dtype)
+        return out
+    slab = np.asarray(slab)
+    if inside_r.all() and inside_c.all() and np.array_equal(ri, np.arange(r0, r0 + rows)) \
+            and np.array_equal(ci, np.arange(c0, c0 + cols)):
+        return slab  # entirely inside: a plain slice
+    out = np.zeros(slab.shape[:-2] + (rows, cols), dtype=slab.dtype)
+    out[..., np.flatnonzero(inside_r)[:, None], np.flatnonzero(inside_c)[None, :]] = \
+        slab[..., (ri[inside_r] - r0)[:, None], (ci[inside_c] - c0)[None, :]]
+    return out

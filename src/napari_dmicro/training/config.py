@@ -53,12 +53,15 @@ class StageConfig(_Config):
             raise ValueError("stage 1 (optics) uses the L1 phase-to-intensity loss of the paper")
         return self
 
+    def steps_per_epoch(self, n_train_fields: int) -> int:
+        """An epoch is one patch from every training field (drop_last batches), at least one step."""
+        return max(n_train_fields // self.batch_size, 1)
+
     def total_steps(self, n_train_fields: int) -> int:
-        """Steps of this stage; an epoch is one patch from every training field (drop_last batches)."""
+        """Steps of this stage (``steps``, or ``epochs`` × steps per epoch)."""
         if self.steps is not None:
             return self.steps
-        per_epoch = max(n_train_fields // self.batch_size, 1)
-        return int(round(self.epochs * per_epoch))
+        return int(round(self.epochs * self.steps_per_epoch(n_train_fields)))
 
     def lr_at(self, step: int, total_steps: int, base: float | None = None) -> float:
         """Multi-step schedule as a pure function of the step (so resuming needs no scheduler state)."""

@@ -6,8 +6,9 @@
 - Validation and test patches are a fixed grid of n × n patches per field, aligned to the camera
   pixels, so their measurements are exact crops of the full-field measurement.
 - Crops carry ``context_px`` of surrounding field (beyond the field's edge: the encoder's
-  ``outside_field`` rule) so a crop's simulated measurement equals the same region of the full-field
-  measurement (learnable Fourier filter).
+  ``outside_field`` rule, :func:`~napari_dmicro.optics.grids.crop_with_surroundings`) so a crop's
+  simulated measurement equals the same region of the full-field measurement (learnable Fourier filter),
+  and name the field they come from so they are exposed as part of its acquisition.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..optics.grids import crop_with_surroundings
 
 FIELD_SUFFIXES = (".zarr", ".npy", ".npz")
 
@@ -96,29 +99,13 @@ def fingerprint(fieldset: FieldSet) -> str:
     return h.hexdigest()
 
 
-def crop_region(array: np.ndarray, top: int, left: int, size: int, outside: str = "dark") -> np.ndarray:
-    """``size × size`` window at (top, left); parts outside the array are mirrored (``reflect``, the
-    same rule as :meth:`Encoder.full_field_detector`) or zero (``dark``)."""
-    if outside == "reflect":
-        from ..optics.grids import reflect_indices
-
-        rows = reflect_indices(top, size, array.shape[0])
-        cols = reflect_indices(left, size, array.shape[1])
-        return array[np.ix_(rows, cols)]
-    out = np.zeros((size, size), dtype=array.dtype)
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + size, array.shape[0]), min(left + size, array.shape[1])
-    if r1 > r0 and c1 > c0:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = array[r0:r1, c0:c1]
-    return out
-
-
 def step_rng(seed: int, stage_number: int, step: int) -> np.random.Generator:
     """The generator of one training step: a pure function of (seed, stage, step)."""
     return np.random.default_rng([seed, stage_number, step])
 
 
-def _flip(a: np.ndarray, flip_rows: bool, flip_cols: bool) -> np.ndarray:
+def flip(a: np.ndarray, flip_rows: bool, flip_cols: bool) -> np.ndarray:
+    """``a`` mirrored top-bottom and/or left-right (a view)."""
     if flip_rows:
         a = a[::-1]
     if flip_cols:
@@ -126,11 +113,22 @@ def _flip(a: np.ndarray, flip_rows: bool, flip_cols: bool) -> np.ndarray:
     return a
 
 
+@dataclass
+class TrainingPatches:
+    """A batch of training crops: ``regions`` (B, P + 2c, P + 2c) complex64 with ``context_px`` = c of
+    surrounding field, ``targets`` (B, P, P) float32 φ/2π, and where each came from (``sources``: field
+    index and flips), so the acquisition it is part of (the whole flipped field) can be named."""
+
+    regions: np.ndarray
+    targets: np.ndarray
+    sources: list[tuple[int, bool, bool]]
+
+
 def sample_training_patches(fieldset: FieldSet, rng: np.random.Generator, batch: int, patch_px: int,
                             context_px: int = 0, flips: bool = True, align_px: int = 1,
-                            outside: str = "reflect"):
-    """Random patches: fields (B, P + 2c, P + 2c) complex64 and targets (B, P, P) float32."""
-    regions, targets = [], []
+                            outside: str = "reflect") -> TrainingPatches:
+    """Random patches of the (randomly flipped) fields, with ``context_px`` of surroundings."""
+    regions, targets, sources = [], [], []
     size = patch_px + 2 * context_px
     for _ in range(batch):
         k = int(rng.integers(len(fieldset)))
@@ -138,10 +136,12 @@ def sample_training_patches(fieldset: FieldSet, rng: np.random.Generator, batch:
         top = int(rng.integers((field.shape[0] - patch_px) // align_px + 1)) * align_px
         left = int(rng.integers((field.shape[1] - patch_px) // align_px + 1)) * align_px
         fr, fc = (bool(rng.integers(2)), bool(rng.integers(2))) if flips else (False, False)
-        region = crop_region(field, top - context_px, left - context_px, size, outside)
-        regions.append(_flip(region, fr, fc))
-        targets.append(_flip(target[top:top + patch_px, left:left + patch_px], fr, fc))
-    return np.ascontiguousarray(np.stack(regions)), np.ascontiguousarray(np.stack(targets))
+        region = crop_with_surroundings(field, top - context_px, left - context_px, size, size, outside)
+        regions.append(flip(region, fr, fc))
+        targets.append(flip(target[top:top + patch_px, left:left + patch_px], fr, fc))
+        sources.append((k, fr, fc))
+    return TrainingPatches(np.ascontiguousarray(np.stack(regions)), np.ascontiguousarray(np.stack(targets)),
+                           sources)
 
 
 def grid_offsets(length_px: int, patch_px: int, per_side: int, align_px: int) -> list[int]:

@@ -1,9 +1,10 @@
 """Deterministic patch evaluation for model selection (validation) and the final test.
 
-For the learnable Fourier filter the whole field of view is simulated as one image and the fixed
-patches' measurements are crops of it (so they are what a camera would record). A PhaseD2NN images
-each patch through its own aperture. Noise, when the detector has it, is exact Poisson + read noise
-from a generator seeded by (seed, field index): the same model scores the same on every call.
+Measurements come from the one acquisition (:class:`~napari_dmicro.optics.acquisition.Acquisition`):
+for the learnable Fourier filter the whole field of view is one image (one exposure) and the fixed
+patches' measurements are crops of it; a PhaseD2NN images each patch through its own aperture (one
+exposure each). Noise, when the detector has it, is exact Poisson + read noise seeded by (seed, field
+index): the same model scores the same on every call.
 Metrics are per patch and averaged per patch ("patch metrics"), predictions clipped to [0, 1].
 """
 
@@ -20,52 +21,39 @@ from .data import FieldSet, FixedPatch
 _EVAL_STREAM = 7  # generator stream reserved for evaluation noise
 
 
-def _exact_noise_generator(seed: int, field_index: int, device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(int(np.random.SeedSequence([seed, _EVAL_STREAM, field_index]).generate_state(1)[0]))
-    return g
+def _field_seed(seed: int, field_index: int) -> int:
+    """Noise seed of the acquisition of evaluation field ``field_index``."""
+    return int(np.random.SeedSequence([seed, _EVAL_STREAM, field_index]).generate_state(1)[0])
 
 
 @torch.no_grad()
 def simulate_patches(model, fieldset: FieldSet, patches: list[FixedPatch], patch_px: int, seed: int,
                      device, *, need_intensity: bool = False, optics_kwargs: dict | None = None):
-    """Measurements (N, p/b, p/b), targets (N, p, p) and optionally full-resolution intensities."""
+    """Measurements (N, p/b, p/b), targets (N, p, p) and optionally full-resolution intensities, as the
+    microscope records them (:meth:`Acquisition.acquire_patches`: crops of the one full-field exposure,
+    or one aperture exposure per patch)."""
     encoder = model.encoder
-    b = encoder.config.detector.binning
-    noise = "exact" if encoder.config.detector.noisy else "none"
+    acquisition = encoder.acquisition()
+    noise = "exact" if acquisition.noisy else "none"
     by_field: dict[int, list[int]] = defaultdict(list)
     for i, p in enumerate(patches):
         by_field[p.field_index].append(i)
+    b = acquisition.binning
     n = len(patches)
     meas = torch.empty(n, patch_px // b, patch_px // b)
     targets = torch.empty(n, patch_px, patch_px)
     intens = torch.empty(n, patch_px, patch_px) if need_intensity else None
     for k, idx in by_field.items():
-        field = fieldset.fields[k]
-        gen = _exact_noise_generator(seed, k, device)
-        if encoder.config.optics.kind == "lff":
-            rows, cols = (field.shape[0] // b) * b, (field.shape[1] // b) * b
-            det_field = encoder.full_field_detector(torch.from_numpy(field).to(device))[:rows, :cols]
-            intensity = encoder.detector.intensity(det_field)
-            full_meas = encoder.detector.add_noise(encoder.detector.demagnify(intensity[None]), noise, gen)[0]
-            for i in idx:
-                p = patches[i]
-                meas[i] = full_meas[p.top // b:(p.top + patch_px) // b, p.left // b:(p.left + patch_px) // b].cpu()
-                if intens is not None:
-                    intens[i] = intensity[p.top:p.top + patch_px, p.left:p.left + patch_px].cpu()
-        else:  # one acquisition per patch through the diffractive aperture
-            crops = np.stack([field[patches[i].top:patches[i].top + patch_px,
-                                    patches[i].left:patches[i].left + patch_px] for i in idx])
-            det_field = encoder.optics(torch.from_numpy(crops).to(device), **(optics_kwargs or {}))
-            intensity = encoder.detector.intensity(det_field)
-            m = encoder.detector.add_noise(encoder.detector.demagnify(intensity), noise, gen)
-            for j, i in enumerate(idx):
-                meas[i] = m[j].cpu()
-                if intens is not None:
-                    intens[i] = intensity[j].cpu()
-        for i in idx:
-            p = patches[i]
-            targets[i] = torch.from_numpy(fieldset.targets[k][p.top:p.top + patch_px, p.left:p.left + patch_px])
+        corners = [(patches[i].top, patches[i].left) for i in idx]
+        m, inten = acquisition.acquire_patches(fieldset.fields[k], corners, patch_px, noise=noise,
+                                               seed=_field_seed(seed, k), device=device,
+                                               keep_intensity=need_intensity, **(optics_kwargs or {}))
+        for j, i in enumerate(idx):
+            top, left = corners[j]
+            meas[i] = m[j]
+            if intens is not None:
+                intens[i] = inten[j]
+            targets[i] = torch.from_numpy(fieldset.targets[k][top:top + patch_px, left:left + patch_px])
     return meas, targets, intens
 
 

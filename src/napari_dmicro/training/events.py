@@ -27,6 +27,12 @@ class TrainEvent:
     eta_s: float | None = None
     message: str = ""
     path: str | None = None
+    #: epoch progress of a ``step`` event (an epoch = one patch from every training field): the epoch
+    #: in progress (1-based) of ``epochs``, and the step within it of ``steps_per_epoch``
+    epoch: int | None = None
+    epochs: int | None = None
+    epoch_step: int | None = None
+    steps_per_epoch: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -38,5 +44,6 @@ class TrainEvent:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
             return f"{where} step {self.step}/{self.total_steps}: validation {shown}"
         if self.kind == "step":
-            return f"{where} step {self.step}/{self.total_steps}: loss {self.loss:.4g}"
+            epoch = f" (epoch {self.epoch}/{self.epochs})" if self.epoch is not None else ""
+            return f"{where} step {self.step}/{self.total_steps}{epoch}: loss {self.loss:.4g}"
         return f"{where}: {self.message}" if self.message else f"{where}: {self.kind}"

@@ -1,5 +1,9 @@
 """The three-stage training run as a generator of progress events; resumable and cancellable.
 
+The ``Trainer`` is one generic loop (seeding, learning-rate schedule, validation, checkpoints, resume)
+over stage objects (:mod:`.stages`: what trains, the loss, the selection metric); every measurement
+comes from the model's one acquisition (``self.acquisition``).
+
 Run folder (``out_dir``):
 - ``model.safetensors``: the best model of the latest stage (by its validation metric) — the checkpoint
   to use; its card carries configs, data fingerprint, splits, validation and (at the end) test metrics;
@@ -28,21 +32,18 @@ from torch import nn
 from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.atomic import write_file_atomically, write_text_atomically
-from ..metrics import ssim
 from ..system import Microscope
 from . import data as D
-from .config import STAGE_NUMBERS, StageConfig, TrainConfig
+from .config import TrainConfig
 from .evaluation import evaluate_patches
 from .events import TrainEvent
+from .stages import Stage, build_stage
 
 MODEL_FILE = "model.safetensors"
 LAST_FILE = "last.safetensors"
 STATE_FILE = "train_state.safetensors"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
-
-_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
-
 
 class TrainingError(ValueError):
     """A run cannot start or continue; the message says why and what to do."""
@@ -88,18 +89,21 @@ class Trainer:
         b = cfg.system.encoder.detector.binning
         if patch % b:
             raise TrainingError(f"patch_px {patch} is not a multiple of the binning {b}")
-        if cfg.system.encoder.optics.kind == "d2nn" and patch != cfg.system.encoder.optics.n_neurons:
-            raise TrainingError(f"PhaseD2NN patches must equal its aperture "
-                                f"({cfg.system.encoder.optics.n_neurons} px); got patch_px {patch}")
-        per_side = cfg.data.val_patches_per_side
-        self.val_patches = D.fixed_patches(self.val_set, patch, per_side, b)
-        self.test_patches = D.fixed_patches(self.test_set, patch, per_side, b)
         with torch.random.fork_rng():  # decoder initialisation draws from the global generator
             torch.manual_seed(_seed_of(cfg.seed, 0, 1))
             self.model = Microscope(cfg.system, generator=torch.Generator().manual_seed(_seed_of(cfg.seed, 0)))
+        tile = self.model.encoder.tile_px()
+        if tile is not None and patch != tile:
+            raise TrainingError(f"patches of optics imaged aperture by aperture must equal the aperture "
+                                f"({tile} px); got patch_px {patch}")
+        per_side = cfg.data.val_patches_per_side
+        self.val_patches = D.fixed_patches(self.val_set, patch, per_side, b)
+        self.test_patches = D.fixed_patches(self.test_set, patch, per_side, b)
         if cfg.init:
             self._load_init(cfg.init)
         self.model.to(self.device).train()
+        #: the one acquisition every stage and the evaluation measure through (follows the live optics)
+        self.acquisition = self.model.encoder.acquisition()
         self.discriminator: nn.Module | None = None
         self.stage2_loss = None
 
@@ -166,7 +170,7 @@ class Trainer:
         for index in range(progress["stage_index"], len(cfg.stages)):
             if index != progress["stage_index"]:
                 progress.update(stage_index=index, step=0, best=None, best_step=None)
-            finished = yield from self._run_stage(cfg.stages[index])
+            finished = yield from self._run_stage(build_stage(cfg.stages[index], self))
             if not finished:
                 return
         yield from self._finish()
@@ -193,51 +197,27 @@ class Trainer:
             self.model.to(self.device)
         return progress
 
-    # ------------------------------------------------------------------ one stage
-    def _trainable(self, stage: StageConfig, step: int, total: int):
-        """Optimiser parameter groups (and a gradient mask) for this stage and step."""
-        m = self.model
-        if stage.name == "optics":
-            if stage.progressive_layers and m.config.optics_kind == "d2nn":
-                layer, joint = _algorithm1_phase(step, total, m.config.encoder.optics.n_layers)
-                lr = stage.joint_lr if joint else stage.lr
-                optics = m.encoder.optics
-                masks = [p for p in (optics.phase_rad, optics.amplitude_logit) if p is not None]
-                plr = stage.power_lr or lr
-                return [{"params": masks, "lr": lr, "base_lr": lr},
-                        {"params": [optics.power_logit], "lr": plr, "base_lr": plr}], (layer, joint)
-            return [{"params": m.optics_parameters(), "lr": stage.lr, "base_lr": stage.lr}], None
-        if stage.name == "decoder":
-            return [{"params": m.decoder_parameters(), "lr": stage.lr, "base_lr": stage.lr}], None
-        groups = [{"params": m.decoder_parameters(), "lr": stage.lr, "base_lr": stage.lr}]
-        if not stage.freeze_optics:
-            olr = stage.optics_lr or stage.lr
-            groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
-        return groups, None
-
-    def _run_stage(self, stage: StageConfig):
+    # ------------------------------------------------------------------ one stage (generic loop)
+    def _run_stage(self, stage: Stage):
         cfg = self.config
-        number = STAGE_NUMBERS[stage.name]
-        total = stage.total_steps(len(self.train_set))
+        number = stage.number
+        total = stage.total_steps()
         progress = self.progress
         progress["stage_steps"][stage.name] = total
         step = progress["step"]
-        self._set_requires_grad(stage)
-        if stage.name == "decoder":
-            self._prepare_stage2(stage)
+        self.stage = stage  # the stage in progress (its pool, losses, schedule)
+        stage.setup()
         yield self._log(TrainEvent("stage_start", stage.name, number, step, total,
                                    message=f"{total} steps"))
-        groups, phase = self._trainable(stage, step, total)
+        groups, schedule = stage.param_groups(step, total)
         optimizer = torch.optim.Adam(groups)
-        d_opt = None
-        if self.discriminator is not None:
-            d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr)
+        d_opt = stage.auxiliary_optimizers().get("disc")
         if self.resume and step > 0 and (self.out_dir / STATE_FILE).exists():
             opts = {"main": optimizer, **({"disc": d_opt} if d_opt else {})}
             mods = {"disc": self.discriminator} if self.discriminator is not None else None
             ck.load_train_state(self.out_dir / STATE_FILE, opts, mods)
         self.resume = False
-        if step == 0 and stage.name != "optics":
+        if step == 0 and stage.validate_at_start:
             yield self._log(self._validate(stage, 0, total))
         stage_t0 = time.perf_counter()
         start_step = step
@@ -249,20 +229,20 @@ class Trainer:
                     f"{reason}; the best model so far is {self.out_dir / MODEL_FILE}, continue with --resume"),
                     path=str(self.out_dir / MODEL_FILE), elapsed_s=self.elapsed_s))
                 return False
-            new_groups, new_phase = self._trainable(stage, step, total)
-            if new_phase != phase:  # Algorithm 1: a fresh optimiser for every sub-step
-                groups, phase = new_groups, new_phase
+            new_groups, new_schedule = stage.param_groups(step, total)
+            if new_schedule != schedule:  # e.g. Algorithm 1: a fresh optimiser for every sub-step
+                groups, schedule = new_groups, new_schedule
                 optimizer = torch.optim.Adam(groups)
             for g in optimizer.param_groups:
-                g["lr"] = stage.lr_at(step, total, g["base_lr"])
-            loss, terms = self._train_step(stage, number, step, optimizer, d_opt, phase)
+                g["lr"] = stage.config.lr_at(step, total, g["base_lr"])
+            loss, terms = self._train_step(stage, step, optimizer, schedule)
             step += 1
             done = step - start_step
             rate = (time.perf_counter() - stage_t0) / done
             yield self._log(TrainEvent("step", stage.name, number, step, total, loss=loss, terms=terms,
                                        lr=optimizer.param_groups[0]["lr"], elapsed_s=self.elapsed_s,
-                                       eta_s=rate * (total - step)))
-            validate = step % stage.val_every == 0 or step == total
+                                       eta_s=rate * (total - step), **stage.epoch_progress(step, total)))
+            validate = step % stage.config.val_every == 0 or step == total
             if validate:
                 yield self._log(self._validate(stage, step, total))
             if validate or step % cfg.checkpoint_every_steps == 0:
@@ -282,14 +262,6 @@ class Trainer:
                                    message="finished"))
         return True
 
-    def _set_requires_grad(self, stage: StageConfig) -> None:
-        optics = stage.name == "optics" or (stage.name == "end_to_end" and not stage.freeze_optics)
-        decoder = stage.name in ("decoder", "end_to_end")
-        for p in self.model.optics_parameters():
-            p.requires_grad_(optics)
-        for p in self.model.decoder_parameters():
-            p.requires_grad_(decoder)
-
     def _time_is_up(self) -> bool:
         limit = self.config.max_minutes
         if limit is not None and self.elapsed_s > limit * 60:
@@ -298,152 +270,42 @@ class Trainer:
         return False
 
     # ------------------------------------------------------------------ steps
-    def _train_step(self, stage: StageConfig, number: int, step: int, optimizer, d_opt, phase):
+    def _train_step(self, stage: Stage, step: int, optimizer, schedule):
+        """One optimiser step; its data, noise and dropout are seeded by (seed, stage, step)."""
         cfg = self.config
+        number = stage.number
         rng = D.step_rng(cfg.seed, number, step)
         torch.manual_seed(_seed_of(cfg.seed, number, step, 1))
         noise_gen = torch.Generator(device=self.device).manual_seed(_seed_of(cfg.seed, number, step, 2))
         optimizer.zero_grad(set_to_none=True)
-        terms: dict[str, float] = {}
-        if stage.name == "optics":
-            loss = self._optics_loss(rng, stage, phase)
-        elif stage.name == "decoder":
-            loss, terms = self._decoder_loss(rng, stage, noise_gen, d_opt)
-        else:
-            loss, terms = self._end_to_end_loss(rng, stage, noise_gen)
+        loss, terms = stage.loss(rng, noise_gen, schedule)
         loss.backward()
-        if phase is not None:
-            self._mask_algorithm1_gradients(*phase)
+        stage.after_backward(schedule)
         optimizer.step()
-        if getattr(self, "_pending_discriminator", None) is not None:
-            self._discriminator_step()
+        stage.after_step()
         return float(loss.detach()), terms
 
-    def _regions(self, rng, batch: int):
-        """Training patches with the optical context they need, on the device."""
-        cfg = self.config
-        ctx = self.model.encoder.optics.context_px()
-        fields, targets = D.sample_training_patches(self.train_set, rng, batch, cfg.data.patch_px, ctx,
-                                                    cfg.data.flips, outside=cfg.system.encoder.outside_field)
-        return torch.from_numpy(fields).to(self.device), torch.from_numpy(targets).to(self.device), ctx
-
-    def _center(self, x: torch.Tensor, ctx: int) -> torch.Tensor:
-        p = self.config.data.patch_px
-        return x[..., ctx:ctx + p, ctx:ctx + p]
-
-    def _optics_loss(self, rng, stage: StageConfig, phase):
-        fields, targets, ctx = self._regions(rng, stage.batch_size)
-        kwargs = {"n_active": phase[0]} if phase is not None else {}
-        intensity = self.model.encoder.optical_intensity(fields, **kwargs)
-        return (self._center(intensity, ctx) - targets).abs().mean()
-
-    def _mask_algorithm1_gradients(self, layer: int, joint: bool) -> None:
-        optics = self.model.encoder.optics
-        keep = torch.zeros(optics.phase_rad.shape[0], dtype=torch.bool, device=optics.phase_rad.device)
-        if joint:
-            keep[:layer] = True
-        else:
-            keep[layer - 1] = True
-        for param in (optics.phase_rad, optics.amplitude_logit):
-            if param is not None and param.grad is not None:
-                param.grad[~keep] = 0
-        if optics.power_logit.grad is not None:
-            only = torch.zeros_like(optics.power_logit.grad)
-            only[layer - 1] = optics.power_logit.grad[layer - 1]
-            optics.power_logit.grad = only
-
-    # stage 2 ---------------------------------------------------------------------------
-    def _prepare_stage2(self, stage: StageConfig) -> None:
-        cfg = self.config
-        if stage.perceptual_weight > 0 or stage.adversarial_weight > 0:
-            from .losses import Stage2Loss, UNetDiscriminatorSN
-
-            self.discriminator = UNetDiscriminatorSN().to(self.device) if stage.adversarial_weight > 0 else None
-            self.stage2_loss = Stage2Loss(perceptual_weight=stage.perceptual_weight,
-                                          adversarial_weight=stage.adversarial_weight,
-                                          vgg_weights_path=cfg.vgg19_weights,
-                                          discriminator=self.discriminator).to(self.device)
-        self.pool = _MeasurementPool(self.model, self.train_set, cfg, self.device)
-        fresh = ((cfg.init is None or not cfg.init_decoder) and float(self.model.meas_offset) == 0
-                 and float(self.model.meas_scale) == 1)
-        if fresh:  # a new decoder: normalise its input to the statistics of the training measurements
-            self.model.fit_measurement_normalization(self.pool.all_measurements())
-
-    def _decoder_loss(self, rng, stage: StageConfig, noise_gen, d_opt):
-        meas, targets = self.pool.sample(rng, stage.batch_size, noise_gen)
-        pred = self.model.decode(meas)
-        if self.stage2_loss is None:
-            loss = (pred - targets).abs().mean()
-            return loss, {"l1": float(loss.detach())}
-        loss, terms = self.stage2_loss(pred[:, None], targets[:, None])
-        if self.discriminator is not None and d_opt is not None:
-            self._pending_discriminator = (targets[:, None], pred[:, None].detach(), d_opt, terms)
-        return loss, terms
-
-    def _discriminator_step(self) -> None:
-        """Update the discriminator after the generator's step (its graph used the old weights)."""
-        from .losses import discriminator_loss
-
-        real, fake, d_opt, terms = self._pending_discriminator
-        self._pending_discriminator = None
-        d_opt.zero_grad(set_to_none=True)
-        d_loss = discriminator_loss(self.discriminator, real, fake)
-        d_loss.backward()
-        d_opt.step()
-        terms["discriminator"] = float(d_loss.detach())
-
-    # stage 3 ---------------------------------------------------------------------------
-    def _end_to_end_loss(self, rng, stage: StageConfig, noise_gen):
-        fields, targets, ctx = self._regions(rng, stage.batch_size)
-        enc = self.model.encoder
-        det_field = self._center(enc.optics(fields), ctx)
-        binned = enc.detector.demagnify(enc.detector.intensity(det_field))
-        noise = "differentiable" if enc.config.detector.noisy else "none"
-        meas = enc.detector.add_noise(binned, noise, noise_gen)
-        pred = self.model.decode(meas)
-        terms = {}
-        loss = torch.zeros((), device=self.device)
-        if stage.loss in ("l1", "l1_ssim"):
-            l1 = (pred - targets).abs().mean()
-            terms["l1"] = float(l1.detach())
-            loss = loss + l1
-        if stage.loss in ("ssim", "l1_ssim"):
-            s = ssim(pred, targets).mean()
-            terms["ssim"] = float(s.detach())
-            loss = loss + (1 - s)
-        return loss, terms
-
     # ------------------------------------------------------------------ validation & checkpoints
-    def _validate(self, stage: StageConfig, step: int, total: int) -> TrainEvent:
+    def _validate(self, stage: Stage, step: int, total: int) -> TrainEvent:
         cfg = self.config
-        optical = stage.name == "optics"
-        optics_kwargs, selectable = {}, True
-        if optical and stage.progressive_layers and self.model.config.optics_kind == "d2nn":
-            # Algorithm 1: score the network as trained so far (detector behind the active layer); only the
-            # complete network (all layers active) can become the stage's best model
-            n_layers = self.model.config.encoder.optics.n_layers
-            layer, _ = _algorithm1_phase(max(step - 1, 0), total, n_layers)
-            optics_kwargs = {"n_active": layer}
-            selectable = layer == n_layers
+        optics_kwargs, selectable = stage.validation_setting(step, total)
         metrics = evaluate_patches(self.model, self.val_set, self.val_patches, cfg.data.patch_px, cfg.seed,
-                                   self.device, optical=True, decoder=not optical, optics_kwargs=optics_kwargs)
-        if optics_kwargs:
+                                   self.device, optical=True, decoder=not stage.optical,
+                                   optics_kwargs=optics_kwargs)
+        if "n_active" in optics_kwargs:
             metrics["active_layers"] = optics_kwargs["n_active"]
-        key = {"l1": "l1", "psnr": "psnr_db", "ssim": "ssim"}[stage.select_on]
-        score = metrics[("optical_" if optical else "") + key]
-        best = self.progress.get("best")
-        higher = _HIGHER_IS_BETTER[stage.select_on]
-        improved = selectable and (best is None or (score > best if higher else score < best))
+        score = metrics[stage.score_key()]
+        improved = selectable and stage.improves(score, self.progress.get("best"))
         entry = {"stage": stage.name, "step": step, **metrics}
         self.progress["history"].append(entry)
         if improved:
             self.progress.update(best=score, best_step=step)
             self._save_model(stage, step, metrics)
-        return TrainEvent("validation", stage.name, STAGE_NUMBERS[stage.name], step, total,
+        return TrainEvent("validation", stage.name, stage.number, step, total,
                           metrics={**metrics, "improved": improved}, elapsed_s=self.elapsed_s,
                           path=str(self.out_dir / MODEL_FILE) if improved else None)
 
-    def _card(self, stage: StageConfig | None, step: int | None, metrics: dict | None) -> dict:
+    def _card(self, stage: Stage | None, step: int | None, metrics: dict | None) -> dict:
         cfg = self.config
         perceptual = getattr(self.stage2_loss, "perceptual_source", None) if self.stage2_loss else None
         return {
@@ -460,10 +322,10 @@ class Trainer:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
-    def _save_model(self, stage: StageConfig, step: int, metrics: dict) -> None:
+    def _save_model(self, stage: Stage, step: int, metrics: dict) -> None:
         ck.save_checkpoint(self.out_dir / MODEL_FILE, self.model, card=self._card(stage, step, metrics))
 
-    def _save_state(self, stage: StageConfig, step: int, optimizer, d_opt) -> None:
+    def _save_state(self, stage: Stage, step: int, optimizer, d_opt) -> None:
         self.progress.update(step=step, elapsed_s=self.elapsed_s)
         ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
         opts = {}
@@ -491,91 +353,4 @@ class Trainer:
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
-
-
-def _algorithm1_phase(step: int, total: int, n_layers: int) -> tuple[int, bool]:
-    """The paper's Algorithm 1 as a function of the step: layer i alone, then layers 1..i jointly.
-
-    The stage's steps are split evenly over the 2n − 1 sub-steps (layer 1 has no joint sub-step).
-    Returns (number of active layers, joint?).
-    """
-    phases = [(1, False)] + [(i, joint) for i in range(2, n_layers + 1) for joint in (False, True)]
-    index = min(int(step * len(phases) / max(total, 1)), len(phases) - 1)
-    return phases[index]
-
-
-class _MeasurementPool:
-    """Stage 2 inputs with the optics frozen, simulated once.
-
-    LFF: the full-field measurement of every training field in its four flips; a training sample is a
-    camera-aligned crop of one, so it is exactly what the microscope records. PhaseD2NN: a bank of
-    patches imaged through the aperture. Noise is added per sample from the step's generator.
-    """
-
-    def __init__(self, model: Microscope, fieldset: D.FieldSet, cfg: TrainConfig, device):
-        self.model, self.fieldset, self.cfg, self.device = model, fieldset, cfg, device
-        self.b = model.encoder.config.detector.binning
-        self.patch = cfg.data.patch_px
-        with torch.no_grad():
-            if model.config.optics_kind == "lff":
-                self._build_full_fields()
-            else:
-                self._build_bank()
-
-    def _build_full_fields(self) -> None:
-        enc = self.model.encoder
-        self.full: list[list[torch.Tensor]] = []
-        for field in self.fieldset.fields:
-            variants = []
-            for fr, fc in ((False, False), (True, False), (False, True), (True, True)):
-                f = D._flip(field, fr, fc)
-                rows, cols = (f.shape[0] // self.b) * self.b, (f.shape[1] // self.b) * self.b
-                out = enc.full_field_detector(torch.from_numpy(np.ascontiguousarray(f)).to(self.device))[:rows, :cols]
-                variants.append(enc.detector.demagnify(enc.detector.intensity(out)[None])[0].cpu())
-            self.full.append(variants)
-
-    def _build_bank(self) -> None:
-        enc = self.model.encoder
-        rng = np.random.default_rng([self.cfg.seed, 2, 10 ** 6])
-        fields, targets = D.sample_training_patches(self.fieldset, rng, self.cfg.data.d2nn_bank_size,
-                                                    self.patch, 0, self.cfg.data.flips)
-        meas = []
-        for i in range(0, len(fields), 8):
-            out = enc.optics(torch.from_numpy(fields[i:i + 8]).to(self.device))
-            meas.append(enc.detector.demagnify(enc.detector.intensity(out)).cpu())
-        self.bank_meas = torch.cat(meas)
-        self.bank_targets = torch.from_numpy(targets)
-
-    def all_measurements(self) -> torch.Tensor:
-        """Every noise-free camera pixel of the pool (flattened)."""
-        if self.model.config.optics_kind == "lff":
-            return torch.cat([v.flatten() for variants in self.full for v in variants])
-        return self.bank_meas.flatten()
-
-    def sample(self, rng, batch: int, noise_gen):
-        det = self.model.encoder.detector
-        noise = "exact" if det.config.noisy else "none"
-        if self.model.config.optics_kind == "lff":
-            meas, targets, refs = [], [], []
-            h = self.patch // self.b
-            for _ in range(batch):
-                k = int(rng.integers(len(self.fieldset)))
-                v = int(rng.integers(4)) if self.cfg.data.flips else 0
-                full = self.full[k][v]
-                top = int(rng.integers(full.shape[0] - h + 1))
-                left = int(rng.integers(full.shape[1] - h + 1))
-                meas.append(full[top:top + h, left:left + h])
-                refs.append(full.max())
-                target = D._flip(self.fieldset.targets[k], v in (1, 3), v in (2, 3))
-                t0, l0 = top * self.b, left * self.b
-                targets.append(torch.from_numpy(np.ascontiguousarray(target[t0:t0 + self.patch, l0:l0 + self.patch])))
-            meas_t = torch.stack(meas).to(self.device)
-            if noise != "none":
-                meas_t = det.add_noise(meas_t, noise, noise_gen, reference=torch.stack(refs).to(self.device))
-            return meas_t, torch.stack(targets).to(self.device)
-        idx = torch.from_numpy(rng.integers(len(self.bank_meas), size=batch))
-        meas_t = self.bank_meas[idx].to(self.device)
-        if noise != "none":
-            meas_t = det.add_noise(meas_t, noise, noise_gen)
-        return meas_t, self.bank_targets[idx].to(self.device)
 

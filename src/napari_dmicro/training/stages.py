@@ -1,0 +1,320 @@
+"""The training stages as objects: what trains, the loss of a step, validation and model selection.
+
+The :class:`~napari_dmicro.training.trainer.Trainer` is a generic loop over stages; a stage changes it
+by overriding methods (deepinv's trainer), not by string switches:
+
+- :class:`OpticsStage` (1): the optics alone, L1 of the full-resolution detector intensity against φ/2π;
+- :class:`ProgressiveOpticsStage` (1, layered optics): the paper's Algorithm 1 schedule;
+- :class:`DecoderStage` (2): optics frozen, decoder on measurements simulated once (a
+  :class:`~.measurement_pool.MeasurementPool`);
+- :class:`EndToEndStage` (3): decoder (and optics unless frozen) through the differentiable acquisition.
+
+Every measurement comes from the one acquisition (:class:`~napari_dmicro.optics.acquisition.Acquisition`),
+and every training crop is exposed as part of the acquisition it is cut from (same photon reference as
+the whole field: see docs/physics.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..metrics import ssim
+from . import data as D
+from .config import STAGE_NUMBERS, StageConfig
+from .measurement_pool import MeasurementPool
+
+_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
+_METRIC_KEYS = {"l1": "l1", "psnr": "psnr_db", "ssim": "ssim"}
+
+
+class Stage:
+    """One training stage of a run (``trainer`` gives the model, data, device and seed)."""
+
+    #: validate before the first step (the starting point of the stage is a candidate)
+    validate_at_start = True
+    #: the validation scores the all-optical image (stage 1) instead of the decoder's output
+    optical = False
+
+    def __init__(self, config: StageConfig, trainer):
+        self.config = config
+        self.trainer = trainer
+        self.name = config.name
+        self.number = STAGE_NUMBERS[config.name]
+        self.select_on = config.select_on
+
+    @property
+    def model(self):
+        return self.trainer.model
+
+    def total_steps(self) -> int:
+        return self.config.total_steps(len(self.trainer.train_set))
+
+    def epoch_progress(self, step: int, total: int) -> dict:
+        """Epoch fields of the event of completed step ``step`` (≥ 1): epoch, epochs, epoch_step,
+        steps_per_epoch."""
+        per_epoch = self.config.steps_per_epoch(len(self.trainer.train_set))
+        epochs = max(-(-total // per_epoch), 1)
+        return {"epoch": min((step - 1) // per_epoch + 1, epochs), "epochs": epochs,
+                "epoch_step": (step - 1) % per_epoch + 1, "steps_per_epoch": per_epoch}
+
+    # --------------------------------------------------------------- what trains
+    def trains_optics(self) -> bool:
+        return False
+
+    def trains_decoder(self) -> bool:
+        return False
+
+    def param_groups(self, step: int, total: int) -> tuple[list[dict], object]:
+        """Optimiser parameter groups at ``step`` and a schedule key: a new key starts a fresh optimiser."""
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Before the stage's first (or resumed) step: which parameters take gradients."""
+        for p in self.model.optics_parameters():
+            p.requires_grad_(self.trains_optics())
+        for p in self.model.decoder_parameters():
+            p.requires_grad_(self.trains_decoder())
+
+    def auxiliary_optimizers(self) -> dict:
+        """Optimisers besides the main one (saved and resumed with the run)."""
+        return {}
+
+    # --------------------------------------------------------------- one step
+    def loss(self, rng: np.random.Generator, noise_gen: torch.Generator, schedule) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def after_backward(self, schedule) -> None:
+        """Between backward and the optimiser step (e.g. gradient masks)."""
+
+    def after_step(self) -> None:
+        """After the optimiser step (e.g. a discriminator update)."""
+
+    # --------------------------------------------------------------- validation
+    def validation_setting(self, step: int, total: int) -> tuple[dict, bool]:
+        """Optics keyword arguments of the validation and whether the result may become the best model."""
+        return {}, True
+
+    def score_key(self) -> str:
+        return ("optical_" if self.optical else "") + _METRIC_KEYS[self.select_on]
+
+    def improves(self, score: float, best: float | None) -> bool:
+        higher = _HIGHER_IS_BETTER[self.select_on]
+        return best is None or (score > best if higher else score < best)
+
+    # --------------------------------------------------------------- shared helpers
+    def training_crops(self, rng, batch: int) -> tuple[D.TrainingPatches, torch.Tensor, torch.Tensor, int]:
+        """Random crops with the optical context they need: (patches, regions, targets on device, context)."""
+        t = self.trainer
+        cfg = t.config
+        ctx = t.acquisition.context_px
+        patches = D.sample_training_patches(t.train_set, rng, batch, cfg.data.patch_px, ctx, cfg.data.flips,
+                                            outside=cfg.system.encoder.outside_field)
+        return (patches, torch.from_numpy(patches.regions).to(t.device),
+                torch.from_numpy(patches.targets).to(t.device), ctx)
+
+
+class OpticsStage(Stage):
+    """Stage 1: the optics alone; the detector intensity read as φ/2π (L1)."""
+
+    validate_at_start = False
+    optical = True
+
+    def trains_optics(self) -> bool:
+        return True
+
+    def param_groups(self, step, total):
+        lr = self.config.lr
+        return [{"params": self.model.optics_parameters(), "lr": lr, "base_lr": lr}], None
+
+    def optics_kwargs(self, schedule) -> dict:
+        return {}
+
+    def loss(self, rng, noise_gen, schedule):
+        _, regions, targets, ctx = self.training_crops(rng, self.config.batch_size)
+        intensity = self.trainer.acquisition.detector_intensity(regions, ctx, **self.optics_kwargs(schedule))
+        loss = (intensity - targets).abs().mean()
+        return loss, {}
+
+
+class ProgressiveOpticsStage(OpticsStage):
+    """Stage 1 of layered optics (PhaseD2NN) with the paper's Algorithm 1: layer i alone, then layers
+    1..i jointly, a fresh optimiser for every sub-step; only the complete network can be selected."""
+
+    def __init__(self, config, trainer):
+        super().__init__(config, trainer)
+        self.n_layers = int(trainer.model.encoder.layer_count())
+
+    def param_groups(self, step, total):
+        cfg = self.config
+        layer, joint = algorithm1_phase(step, total, self.n_layers)
+        lr = cfg.joint_lr if joint else cfg.lr
+        optics = self.model.encoder.optics
+        masks = [p for p in (optics.phase_rad, optics.amplitude_logit) if p is not None]
+        plr = cfg.power_lr or lr
+        return [{"params": masks, "lr": lr, "base_lr": lr},
+                {"params": [optics.power_logit], "lr": plr, "base_lr": plr}], (layer, joint)
+
+    def optics_kwargs(self, schedule) -> dict:
+        return {"n_active": schedule[0]}
+
+    def after_backward(self, schedule) -> None:
+        """Only the layer(s) of the sub-step learn; only the active layer's output power."""
+        layer, joint = schedule
+        optics = self.model.encoder.optics
+        keep = torch.zeros(optics.phase_rad.shape[0], dtype=torch.bool, device=optics.phase_rad.device)
+        if joint:
+            keep[:layer] = True
+        else:
+            keep[layer - 1] = True
+        for param in (optics.phase_rad, optics.amplitude_logit):
+            if param is not None and param.grad is not None:
+                param.grad[~keep] = 0
+        if optics.power_logit.grad is not None:
+            only = torch.zeros_like(optics.power_logit.grad)
+            only[layer - 1] = optics.power_logit.grad[layer - 1]
+            optics.power_logit.grad = only
+
+    def validation_setting(self, step, total):
+        # score the network as trained so far (detector behind the active layer)
+        layer, _ = algorithm1_phase(max(step - 1, 0), total, self.n_layers)
+        return {"n_active": layer}, layer == self.n_layers
+
+
+class DecoderStage(Stage):
+    """Stage 2: optics frozen; the decoder learns from a pool of measurements simulated once."""
+
+    def __init__(self, config, trainer):
+        super().__init__(config, trainer)
+        self.loss_fn = None
+        self.discriminator = None
+        self.d_opt = None
+        self._pending = None
+
+    def trains_decoder(self) -> bool:
+        return True
+
+    def param_groups(self, step, total):
+        lr = self.config.lr
+        return [{"params": self.model.decoder_parameters(), "lr": lr, "base_lr": lr}], None
+
+    def setup(self) -> None:
+        super().setup()
+        t, stage = self.trainer, self.config
+        if stage.perceptual_weight > 0 or stage.adversarial_weight > 0:
+            from .losses import Stage2Loss, UNetDiscriminatorSN
+
+            if stage.adversarial_weight > 0:
+                self.discriminator = UNetDiscriminatorSN().to(t.device)
+                self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr)
+            self.loss_fn = Stage2Loss(perceptual_weight=stage.perceptual_weight,
+                                      adversarial_weight=stage.adversarial_weight,
+                                      vgg_weights_path=t.config.vgg19_weights,
+                                      discriminator=self.discriminator).to(t.device)
+        t.discriminator, t.stage2_loss = self.discriminator, self.loss_fn
+        self.pool = MeasurementPool(t)
+        cfg, model = t.config, self.model
+        fresh = ((cfg.init is None or not cfg.init_decoder) and float(model.meas_offset) == 0
+                 and float(model.meas_scale) == 1)
+        if fresh:  # a new decoder: normalise its input to the statistics of the training measurements
+            model.fit_measurement_normalization(self.pool.all_measurements())
+
+    def auxiliary_optimizers(self) -> dict:
+        return {"disc": self.d_opt} if self.d_opt is not None else {}
+
+    def loss(self, rng, noise_gen, schedule):
+        meas, targets = self.pool.sample(rng, self.config.batch_size, noise_gen)
+        pred = self.model.decode(meas)
+        if self.loss_fn is None:
+            loss = (pred - targets).abs().mean()
+            return loss, {"l1": float(loss.detach())}
+        loss, terms = self.loss_fn(pred[:, None], targets[:, None])
+        if self.discriminator is not None:
+            self._pending = (targets[:, None], pred[:, None].detach(), terms)
+        return loss, terms
+
+    def after_step(self) -> None:
+        """Update the discriminator after the generator's step (its graph used the old weights)."""
+        if self._pending is None:
+            return
+        from .losses import discriminator_loss
+
+        real, fake, terms = self._pending
+        self._pending = None
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss = discriminator_loss(self.discriminator, real, fake)
+        d_loss.backward()
+        self.d_opt.step()
+        terms["discriminator"] = float(d_loss.detach())
+
+
+class EndToEndStage(Stage):
+    """Stage 3: decoder and (unless frozen) optics through the differentiable acquisition."""
+
+    def trains_optics(self) -> bool:
+        return not self.config.freeze_optics
+
+    def trains_decoder(self) -> bool:
+        return True
+
+    def param_groups(self, step, total):
+        stage, m = self.config, self.model
+        groups = [{"params": m.decoder_parameters(), "lr": stage.lr, "base_lr": stage.lr}]
+        if not stage.freeze_optics:
+            olr = stage.optics_lr or stage.lr
+            groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
+        return groups, None
+
+    def loss(self, rng, noise_gen, schedule):
+        t = self.trainer
+        acq = t.acquisition
+        patches, regions, targets, ctx = self.training_crops(rng, self.config.batch_size)
+        camera = acq.camera_image(regions, ctx)
+        reference = crop_references(t, patches.sources) if acq.noisy else None
+        meas = acq.expose(camera, "differentiable", noise_gen, reference)
+        pred = self.model.decode(meas)
+        terms, loss = {}, torch.zeros((), device=t.device)
+        if self.config.loss in ("l1", "l1_ssim"):
+            l1 = (pred - targets).abs().mean()
+            terms["l1"] = float(l1.detach())
+            loss = loss + l1
+        if self.config.loss in ("ssim", "l1_ssim"):
+            s = ssim(pred, targets).mean()
+            terms["ssim"] = float(s.detach())
+            loss = loss + (1 - s)
+        return loss, terms
+
+
+def crop_references(trainer, sources: list[tuple[int, bool, bool]]) -> torch.Tensor | None:
+    """Photon references (B,) of training crops: that of the whole (flipped) field each was cut from,
+    under the current optics (None when every crop is its own exposure)."""
+    acq, fields = trainer.acquisition, trainer.train_set.fields
+    seen: dict[tuple[int, bool, bool], float | None] = {}
+    for source in sources:
+        if source not in seen:
+            k, fr, fc = source
+            seen[source] = acq.photon_reference(D.flip(fields[k], fr, fc), device=trainer.device)
+    refs = [seen[s] for s in sources]
+    if any(r is None for r in refs):
+        return None
+    return torch.tensor(refs, dtype=torch.float32, device=trainer.device)
+
+
+def build_stage(config: StageConfig, trainer) -> Stage:
+    """The stage object of a stage configuration."""
+    if config.name == "optics":
+        layered = trainer.model.encoder.layer_count() is not None
+        return ProgressiveOpticsStage(config, trainer) if config.progressive_layers and layered \
+            else OpticsStage(config, trainer)
+    return {"decoder": DecoderStage, "end_to_end": EndToEndStage}[config.name](config, trainer)
+
+
+def algorithm1_phase(step: int, total: int, n_layers: int) -> tuple[int, bool]:
+    """The paper's Algorithm 1 as a function of the step: layer i alone, then layers 1..i jointly.
+
+    The stage's steps are split evenly over the 2n − 1 sub-steps (layer 1 has no joint sub-step).
+    Returns (number of active layers, joint?).
+    """
+    phases = [(1, False)] + [(i, joint) for i in range(2, n_layers + 1) for joint in (False, True)]
+    index = min(int(step * len(phases) / max(total, 1)), len(phases) - 1)
+    return phases[index]
