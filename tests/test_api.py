@@ -209,3 +209,71 @@ def test_one_untrained_model_for_the_cli_and_the_widget(tmp_path):
     np.testing.assert_allclose(from_widget, api, rtol=0, atol=1e-6)
     d2nn = dm.untrained_model("d2nn", compression=16)
     assert d2nn.encoder.tile_px() is not None and dm.simulate(field, d2nn).record.tile_px == d2nn.encoder.tile_px()
+
+
+# ------------------------------------------------------------------ memory bounded by the block, not the field
+def _noisy_pair(shape=(1100, 1000), seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(0.2, 6.0, shape).astype(np.float32)
+    truth[:, : shape[1] // 3] = 3.0  # flat and textured regions
+    return truth + rng.normal(0, 0.3, shape).astype(np.float32), np.exp(1j * truth).astype(np.complex64)
+
+
+def test_blockwise_evaluation_equals_the_whole_field_computation():
+    from napari_dmicro.inference.evaluate import evaluate_field
+    from napari_dmicro.metrics import psnr, ssim_map
+
+    phase, reference = _noisy_pair()
+    p = torch.from_numpy(np.clip(phase / (2 * np.pi), 0, 1))
+    t = torch.from_numpy(np.mod(np.angle(reference), 2 * np.pi).astype(np.float32) / (2 * np.pi))
+    whole = ssim_map(p, t)[0, 0].numpy()  # the in-memory computation, one image
+    q = evaluate_field(phase, reference, block_px=512)  # 3 × 2 blocks, each read with a 5-px halo
+    np.testing.assert_allclose(q.ssim_map, whole, rtol=0, atol=1e-5)
+    assert q.ssim == pytest.approx(float(whole.mean(dtype=np.float64)), abs=1e-6)
+    assert q.psnr_db == pytest.approx(float(psnr(p, t)[0]), abs=1e-4)  # dB
+    assert len(q.patch_psnrs_db) == 4 * 3
+    lazy = dm.ssim_map_lazy(phase, reference, chunk_px=450)  # chunks not on the block grid
+    np.testing.assert_allclose(lazy.compute(), whole, rtol=0, atol=1e-5)
+
+
+def test_evaluation_without_the_map_holds_one_block_not_the_field():
+    import tracemalloc
+
+    from napari_dmicro.inference.evaluate import evaluate_field
+
+    phase, reference = _noisy_pair((1536, 1536))
+    field_bytes = phase.nbytes  # 9 MiB; the whole-field computation allocates several of these
+    tracemalloc.start()
+    try:
+        quality = evaluate_field(phase, reference, block_px=256, keep_ssim_map=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert quality.ssim_map is None and np.isfinite(quality.ssim) and len(quality.patch_ssims) == 36
+    assert peak < field_bytes / 3, f"numpy peak {peak / 2**20:.1f} MiB"
+
+
+def test_cli_streams_reconstruction_and_ssim_map_with_the_in_memory_results(tiny_models, tmp_path, capsys):
+    import json
+
+    from napari_dmicro.io.fields import write_field
+
+    field = make_field(seed=3, size_px=(1100, 1060))  # 2 × 2 chunks of the scratch and of the stores
+    write_field(tmp_path / "f.zarr", field, pixel_size_um=0.3164, wavelength_um=0.6328)
+    assert main(["simulate", str(tmp_path / "f.zarr"), "-o", str(tmp_path / "m.zarr"),
+                 "--model", str(tiny_models["lff"])]) == 0
+    assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "p.zarr"),
+                 "--model", str(tiny_models["lff"])]) == 0
+    model = dm.load_model(tiny_models["lff"])
+    in_memory = dm.reconstruct(dm.simulate(field, model), model)
+    streamed = read_image(tmp_path / "p.zarr").data
+    np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5)  # radians
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr", "m.zarr", "p.zarr"]  # scratch removed
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "p.zarr"), "--reference", str(tmp_path / "f.zarr"),
+                 "--ssim-map", str(tmp_path / "s.zarr")]) == 0
+    printed = json.loads(capsys.readouterr().out.split("wrote")[0])
+    report = dm.evaluate(in_memory, field)
+    assert printed["psnr_db"] == pytest.approx(report.psnr_db, abs=1e-3)
+    assert printed["ssim"] == pytest.approx(report.ssim, abs=1e-3)
+    np.testing.assert_allclose(read_image(tmp_path / "s.zarr").data, report.ssim_map, rtol=0, atol=1e-5)

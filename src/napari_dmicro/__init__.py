@@ -16,7 +16,7 @@ torch.
 __version__ = "0.1.0.dev0"
 
 _API = ("load_model", "untrained_model", "simulate", "reconstruct", "evaluate", "EvaluationReport",
-        "Measurement", "AcquisitionRecord", "check_pixel_pitch")
+        "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy")
 
 __all__ = ["__version__", *_API]
 

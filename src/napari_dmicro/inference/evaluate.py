@@ -16,7 +16,7 @@ from dataclasses import dataclass, field as dc_field
 import numpy as np
 import torch
 
-from ..metrics import SSIM_HALO_PX, pooled_psnr, psnr, ssim_map, ssim_map_of_extended
+from ..metrics import SSIM_HALO_PX, pooled_psnr, psnr, ssim, ssim_map_of_extended
 
 __all__ = ["QualityPlanes", "FieldQuality", "evaluate_field", "ssim_map_view"]
 
@@ -116,7 +116,7 @@ def evaluate_field(phase, reference, *, patch_px: int = 256, block_px: int = BLO
     block_px = max(int(block_px) // patch_px, 1) * patch_px
     smap_out = np.empty((rows, cols), np.float32) if keep_ssim_map else None
     sq_err = ssim_sum = 0.0
-    patch_p, patch_s = [], []
+    patches: list[tuple[int, int, float, float]] = []
     for r0 in range(0, rows, block_px):
         r1 = min(r0 + block_px, rows)
         for c0 in range(0, cols, block_px):
@@ -126,19 +126,29 @@ def evaluate_field(phase, reference, *, patch_px: int = 256, block_px: int = BLO
             sq_err += float(np.square(p - t, dtype=np.float64).sum())
             if smap_out is not None:
                 smap_out[r0:r1, c0:c1] = smap
-            _patch_metrics(p, t, patch_px, patch_p, patch_s)
+            _patch_metrics(p, t, patch_px, (r0, c0), patches)
+    patches.sort()  # row-major over the field, as a single pass would list them
     return FieldQuality(psnr_db=pooled_psnr(sq_err, rows * cols), ssim=ssim_sum / (rows * cols),
-                        ssim_map=smap_out, patch_psnrs_db=patch_p, patch_ssims=patch_s)
+                        ssim_map=smap_out, patch_psnrs_db=[q[2] for q in patches],
+                        patch_ssims=[q[3] for q in patches])
 
 
-def _patch_metrics(p: np.ndarray, t: np.ndarray, patch_px: int, psnrs: list, ssims: list) -> None:
-    """Append the metrics of the whole patches of a block (block origin on the patch grid)."""
-    for r in range(0, p.shape[0] - patch_px + 1, patch_px):
-        for c in range(0, p.shape[1] - patch_px + 1, patch_px):
-            pp = torch.from_numpy(np.ascontiguousarray(p[r:r + patch_px, c:c + patch_px]))
-            tt = torch.from_numpy(np.ascontiguousarray(t[r:r + patch_px, c:c + patch_px]))
-            psnrs.append(float(psnr(pp, tt)[0]))
-            ssims.append(float(ssim_map(pp, tt).mean()))
+def _patch_metrics(p: np.ndarray, t: np.ndarray, patch_px: int, origin: tuple[int, int], patches: list) -> None:
+    """Append ``(row, col, psnr_db, ssim)`` of the whole patches of a block at ``origin`` (on the patch
+    grid); all patches of the block go through the metrics as one batch."""
+    n_r, n_c = p.shape[0] // patch_px, p.shape[1] // patch_px
+    if not n_r or not n_c:
+        return
+
+    def batch(x: np.ndarray) -> torch.Tensor:
+        x = x[:n_r * patch_px, :n_c * patch_px].reshape(n_r, patch_px, n_c, patch_px).transpose(0, 2, 1, 3)
+        return torch.from_numpy(np.ascontiguousarray(x.reshape(-1, patch_px, patch_px)))
+
+    pp, tt = batch(p), batch(t)
+    psnrs, ssims = psnr(pp, tt).tolist(), ssim(pp, tt).tolist()
+    for k, (value_db, value) in enumerate(zip(psnrs, ssims)):
+        i, j = divmod(k, n_c)
+        patches.append((origin[0] + i * patch_px, origin[1] + j * patch_px, value_db, value))
 
 
 class _SSIMMapView:
