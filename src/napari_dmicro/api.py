@@ -27,6 +27,7 @@ from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from .device import resolve_device
 from .measurement import AcquisitionRecord, Measurement
 
+
 def load_model(name_or_path, device: str = "cpu"):
     """A shipped model (``dmicro models`` lists them) or a checkpoint file / run folder → Microscope.
 

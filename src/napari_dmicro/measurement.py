@@ -54,7 +54,7 @@ class AcquisitionRecord(BaseModel):
         unit = self.tile_px or b
         if self.tile_px and self.tile_px % b:
             raise ValueError(f"tile_px {self.tile_px} is not a whole number of camera pixels (binning {b})")
-        for axis, (field_px, camera_px) in enumerate(zip(self.field_shape, self.camera_shape)):
+        for axis, (field_px, camera_px) in enumerate(zip(self.field_shape, self.camera_shape, strict=True)):
             covered = math.ceil(field_px / unit) * unit
             if covered != camera_px * b:
                 raise ValueError(

@@ -11,7 +11,8 @@ block. Inputs may be numpy, dask or zarr arrays; only one block of each is read 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 import torch
@@ -146,7 +147,7 @@ def _patch_metrics(p: np.ndarray, t: np.ndarray, patch_px: int, origin: tuple[in
 
     pp, tt = batch(p), batch(t)
     psnrs, ssims = psnr(pp, tt).tolist(), ssim(pp, tt).tolist()
-    for k, (value_db, value) in enumerate(zip(psnrs, ssims)):
+    for k, (value_db, value) in enumerate(zip(psnrs, ssims, strict=True)):
         i, j = divmod(k, n_c)
         patches.append((origin[0] + i * patch_px, origin[1] + j * patch_px, value_db, value))
 
@@ -162,7 +163,7 @@ class _SSIMMapView:
         self.shape = planes.shape
 
     def __getitem__(self, key):
-        rows, cols = (range(*k.indices(n)) for k, n in zip(key, self.shape))
+        rows, cols = (range(*k.indices(n)) for k, n in zip(key, self.shape, strict=True))
         if not rows or not cols:
             return np.empty((len(rows), len(cols)), np.float32)
         return _ssim_block(self.planes, rows.start, rows.stop, cols.start, cols.stop)[0]

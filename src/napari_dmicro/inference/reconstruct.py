@@ -1,13 +1,14 @@
 """φ/2π map of a whole field of view from one camera image, with bounded memory.
 
-* One full-field image (learnable Fourier filter, ``model.encoder.tile_px()`` None): the decoder sees windows of its nominal camera size
-  (``model.config.decoder.img_size``; the whole image along an axis shorter than that) that overlap by
-  ``overlap`` camera pixels (default half a window); the last window of each axis is aligned to the
-  image end. Window outputs are blended with separable raised-cosine weights (see :mod:`.blending`)
-  normalised by their sum, so no seams appear and a translation-equivariant decoder would give exactly
-  the whole-image result. Windows are decoded one band of window rows at a time; output rows that no
-  later window touches are finalised and written (to ``out``, e.g. a zarr array), so the accumulator
-  holds about one band (window height × image width at object resolution).
+* One full-field image (learnable Fourier filter, ``model.encoder.tile_px()`` None): the decoder sees
+  windows of its nominal camera size (``model.config.decoder.img_size``; the whole image along an axis
+  shorter than that) that overlap by ``overlap`` camera pixels (default half a window); the last
+  window of each axis is aligned to the image end. Window outputs are blended with separable
+  raised-cosine weights (see :mod:`.blending`) normalised by their sum, so no seams appear and a
+  translation-equivariant decoder would give exactly the whole-image result. Windows are decoded one
+  band of window rows at a time; output rows that no later window touches are finalised and written
+  (to ``out``, e.g. a zarr array), so the accumulator holds about one band (window height × image
+  width at object resolution).
 * Tiled optics (PhaseD2NN, ``model.encoder.tile_px()`` not None): each camera tile (``tile_px / b``
   pixels) is a separate acquisition and is decoded on its own; tiles are assembled without overlap.
 """
