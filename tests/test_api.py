@@ -269,6 +269,9 @@ def test_cli_streams_reconstruction_and_ssim_map_with_the_in_memory_results(tiny
     streamed = read_image(tmp_path / "p.zarr").data
     np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5)  # radians
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr", "m.zarr", "p.zarr"]  # scratch removed
+    assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "q.zarr"),
+                 "--model", str(tiny_models["d2nn"])]) == 2  # refused inside the streaming block
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr", "m.zarr", "p.zarr"]  # nothing left behind
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "p.zarr"), "--reference", str(tmp_path / "f.zarr"),
                  "--ssim-map", str(tmp_path / "s.zarr")]) == 0
