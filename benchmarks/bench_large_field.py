@@ -256,8 +256,10 @@ def main(argv=None):
         f"# Large field of view: {args.size} × {args.size} px",
         "",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- command: `python benchmarks/bench_large_field.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
-        f"torch {torch.__version__} ({torch.get_num_threads() if not args.threads else args.threads} threads)",
+        f"torch {torch.__version__} ({torch.get_num_threads() if not args.threads else args.threads} threads), "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
         f"- field: {args.field} ({'sum of random sinusoids, unit amplitude' if args.field == 'smooth' else 'tiled phantoms'}),"
         f" complex64 zarr, read lazily by the commands",
         f"- model: {model['model']} (random weights), decoder window {model['window']} camera px, overlap "
