@@ -168,7 +168,7 @@ def test_measurement_metadata_inconsistent_with_its_image_is_refused(tiny_models
 # ------------------------------------------------------------------------------- one rule, one home
 def test_one_pixel_pitch_rule_refuses_in_the_api_the_cli_and_the_widget_task(tiny_models, tmp_path, capsys):
     from napari_dmicro.io.fields import write_field
-    from napari_dmicro.widgets.workers import SimulateRequest, simulate_task
+    from napari_dmicro.widgets.workers import SimulateRequest, reconstruct_task, simulate_task
 
     field = make_field(seed=2, size_px=(64, 64))
     with pytest.raises(ValueError, match="0.5 µm pixels but .* 0.3164 µm; resample it"):
@@ -182,10 +182,14 @@ def test_one_pixel_pitch_rule_refuses_in_the_api_the_cli_and_the_widget_task(tin
     with pytest.raises(ValueError, match="resample it"):
         for _ in task:
             pass
-    # the camera pitch of a measurement is checked the same way
+    # the camera pitch of a measurement is checked the same way, in the API and in the widget's task
     meas = dm.simulate(field, tiny_models["lff"])
     with pytest.raises(ValueError, match="camera pixels .* reconstruct with the model that matches"):
         dm.reconstruct(np.asarray(meas), tiny_models["lff"], pixel_size_um=2.0)
+    task = reconstruct_task(meas.image, {}, str(tiny_models["lff"]), "lff", camera_pixel_size_um=2.0)
+    with pytest.raises(ValueError, match="reconstruct with the model that matches"):
+        for _ in task:
+            pass
 
 
 def test_one_untrained_model_for_the_cli_and_the_widget(tmp_path):
