@@ -4,7 +4,7 @@ The public API (also what the CLI and the napari widgets call)::
 
     import napari_dmicro as dm
     model = dm.load_model("lff-x64")            # a shipped model name, or a checkpoint path
-    meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)
+    meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)   # dm.Measurement
     phase = dm.reconstruct(meas, model)          # radians, same shape as the field
     report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
 
@@ -15,7 +15,8 @@ torch.
 
 __version__ = "0.1.0.dev0"
 
-_API = ("load_model", "simulate", "reconstruct", "evaluate", "MeasurementArray", "EvaluationReport")
+_API = ("load_model", "untrained_model", "simulate", "reconstruct", "evaluate", "EvaluationReport",
+        "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy")
 
 __all__ = ["__version__", *_API]
 

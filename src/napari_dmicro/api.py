@@ -6,35 +6,26 @@
     phase = dm.reconstruct(meas, model)          # radians, same shape as the field
     report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
 
-``field`` is a 2-D complex numpy (or dask) array of any size; ``meas`` is the camera image, a float32
-numpy array (a :class:`MeasurementArray`, which also remembers the field's shape and how it was made).
+``field`` is a 2-D complex numpy (or dask) array of any size; ``meas`` is a :class:`Measurement`: the
+float32 camera image (``np.asarray(meas)``) beside the typed :class:`AcquisitionRecord` of how it was
+made (``meas.record``: field shape, binning, pixel sizes, photons, optics, ...). ``dm.reconstruct``
+also takes a bare 2-D real camera image (a lab acquisition: nothing to check against).
+``dm.untrained_model`` gives random, seeded optics to simulate with before any model is trained.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from .device import resolve_device
-
-
-class MeasurementArray(np.ndarray):
-    """A float32 camera image (a plain numpy array) that remembers its acquisition in ``.attrs``.
-
-    ``attrs["field_shape"]`` is the object field's (rows, cols): ``reconstruct`` crops to it.
-    """
-
-    def __new__(cls, data, attrs: dict | None = None):
-        obj = np.asarray(data, dtype=np.float32).view(cls)
-        obj.attrs = dict(attrs or {})
-        return obj
-
-    def __array_finalize__(self, obj):
-        self.attrs = dict(getattr(obj, "attrs", {}) or {})
+from .measurement import AcquisitionRecord, Measurement
 
 
 def load_model(name_or_path, device: str = "cpu"):
@@ -54,65 +45,197 @@ def load_model(name_or_path, device: str = "cpu"):
     return model
 
 
+@dataclass
+class UntrainedModel:
+    """Random, seeded optics with their camera: what :func:`simulate` needs, before any training.
+
+    It has no decoder, so :func:`reconstruct` refuses it. Build it with :func:`untrained_model`.
+    """
+
+    encoder: object
+    name: str
+    card: dict = dc_field(default_factory=dict)
+    source: str | None = None
+
+
+def untrained_model(optics: str = "lff", *, compression: int = 64, pixel_size_um: float = DEFAULT_PIXEL_SIZE_UM,
+                    wavelength_um: float = DEFAULT_WAVELENGTH_UM, seed: int = 0) -> UntrainedModel:
+    """Randomly initialised optics (``"lff"`` learnable Fourier filter or ``"d2nn"`` PhaseD2NN, seeded)
+    on a grid of ``pixel_size_um`` at ``wavelength_um``, with a camera ``compression``× smaller."""
+    import torch
+
+    from .config import EncoderConfig
+    from .optics import Encoder
+
+    grid = {"pixel_size_um": pixel_size_um, "wavelength_um": wavelength_um}
+    config = EncoderConfig.model_validate({"optics": {"kind": optics, "grid": grid},
+                                           "detector": {"compression": compression}})
+    encoder = Encoder(config, generator=torch.Generator().manual_seed(int(seed))).eval()
+    return UntrainedModel(encoder, f"untrained {optics} x{compression} (optics seed {seed})")
+
+
+def check_pixel_pitch(pixel_size_um: float, model, *, what: str = "the field", camera: bool = False) -> None:
+    """Refuse an image whose pixels are not the model's (object pitch, or camera pitch with ``camera``).
+
+    A model only works on its own grid: optics and decoder were trained at one pixel size, and an
+    image taken as if on it would be wrong by the ratio. The fix is to resample (fields:
+    :func:`napari_dmicro.io.resample.resample_field`) or to use a model of that grid.
+    """
+    encoder = model.encoder
+    expected = float(encoder.camera_pixel_size_um if camera else encoder.pixel_size_um)
+    name = getattr(model, "name", None) or "the model"
+    if math.isclose(float(pixel_size_um), expected, rel_tol=1e-3):
+        return
+    if camera:
+        raise ValueError(f"{what} has {pixel_size_um:g} µm camera pixels (object plane) but {name} records "
+                         f"{expected:g} µm (x{encoder.config.detector.compression}); reconstruct with the model "
+                         "that matches the camera")
+    raise ValueError(f"{what} has {pixel_size_um:g} µm pixels but {name} was designed for {expected:g} µm; "
+                     "resample it to the model's grid first (napari_dmicro.io.resample.resample_field, "
+                     "anti-aliased) or use a model of that pixel size")
+
+
+def _as_model(model, device: str, *, need_decoder: bool = False):
+    """A model object from a model, a shipped model name or a checkpoint path."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model, device=device)
+    if not hasattr(model, "encoder"):
+        raise TypeError(f"model must be a model from dm.load_model(...) or dm.untrained_model(...), a shipped "
+                        f"model name or a checkpoint path; got {type(model).__name__}")
+    if need_decoder and not hasattr(model, "decode"):
+        raise TypeError(f"{getattr(model, 'name', 'this model')} has no decoder (untrained optics only): "
+                        "reconstruct with a trained model (dm.load_model)")
+    return model
+
+
 def simulate(field, model, photons: float | None = None, read_noise: float = 0.0, seed: int = 0,
-             device: str = "cpu", progress=None) -> MeasurementArray:
+             device: str = "cpu", progress=None, *, pixel_size_um: float | None = None) -> Measurement:
     """Camera image of ``field`` through the model's optics; ``photons=None`` means noise free.
 
-    The whole field of view is one image for a learnable Fourier filter (a linear convolution over
-    the field, computed blockwise for large fields); a PhaseD2NN images it tile by tile through its
-    aperture. The camera covers the field, rounded up to whole camera pixels (tiles), with the
-    specimen mirrored beyond the edge (the encoder's ``outside_field`` rule).
+    ``model``: a loaded or untrained model, or a shipped model name / checkpoint path (loaded).
+    ``pixel_size_um``: the field's pixel pitch; if given, a field not on the model's grid is refused
+    (:func:`check_pixel_pitch`). The whole field of view is one image for a learnable Fourier filter
+    (computed blockwise for large fields); tiled optics (PhaseD2NN) image it aperture by aperture.
+    The camera covers the field, rounded up to whole camera pixels (tiles), with the specimen
+    mirrored beyond the edge (the encoder's ``outside_field`` rule).
     """
     from .inference.simulate import simulate_full_field
 
+    model = _as_model(model, device)
+    if pixel_size_um is not None:
+        check_pixel_pitch(pixel_size_um, model)
     data, attrs = simulate_full_field(field, model.encoder, max_photons=photons, read_noise_e=read_noise,
                                       seed=seed, device=resolve_device(device), progress=progress)
     attrs["model"] = getattr(model, "name", None) or getattr(model, "source", None)
-    return MeasurementArray(data, attrs)
+    return Measurement(data, AcquisitionRecord.from_attrs(attrs))
 
 
-def reconstruct(meas, model, *, overlap: int | None = None, device: str = "cpu", shape=None,
-                progress=None) -> np.ndarray:
+class _RadiansOut:
+    """Receives φ/2π rows from the reconstruction; stores them ×2π, cropped to ``out``'s shape."""
+
+    def __init__(self, out, full_shape):
+        self.out, self.shape = out, tuple(full_shape)
+        self.chunks = getattr(out, "chunks", None)
+
+    def __setitem__(self, rows: slice, values: np.ndarray):
+        r0, r1, _ = rows.indices(self.shape[0])
+        r1 = min(r1, self.out.shape[0])
+        if r1 > r0:
+            self.out[r0:r1] = values[:r1 - r0, :self.out.shape[1]] * np.float32(2 * np.pi)
+
+
+def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap: int | None = None,
+                device: str = "cpu", shape=None, pixel_size_um: float | None = None, progress=None,
+                out=None) -> np.ndarray:
     """Phase in radians (float32) from a camera image, on the object grid.
 
-    The output has the field's shape when ``meas`` came from :func:`simulate` (or ``shape`` is given),
-    else the camera shape × binning. Decoder windows overlap by ``overlap`` camera pixels and are
-    blended smoothly (no seams); a PhaseD2NN measurement is reconstructed tile by tile.
+    ``meas``: a :class:`Measurement` (from :func:`simulate` or a store), or a bare 2-D real camera image
+    (numpy/dask/zarr) with an optional ``record``. The output has the record's field shape (or
+    ``shape``), else the camera shape × binning. ``pixel_size_um``: the camera pitch (object plane) of
+    a bare image, checked against the model. Decoder windows overlap by ``overlap`` camera pixels and
+    are blended smoothly (no seams); tiled acquisitions are reconstructed tile by tile. ``out``: an
+    array of the output shape (e.g. a zarr array) written band by band and returned.
     """
     from .inference.reconstruct import reconstruct_full_field
 
-    attrs = getattr(meas, "attrs", {}) or {}
-    check_measurement_matches_model(attrs, model)
-    target_shape = tuple(shape) if shape is not None else tuple(attrs.get("field_shape") or ())
-    unit = reconstruct_full_field(np.asarray(meas, dtype=np.float32), model, overlap=overlap,
-                                  device=resolve_device(device), progress=progress)
-    phase = (2 * np.pi * unit).astype(np.float32)
-    if target_shape:
-        phase = phase[: target_shape[0], : target_shape[1]]
-    return phase
+    if isinstance(meas, Measurement):
+        if record is not None:
+            raise TypeError("the measurement carries its own record; give record= only with a bare image")
+    else:
+        if not (hasattr(meas, "shape") and hasattr(meas, "dtype")):
+            meas = np.asarray(meas)
+        if np.iscomplexobj(np.empty(0, dtype=meas.dtype)):
+            raise TypeError("dm.reconstruct got a complex array: that is a field, not a camera image; "
+                            "simulate its measurement first (dm.simulate(field, model)) and reconstruct that")
+        if record is not None:
+            meas = Measurement(np.asarray(meas), record)  # refuses a record of another image
+    model = _as_model(model, device, need_decoder=True)
+    if isinstance(meas, Measurement):
+        check_measurement_matches_model(meas.record, model)
+        if meas.record.camera_pixel_size_um is not None:
+            check_pixel_pitch(meas.record.camera_pixel_size_um, model, what="this measurement", camera=True)
+    if pixel_size_um is not None:
+        check_pixel_pitch(pixel_size_um, model, what="this measurement", camera=True)
+    target = reconstruction_shape(meas, model, shape=shape)
+    image = meas.image if isinstance(meas, Measurement) else meas
+    b = int(model.encoder.config.detector.binning)
+    full_shape = (int(image.shape[0]) * b, int(image.shape[1]) * b)
+    if out is None:
+        out = np.empty(target, dtype=np.float32)
+    elif tuple(out.shape) != target:
+        raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {target}")
+    reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
+                           out=_RadiansOut(out, full_shape))
+    return out
 
 
-def check_measurement_matches_model(attrs: dict, model) -> None:
+def reconstruction_shape(meas, model, *, shape=None) -> tuple[int, int]:
+    """Shape (object px) of ``reconstruct(meas, model, shape=shape)``: ``shape``, else the record's
+    field shape, else the camera shape × the model's binning."""
+    b = int(model.encoder.config.detector.binning)
+    full_shape = (int(meas.shape[0]) * b, int(meas.shape[1]) * b)
+    if shape is not None:
+        target = tuple(int(s) for s in shape)
+    elif isinstance(meas, Measurement):
+        target = tuple(meas.record.field_shape)
+    else:
+        target = full_shape
+    if len(target) != 2 or not (0 < target[0] <= full_shape[0] and 0 < target[1] <= full_shape[1]):
+        raise ValueError(f"shape {target} must fit inside the camera's object-plane coverage {full_shape}")
+    return target
+
+
+def check_measurement_matches_model(record: AcquisitionRecord, model) -> None:
     """Refuse a measurement recorded by another kind of microscope; warn if another trained model made it.
 
-    ``attrs`` is a measurement's metadata (empty for a bare lab image: nothing to check). A decoder only
-    inverts the optics it was trained with: another optics type or compression is an error; another
-    trained model of the same type (different learned optics) gives a wrong phase, hence the warning.
+    A decoder only inverts the optics it was trained with: another optics type, aperture or
+    compression is an error; another trained model of the same type (different learned optics) gives
+    a wrong phase, hence the warning.
     """
-    cfg = model.config
+    encoder = model.encoder
     name = getattr(model, "name", None) or getattr(model, "source", None)
-    made_by = attrs.get("model")
-    if attrs.get("optics") not in (None, cfg.optics_kind):
-        raise ValueError(f"this measurement was recorded through {attrs['optics']} optics"
-                         f"{f' (model {made_by})' if made_by else ''} but model {name} has {cfg.optics_kind} optics; "
-                         "reconstruct with the model whose optics recorded it")
-    if attrs.get("compression") not in (None, cfg.compression):
-        raise ValueError(f"this measurement is x{attrs['compression']} but model {name} is x{cfg.compression}; "
+    made_by = record.model
+    by = f" (model {made_by})" if made_by else ""
+    ours = encoder.config.optics.kind
+    if record.optics is not None and record.optics != ours:
+        raise ValueError(f"this measurement was recorded through {record.optics} optics{by} but model {name} has "
+                         f"{ours} optics; reconstruct with the model whose optics recorded it")
+    if record.tile_px != encoder.tile_px() and record.optics is not None:
+        raise ValueError(f"this measurement was acquired {_strategy(record.tile_px)}{by} but model {name} "
+                         f"acquires {_strategy(encoder.tile_px())}; reconstruct with the model whose optics "
+                         "recorded it")
+    compression = int(encoder.config.detector.compression)
+    if record.binning ** 2 != compression:
+        raise ValueError(f"this measurement is x{record.binning ** 2} but model {name} is x{compression}; "
                          "reconstruct with the model whose optics recorded it")
     if made_by and name and str(made_by) != str(name) and Path(str(made_by)).stem != Path(str(name)).stem:
         warnings.warn(f"this measurement was simulated with model {made_by}, but {name} reconstructs it: its "
                       "decoder was trained for its own learned optics, so the phase will be wrong unless both "
                       "models share the optics", stacklevel=3)
+
+
+def _strategy(tile_px: int | None) -> str:
+    return "as one full-field image" if tile_px is None else f"tile by tile through {tile_px}-px apertures"
 
 
 @dataclass
@@ -121,11 +244,12 @@ class EvaluationReport:
 
     ``psnr_db``/``ssim``: full field (PSNR of the pooled error; mean of the SSIM map). ``patch_*``: mean
     over the 256² patches of a non-overlapping grid (the paper's "patch FoV" numbers, always higher).
+    ``ssim_map`` is None when :func:`evaluate` was asked not to keep it.
     """
 
     psnr_db: float
     ssim: float
-    ssim_map: np.ndarray
+    ssim_map: np.ndarray | None
     patch_psnr_db: float | None = None
     patch_ssim: float | None = None
     n_patches: int = 0
@@ -138,37 +262,24 @@ class EvaluationReport:
                 "patch_ssim": self.patch_ssim, "n_patches": self.n_patches, **self.extra}
 
 
-def _reference_phase(reference) -> np.ndarray:
-    ref = np.asarray(reference)
-    if np.iscomplexobj(ref):
-        return np.mod(np.angle(ref), 2 * np.pi).astype(np.float32)
-    return ref.astype(np.float32)
+def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = True) -> EvaluationReport:
+    """Compare a phase map (radians) with a reference field (complex) or phase map (radians).
 
+    Computed block by block (numpy, dask or zarr inputs; memory bounded by the block unless the SSIM
+    map is kept). NaN or infinite values in either are refused with their position.
+    """
+    from .inference.evaluate import evaluate_field
 
-def evaluate(phase, reference, *, patch_px: int = 256) -> EvaluationReport:
-    """Compare a phase map (radians) with a reference field (complex) or phase map (radians)."""
-    from .metrics import psnr, ssim_map
-
-    pred = np.asarray(phase, dtype=np.float32)
-    ref = _reference_phase(reference)
-    if pred.shape != ref.shape:
-        raise ValueError(f"phase {pred.shape} and reference {ref.shape} differ in shape; reconstruct on the "
-                         "reference's grid (or crop both to the same region)")
-    p = torch.from_numpy(np.clip(pred / (2 * np.pi), 0, 1))
-    t = torch.from_numpy(ref / (2 * np.pi))
-    smap = ssim_map(p, t)[0, 0]
-    full_psnr = float(psnr(p, t)[0])
-    rows, cols = pred.shape
-    tops = range(0, rows - patch_px + 1, patch_px)
-    lefts = range(0, cols - patch_px + 1, patch_px)
-    patch_p, patch_s = [], []
-    for r in tops:
-        for c in lefts:
-            pp, tt = p[r:r + patch_px, c:c + patch_px], t[r:r + patch_px, c:c + patch_px]
-            patch_p.append(float(psnr(pp, tt)[0]))
-            patch_s.append(float(ssim_map(pp, tt).mean()))
+    q = evaluate_field(phase, reference, patch_px=patch_px, keep_ssim_map=keep_ssim_map)
     return EvaluationReport(
-        psnr_db=full_psnr, ssim=float(smap.mean()), ssim_map=smap.numpy(),
-        patch_psnr_db=float(np.mean(patch_p)) if patch_p else None,
-        patch_ssim=float(np.mean(patch_s)) if patch_s else None, n_patches=len(patch_p),
-        patch_psnrs_db=patch_p, patch_ssims=patch_s)
+        psnr_db=q.psnr_db, ssim=q.ssim, ssim_map=q.ssim_map,
+        patch_psnr_db=float(np.mean(q.patch_psnrs_db)) if q.patch_psnrs_db else None,
+        patch_ssim=float(np.mean(q.patch_ssims)) if q.patch_ssims else None, n_patches=len(q.patch_psnrs_db),
+        patch_psnrs_db=q.patch_psnrs_db, patch_ssims=q.patch_ssims)
+
+
+def ssim_map_lazy(phase, reference, *, chunk_px: int = 1024):
+    """The SSIM map of :func:`evaluate` as a dask array computed chunk by chunk (to stream it into a store)."""
+    from .inference.evaluate import ssim_map_view
+
+    return ssim_map_view(phase, reference, chunk_px=chunk_px)

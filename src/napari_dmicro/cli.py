@@ -76,34 +76,6 @@ def cmd_phantom(args) -> int:
     return 0
 
 
-def _encoder_from_args(args, pixel_size_um: float, wavelength_um: float):
-    import torch
-
-    from .config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig, GridConfig
-    from .optics import Encoder
-
-    grid = GridConfig(pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
-    optics = FourierFilterConfig(grid=grid) if args.optics == "lff" else DiffractiveConfig(grid=grid)
-    detector = DetectorConfig(compression=args.compression)
-    generator = torch.Generator().manual_seed(args.optics_seed)
-    return Encoder(EncoderConfig(optics=optics, detector=detector), generator=generator)
-
-
-class _UntrainedModel:
-    """Just an encoder with random optics, for simulating before any model is trained."""
-
-    def __init__(self, encoder, name: str):
-        self.encoder, self.name = encoder, name
-
-
-def _check_grid(image, model_grid, what: str) -> None:
-    import math
-
-    if not math.isclose(image.pixel_size_um, model_grid.pixel_size_um, rel_tol=1e-3):
-        raise CLIError(f"{what} has {image.pixel_size_um} µm pixels but the model was designed for "
-                       f"{model_grid.pixel_size_um} µm; resample it (with anti-aliasing) to the model's grid first")
-
-
 def _progress_callback(desc: str, unit: str):
     from tqdm import tqdm
 
@@ -128,58 +100,61 @@ def cmd_simulate(args) -> int:
     image = read_field(args.field)
     if args.model:
         model = api.load_model(args.model, device=args.device)
-        _check_grid(image, model.config.encoder.optics.grid, str(args.field))
         state = f"trained model {args.model}"
     else:
-        model = _UntrainedModel(_encoder_from_args(args, image.pixel_size_um, image.wavelength_um),
-                                f"untrained {args.optics} (optics seed {args.optics_seed})")
+        model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=image.pixel_size_um,
+                                    wavelength_um=image.wavelength_um, seed=args.optics_seed)
         state = "untrained (random initialisation)"
     start = time.perf_counter()
     meas = api.simulate(image.data, model, photons=args.photons, read_noise=args.read_noise, seed=args.seed,
-                        device=args.device, progress=_progress_callback("simulate", "block"))
+                        device=args.device, progress=_progress_callback("simulate", "block"),
+                        pixel_size_um=image.pixel_size_um)
     elapsed = time.perf_counter() - start
-    attrs = {**meas.attrs, "source_field": str(args.field), "optics_state": state}
+    record = meas.record
+    attrs = {**record.to_attrs(), "source_field": str(args.field), "optics_state": state}
     if not args.model:
         attrs["optics_seed"] = args.optics_seed
-    write_measurement(args.output, meas, pixel_size_um=meas.attrs["camera_pixel_size_um"],
-                      wavelength_um=meas.attrs["wavelength_um"], attrs=attrs, **replace_rule(args))
+    write_measurement(args.output, meas.image, pixel_size_um=record.camera_pixel_size_um,
+                      wavelength_um=record.wavelength_um, attrs=attrs, **replace_rule(args))
     rows, cols = meas.shape
-    print(f"wrote {rows}×{cols} measurement (x{meas.attrs['compression']}, {meas.attrs['acquisition']}) "
+    print(f"wrote {rows}×{cols} measurement (x{record.compression}, {record.acquisition}) "
           f"to {args.output} in {elapsed:.2f} s")
     return 0
 
 
 def cmd_reconstruct(args) -> int:
+    import dask.array as da
+    import numpy as np
+
     from . import api
     from .io.fields import read_measurement, write_phase
+    from .io.stream import scratch_array
+    from .measurement import as_measurement
 
     check_outputs(args, [args.output], inputs=[args.measurement])
     image = read_measurement(args.measurement)
     model = api.load_model(args.model, device=args.device)
     enc = model.config.encoder
-    expected_camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
-    import math
-
-    if "pixel_size_um" in image.attrs.get("defaults_used", ()):  # a bare lab image: its pitch is not recorded
+    bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded
+    if bare:
         warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
-                      f"of model {args.model} ({expected_camera_um:.4g} µm camera pixels, x{enc.detector.compression})",
-                      stacklevel=1)
-    elif not math.isclose(image.pixel_size_um, expected_camera_um, rel_tol=1e-3):
-        raise CLIError(f"the measurement's pixels are {image.pixel_size_um} µm (object plane) but model "
-                       f"{args.model} records {expected_camera_um:.4g} µm (x{enc.detector.compression}); "
-                       "use the model that matches the camera")
-    meas = api.MeasurementArray(image.data, image.attrs)
+                      f"of model {args.model} ({enc.optics.grid.pixel_size_um * enc.detector.binning:.4g} µm "
+                      f"camera pixels, x{enc.detector.compression})", stacklevel=1)
+    meas = as_measurement(np.asarray(image.data), image.attrs)
+    shape = api.reconstruction_shape(meas, model)
     start = time.perf_counter()
-    phase = api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
-                            progress=_progress_callback("reconstruct", "band"))
-    elapsed = time.perf_counter() - start
-    attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
-             "device": args.device, "source_measurement": str(args.measurement),
-             "compression": enc.detector.compression, "optics": enc.optics.kind,
-             "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
-    write_phase(args.output, phase, pixel_size_um=enc.optics.grid.pixel_size_um,
-                wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
-    print(f"wrote {phase.shape[0]}×{phase.shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
+    with scratch_array(args.output, shape) as scratch:  # streamed band by band: memory of one band
+        api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
+                        pixel_size_um=None if bare else image.pixel_size_um,
+                        progress=_progress_callback("reconstruct", "band"), out=scratch)
+        elapsed = time.perf_counter() - start
+        attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
+                 "device": args.device, "source_measurement": str(args.measurement),
+                 "compression": enc.detector.compression, "optics": enc.optics.kind,
+                 "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
+        write_phase(args.output, da.from_zarr(scratch), pixel_size_um=enc.optics.grid.pixel_size_um,
+                    wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
+    print(f"wrote {shape[0]}×{shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
     return 0
 
 
@@ -190,19 +165,18 @@ def cmd_evaluate(args) -> int:
     from .io.fields import read_image, write_image
 
     check_outputs(args, [args.ssim_map], inputs=[args.phase, args.reference])
-    phase = read_image(args.phase)
-    reference = read_image(args.reference)
+    phase = read_image(args.phase, lazy=True)
+    reference = read_image(args.reference, lazy=True)
     if phase.kind != "phase":
         raise CLIError(f"{args.phase} is a {phase.kind}, not a phase map")
     if reference.kind not in ("field", "phase"):
         raise CLIError(f"the reference {args.reference} is a {reference.kind}; give a field or a phase map")
-    import numpy as np
-
-    report = api.evaluate(np.asarray(phase.data), np.asarray(reference.data))
+    # block by block: memory of one block, not of the field
+    report = api.evaluate(phase.data, reference.data, keep_ssim_map=False)
     result = report.as_dict()
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
     if args.ssim_map:
-        write_image(args.ssim_map, report.ssim_map.astype("float32"), kind="amplitude",
+        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data), kind="amplitude",
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},

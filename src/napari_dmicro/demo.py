@@ -49,8 +49,8 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = DEMO_SEED, model: str =
     provenance = {"model": model, "photons": DEMO_PHOTONS, "read_noise_e": DEMO_READ_NOISE_E, "seed": seed}
     write_field(paths["field"], field, pixel_size_um=px, wavelength_um=lam,
                 attrs={"source": "napari_dmicro.phantoms", "seed": seed}, overwrite=overwrite)
-    write_measurement(paths["measurement"], np.asarray(meas), pixel_size_um=meas.attrs["camera_pixel_size_um"],
-                      wavelength_um=lam, attrs={**meas.attrs, **provenance, "source_field": str(paths["field"])},
+    write_measurement(paths["measurement"], meas.image, pixel_size_um=meas.record.camera_pixel_size_um,
+                      wavelength_um=lam, attrs={**meas.to_attrs(), **provenance, "source_field": str(paths["field"])},
                       overwrite=overwrite)
     write_phase(paths["phase"], phase, pixel_size_um=px, wavelength_um=lam,
                 attrs={**provenance, "source_measurement": str(paths["measurement"])}, overwrite=overwrite)
@@ -58,13 +58,13 @@ def run_demo(out_dir, *, size_px=(789, 789), seed: int = DEMO_SEED, model: str =
     write_text_atomically(paths["metrics"], json.dumps(metrics, indent=2))
 
     rows, cols = field.shape
-    rows_m, cols_m = meas.attrs["covered_object_px"]
+    rows_m, cols_m = (n * meas.record.binning for n in meas.shape)  # object px the camera covers
     truth = np.mod(np.angle(field), 2 * np.pi)
     extent = (cols * px, rows * px)
     save_panels(paths["figure"], [
         {"image": truth, "title": "ground truth phase", "cmap": "twilight", "vmin": 0, "vmax": 2 * np.pi,
          "extent_um": extent, "label": "rad"},
-        {"image": np.asarray(meas), "title": f"camera: {meas.shape[0]}×{meas.shape[1]} px (x64 fewer)",
+        {"image": meas.image, "title": f"camera: {meas.shape[0]}×{meas.shape[1]} px (x64 fewer)",
          "extent_um": (cols_m * px, rows_m * px), "label": "intensity (plane wave = 1)"},
         {"image": phase, "title": f"reconstruction: {report.psnr_db:.2f} dB", "cmap": "twilight", "vmin": 0,
          "vmax": 2 * np.pi, "extent_um": extent, "label": "rad"},

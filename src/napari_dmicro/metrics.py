@@ -19,6 +19,8 @@ import torch.nn.functional as F
 SSIM_WINDOW_PX = 11
 SSIM_SIGMA_PX = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+#: pixels of context the SSIM window needs on each side
+SSIM_HALO_PX = SSIM_WINDOW_PX // 2
 
 
 def _as_nchw(image: torch.Tensor) -> torch.Tensor:
@@ -39,19 +41,18 @@ def _gaussian_kernel(device, dtype) -> torch.Tensor:
     return g.to(device=device, dtype=dtype)
 
 
-def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter with reflect padding; keeps the spatial size.
+def _blur_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter without padding: the output loses ``SSIM_HALO_PX`` px on every side.
 
     Every image is its own channel of one depthwise convolution (7× faster on a CPU than a batch of
     single-channel images).
     """
-    half = kernel.numel() // 2
     b, c, h, w = x.shape
-    x = F.pad(x, (half, half, half, half), mode="reflect").reshape(1, b * c, h + 2 * half, w + 2 * half)
+    x = x.reshape(1, b * c, h, w)
     kx = kernel.view(1, 1, 1, -1).expand(b * c, 1, 1, -1)
     ky = kernel.view(1, 1, -1, 1).expand(b * c, 1, -1, 1)
     out = F.conv2d(F.conv2d(x, kx, groups=b * c), ky, groups=b * c)
-    return out.reshape(b, c, h, w)
+    return out.reshape(b, c, out.shape[-2], out.shape[-1])
 
 
 def ssim_map(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -59,15 +60,24 @@ def ssim_map(prediction: torch.Tensor, target: torch.Tensor, data_range: float =
     x, y = _as_nchw(prediction).float(), _as_nchw(target).float()
     if x.shape != y.shape:
         raise ValueError(f"prediction {tuple(x.shape)} and target {tuple(y.shape)} differ in shape")
-    if min(x.shape[-2:]) <= SSIM_WINDOW_PX // 2:
-        raise ValueError(f"images must be larger than {SSIM_WINDOW_PX // 2} px per side for SSIM")
+    if min(x.shape[-2:]) <= SSIM_HALO_PX:
+        raise ValueError(f"images must be larger than {SSIM_HALO_PX} px per side for SSIM")
+    pad = (SSIM_HALO_PX,) * 4
+    return ssim_map_of_extended(F.pad(x, pad, mode="reflect"), F.pad(y, pad, mode="reflect"), data_range)
+
+
+def ssim_map_of_extended(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """SSIM map of images already extended by ``SSIM_HALO_PX`` px on every side (by their neighbours
+    in a larger image, or mirrored at its border): the output is ``2·SSIM_HALO_PX`` px smaller per axis.
+    A block of a large image read with this halo gives exactly the whole image's SSIM map there."""
+    x, y = _as_nchw(prediction).float(), _as_nchw(target).float()
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     k = _gaussian_kernel(x.device, x.dtype)
-    mu_x, mu_y = _blur(x, k), _blur(y, k)
-    sxx = _blur(x * x, k) - mu_x ** 2
-    syy = _blur(y * y, k) - mu_y ** 2
-    sxy = _blur(x * y, k) - mu_x * mu_y
+    mu_x, mu_y = _blur_valid(x, k), _blur_valid(y, k)
+    sxx = _blur_valid(x * x, k) - mu_x ** 2
+    syy = _blur_valid(y * y, k) - mu_y ** 2
+    sxy = _blur_valid(x * y, k) - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     den = (mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2)
     return num / den

@@ -1,15 +1,16 @@
 """φ/2π map of a whole field of view from one camera image, with bounded memory.
 
-* Learnable Fourier filter: the decoder sees windows of its nominal camera size
-  (``model.config.decoder.img_size``; the whole image along an axis shorter than that) that overlap by
-  ``overlap`` camera pixels (default half a window); the last window of each axis is aligned to the
-  image end. Window outputs are blended with separable raised-cosine weights (see :mod:`.blending`)
-  normalised by their sum, so no seams appear and a translation-equivariant decoder would give exactly
-  the whole-image result. Windows are decoded one band of window rows at a time; output rows that no
-  later window touches are finalised and written (to ``out``, e.g. a zarr array), so the accumulator
-  holds about one band (window height × image width at object resolution).
-* PhaseD2NN: each camera tile (``n_neurons / b`` pixels) is a separate acquisition and is decoded on
-  its own; tiles are assembled without overlap.
+* One full-field image (learnable Fourier filter, ``model.encoder.tile_px()`` None): the decoder sees
+  windows of its nominal camera size (``model.config.decoder.img_size``; the whole image along an axis
+  shorter than that) that overlap by ``overlap`` camera pixels (default half a window); the last
+  window of each axis is aligned to the image end. Window outputs are blended with separable
+  raised-cosine weights (see :mod:`.blending`) normalised by their sum, so no seams appear and a
+  translation-equivariant decoder would give exactly the whole-image result. Windows are decoded one
+  band of window rows at a time; output rows that no later window touches are finalised and written
+  (to ``out``, e.g. a zarr array), so the accumulator holds about one band (window height × image
+  width at object resolution).
+* Tiled optics (PhaseD2NN, ``model.encoder.tile_px()`` not None): each camera tile (``tile_px / b``
+  pixels) is a separate acquisition and is decoded on its own; tiles are assembled without overlap.
 """
 
 from __future__ import annotations
@@ -128,11 +129,12 @@ def reconstruct_full_field(meas, model, *, overlap: int | None = None, device: t
     model.to(device).eval()
     try:
         with torch.inference_mode():
-            if model.config.encoder.optics.kind == "d2nn":
+            tile_px = model.encoder.tile_px()
+            if tile_px is not None:
                 if overlap not in (None, 0):
-                    raise ValueError("a PhaseD2NN measurement is a mosaic of separate acquisitions; tiles "
-                                     "are decoded independently (overlap must be None or 0)")
-                _reconstruct_tiled(reader, model, b, device, progress, out, int(batch_size))
+                    raise ValueError("this measurement is a mosaic of separate acquisitions (one per aperture); "
+                                     "tiles are decoded independently (overlap must be None or 0)")
+                _reconstruct_tiled(reader, model, b, tile_px, device, progress, out, int(batch_size))
             else:
                 _reconstruct_blended(reader, model, b, overlap, device, progress, out, int(batch_size))
     finally:
@@ -200,13 +202,12 @@ def _reconstruct_blended(reader: _MeasReader, model, b, overlap, device, progres
     writer.close()
 
 
-def _reconstruct_tiled(reader: _MeasReader, model, b, device, progress, out, batch_size):
-    n_neurons = int(model.config.encoder.optics.n_neurons)
-    t = n_neurons // b
+def _reconstruct_tiled(reader: _MeasReader, model, b, tile_px, device, progress, out, batch_size):
+    t = int(tile_px) // b
     h, w = reader.shape
     if h % t or w % t:
-        raise ValueError(f"a PhaseD2NN measurement is a mosaic of {t}×{t} camera tiles (one per "
-                         f"{n_neurons}² aperture); got a {h}×{w} image, not a whole number of tiles")
+        raise ValueError(f"this measurement is a mosaic of {t}×{t} camera tiles (one per {tile_px}² "
+                         f"aperture); got a {h}×{w} image, not a whole number of tiles")
     n_r, n_c = h // t, w // t
     T = t * b
     total, done = n_r * n_c, 0

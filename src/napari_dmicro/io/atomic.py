@@ -91,7 +91,7 @@ def _remove(path: Path) -> None:
 
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
-        return False  # our own leftovers: we hold the lock, so nothing of ours is still writing
+        return False  # our own leftovers not in use (_IN_USE): nothing of ours is still writing them
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -105,12 +105,25 @@ def _pid_alive(pid: int) -> bool:
 SIBLING_KINDS = ("tmp", "old", "scratch")
 
 
+#: hidden siblings this process has handed out and not yet removed (a sweep leaves them alone)
+_IN_USE: set[str] = set()
+
+
 def hidden_sibling(target: Path, kind: str) -> Path:
-    """``.NAME.<kind>-<pid>-<hex>`` beside ``target``: once this process is gone, the next write to
-    ``target`` sweeps it (an ``old`` copy is restored when ``target`` is missing)."""
+    """``.NAME.<kind>-<pid>-<hex>`` beside ``target``: once this process is gone (or has removed it
+    with :func:`remove_sibling`), the next write to ``target`` sweeps it (an ``old`` copy is restored
+    when ``target`` is missing)."""
     if kind not in SIBLING_KINDS:
         raise ValueError(f"kind={kind!r} is not one of {SIBLING_KINDS}")
-    return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    path = target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    _IN_USE.add(os.path.abspath(path))
+    return path
+
+
+def remove_sibling(path: Path) -> None:
+    """Delete a hidden sibling (folder or file) and forget it."""
+    _remove(path)
+    _IN_USE.discard(os.path.abspath(path))
 
 
 def _debris_pattern(name: str) -> re.Pattern:
@@ -127,7 +140,7 @@ def sweep_debris(target: Path) -> list[Path]:
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(target.parent):
             m = pattern.fullmatch(entry.name)
-            if m and not _pid_alive(int(m.group(2))):
+            if m and os.path.abspath(entry.path) not in _IN_USE and not _pid_alive(int(m.group(2))):
                 found.append((m.group(1), Path(entry.path)))
     handled = []
     for kind, path in sorted(found, key=lambda kp: kp[0] != "old"):  # restore before deleting
@@ -258,7 +271,7 @@ def atomic_output(target, *, check_target: Callable[[Path], None] | None = None)
                 yield tmp
                 _commit(tmp, target)
             finally:
-                _remove(tmp)
+                remove_sibling(tmp)
     except OSError as exc:
         described = _describe_os_error(exc, target)
         if described is exc:
@@ -284,5 +297,5 @@ def write_text_atomically(target, text: str) -> Path:
     return write_file_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "sweep_debris", "write_file_atomically",
+__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "remove_sibling", "sweep_debris", "write_file_atomically",
            "write_text_atomically"]

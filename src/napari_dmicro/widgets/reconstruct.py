@@ -15,7 +15,7 @@ import numpy as np
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QWidget
 
 from ._common import (TaskControlsMixin, add_checkpoint, ask_checkpoint, LayerCombo, add_or_replace_image, device_combo, is_measurement_layer, json_safe,
-                      layer_array, layer_meta, meta, notify_error, notify_warning, pixel_size_um,
+                      layer_array, layer_meta, meta, notify_error, pixel_size_um,
                       start_worker, wrapped_label)
 from .models import ModelCombo, model_registry
 from .workers import ReconstructResult, reconstruct_task
@@ -92,12 +92,8 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
             notify_error("Reconstruct", "no model selected: open a checkpoint or train a model")
             return None
         attrs = dict(meta(layer).get("attrs") or {})
-        expected = entry.pixel_size_um * entry.config.encoder.detector.binning
-        have = pixel_size_um(layer)
-        if meta(layer) and not math.isclose(have, expected, rel_tol=1e-3):
-            notify_warning(f"{layer.name!r} has {have:g} µm camera pixels; {entry.name} expects {expected:g} µm "
-                           f"(x{entry.compression}); the result may be meaningless")
-        # another optics type or compression in the measurement's metadata: dm.reconstruct refuses it
+        # another camera pitch, optics type or compression: dm.reconstruct refuses it (one rule, in api)
+        camera_ps = pixel_size_um(layer) if meta(layer) else None
         overlap = None if self.overlap.value() == AUTO_OVERLAP else int(self.overlap.value())
         self._source = layer
         self._entry = entry
@@ -107,7 +103,8 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self.status.setText("starting…")
         self._worker = start_worker(
             reconstruct_task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
-            overlap=overlap, device=self.device.currentText(), cancel=self._cancel, task="Reconstruct",
+            overlap=overlap, device=self.device.currentText(), cancel=self._cancel,
+            camera_pixel_size_um=camera_ps, task="Reconstruct",
             on_yield=self._on_yield, on_return=self._on_result,
             on_error=self._on_error,
             on_finish=lambda: self._set_running(False))

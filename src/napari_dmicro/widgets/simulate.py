@@ -9,13 +9,12 @@ metadata keep the acquisition (``field_shape``, compression, noise, seed, model)
 
 from __future__ import annotations
 
-import math
 import threading
 
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from ._common import (TaskControlsMixin, field_from_layers, is_amplitude_layer, is_phase_layer, layer_array, meta,
-                      notify_error, notify_warning, partner_amplitude, pixel_size_um, start_worker,
+                      notify_error, partner_amplitude, pixel_size_um, start_worker,
                       wavelength_um, wrapped_label)
 from .models import ModelCombo, model_registry
 from .workers import COMPRESSIONS, UNTRAINED_LFF, SimulateRequest, SimulateResult, simulate_task
@@ -128,10 +127,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         entry = None if untrained else self.model_combo.current_entry()
         if not untrained and entry is None:
             raise ValueError("choose a model")
-        ps, wl = pixel_size_um(phase), wavelength_um(phase)
-        if entry is not None and not math.isclose(ps, entry.pixel_size_um, rel_tol=1e-3):
-            notify_warning(f"{phase.name!r} has {ps:g} µm pixels but {entry.name} was trained on "
-                           f"{entry.pixel_size_um:g} µm: the field is simulated as if on the model's grid")
+        ps, wl = pixel_size_um(phase), wavelength_um(phase)  # dm.simulate refuses another model's grid
         photons = self.photons.value() or None
         read_noise = self.read_noise.value() if photons else 0.0
         field = field_from_layers(phase, amp)

@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -182,7 +181,7 @@ class SimulateRequest:
 
 @dataclass
 class SimulateResult:
-    measurement: Any  # MeasurementArray
+    measurement: Any  # napari_dmicro.Measurement
     camera_pixel_size_um: float
     object_pixel_size_um: float
     binning: int
@@ -190,41 +189,25 @@ class SimulateResult:
     attrs: dict = dc_field(default_factory=dict)
 
 
-def untrained_lff(compression: int, seed: int, pixel_size_um: float, wavelength_um: float):
-    """A randomly initialised learnable Fourier filter (seeded) with its camera, as ``simulate`` takes it."""
-    import torch
-
-    from ..config import DetectorConfig, EncoderConfig, FourierFilterConfig, GridConfig
-    from ..optics import Encoder
-
-    grid = GridConfig(pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
-    config = EncoderConfig(optics=FourierFilterConfig(grid=grid), detector=DetectorConfig(compression=compression))
-    encoder = Encoder(config, generator=torch.Generator().manual_seed(int(seed))).eval()
-    return SimpleNamespace(encoder=encoder, name=f"untrained LFF x{compression} (seed {seed})", card={})
-
-
 def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
     """Generator: progress tuples, then returns a :class:`SimulateResult`."""
     from .. import api
 
     yield ("status", "loading the model")
-    if req.model == UNTRAINED_LFF:
-        model = untrained_lff(req.compression, req.seed, req.pixel_size_um, req.wavelength_um)
+    if req.model == UNTRAINED_LFF:  # random optics on the field's own grid
+        model = api.untrained_model("lff", compression=req.compression, pixel_size_um=req.pixel_size_um,
+                                    wavelength_um=req.wavelength_um, seed=req.seed)
     else:
         model = api.load_model(req.model, device="cpu")
     yield ("status", "simulating the camera image")
     field = np.asarray(req.field)
     meas = yield from iterate_with_progress(api.simulate, field, model, photons=req.photons,
                                             read_noise=req.read_noise, seed=req.seed, device=req.device,
-                                            cancel=cancel)
-    grid = model.encoder.config.optics.grid
-    binning = int(model.encoder.config.detector.binning)
-    attrs = dict(getattr(meas, "attrs", {}) or {})
-    camera_ps = float(attrs.get("camera_pixel_size_um") or grid.pixel_size_um * binning)
-    attrs.setdefault("field_shape", list(field.shape))
-    attrs.setdefault("compression", int(model.encoder.config.detector.compression))
-    attrs.update(model=req.model_label, model_source=req.model)
-    return SimulateResult(meas, camera_ps, float(grid.pixel_size_um), binning, req.model_label, attrs)
+                                            pixel_size_um=req.pixel_size_um, cancel=cancel)
+    record = meas.record
+    attrs = {**meas.to_attrs(), "model": req.model_label, "model_source": req.model}
+    return SimulateResult(meas, record.camera_pixel_size_um, record.object_pixel_size_um, record.binning,
+                          req.model_label, attrs)
 
 
 # ------------------------------------------------------------------------------------------ reconstruct
@@ -244,19 +227,24 @@ class ReconstructResult:
 
 
 def reconstruct_task(meas: np.ndarray, attrs: dict, model_source: str, model_label: str, *, summary: str = "",
-                     overlap: int | None = None, device: str = "cpu", cancel: threading.Event | None = None):
-    """Generator: progress tuples, then returns a :class:`ReconstructResult`."""
+                     overlap: int | None = None, device: str = "cpu", cancel: threading.Event | None = None,
+                     camera_pixel_size_um: float | None = None):
+    """Generator: progress tuples, then returns a :class:`ReconstructResult`.
+
+    ``attrs``: the layer's acquisition record, if any (checked against the model and the image);
+    ``camera_pixel_size_um``: the layer's pixel pitch, refused by the API when it is not the model's."""
     from .. import api
     from ..device import resolve_device
+    from ..measurement import as_measurement
 
     dev = str(resolve_device(device))
     yield ("status", f"loading {model_label} on {dev}")
     model = api.load_model(model_source, device=dev)
-    m = api.MeasurementArray(np.asarray(meas, dtype=np.float32), attrs)
+    m = as_measurement(np.asarray(meas, dtype=np.float32), attrs)
     yield ("status", "reconstructing")
     t0 = time.perf_counter()
     phase = yield from iterate_with_progress(api.reconstruct, m, model, overlap=overlap, device=dev,
-                                             cancel=cancel)
+                                             pixel_size_um=camera_pixel_size_um, cancel=cancel)
     grid = model.config.encoder.optics.grid
     return ReconstructResult(np.asarray(phase, dtype=np.float32), float(grid.pixel_size_um),
                              float(grid.wavelength_um), int(model.config.encoder.detector.binning),
