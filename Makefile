@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TORCH_VERSION := 2.13.0
+# the versions the tests passed with; `make constraints` refreshes them in a scratch venv
+CONSTRAINTS := constraints.txt
+LOCK_VENV := .venv-constraints
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 X_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-image0 libxcb-randr0 \
 	libxcb-render-util0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 libxcb-xkb1 libxkbcommon-x11-0 \
@@ -14,17 +18,34 @@ DEMO_OUT ?= demo_output
 BENCH_DATA ?= /tmp/dmicro_bench_fields
 BENCH_RUNS ?= bench_runs
 
-.PHONY: venv test demo xvfb bench bench-train clean sample-data
+.PHONY: venv test lint demo xvfb bench bench-train clean sample-data constraints
 
 venv: $(STAMP)
 
 # torch first and pinned: a range that admits a newer torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# Everything else at the tested versions of constraints.txt.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
+
+# Newest versions the ranges in pyproject.toml admit, installed in a scratch venv and frozen (local
+# version labels such as +cpu dropped, so the constraint admits the build `pip install torch` gives).
+# Run `make test` afterwards and commit constraints.txt only if it passes.
+constraints:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[test]"
+	{ grep '^#' $(CONSTRAINTS); \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^#' | sed -E 's/^([^=]+==[^+]+)\+.*/\1/'; \
+	} > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
+	@echo "constraints.txt refreshed; run make test before committing it"
 
 xvfb:
 	@if ! command -v Xvfb >/dev/null 2>&1; then \
@@ -32,7 +53,10 @@ xvfb:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(X_PACKAGES) >/dev/null; \
 	fi
 
-test: $(STAMP) xvfb
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+
+test: lint xvfb
 	$(PY) -m pytest
 
 demo: $(STAMP)
@@ -66,4 +90,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/report.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT)
+	rm -rf $(VENV) $(LOCK_VENV) $(DEMO_OUT)
