@@ -49,10 +49,10 @@ def tiny_checkpoints(tmp_path_factory):
 @pytest.fixture
 def registry(monkeypatch):
     """A fresh session model list for each test (the widgets use the module-level one)."""
-    from napari_dmicro.widgets import models
+    from napari_dmicro import model_registry
 
-    fresh = models.ModelRegistry()
-    monkeypatch.setattr(models, "_REGISTRY", fresh)
+    fresh = model_registry.ModelRegistry()
+    monkeypatch.setattr(model_registry, "_REGISTRY", fresh)
     return fresh
 
 

@@ -16,9 +16,12 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QFormLayout)
 
-from ._common import (TWO_PI, LayerCombo, follow_layers, add_or_replace_image, fmt, is_phase_layer, layer_array, layer_meta,
-                      make_figure_canvas, meta, notify_error, pixel_size_um, reference_phase, start_worker,
-                      wavelength_um, wrapped_label)
+from .controls import fmt, wrapped_label
+from .layer_picker import LayerCombo, follow_layers
+from .layers import TWO_PI, add_or_replace_image, is_phase_layer, layer_array, layer_meta, meta, pixel_size_um, reference_phase, wavelength_um
+from .notifications import notify_error
+from .plots import make_figure_canvas
+from .thread_workers import start_worker
 from .workers import evaluate_task, line_profile
 
 COLUMNS = ("layer", "PSNR dB", "SSIM", "patch PSNR", "patch SSIM")

@@ -28,10 +28,13 @@ from qtpy.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBo
                             QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
                             QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ._common import (add_checkpoint, ask_checkpoint, device_combo, follow_layers, field_from_layers, fmt, is_phase_layer,
-                      make_figure_canvas, meta,
-                      notify_error, notify_info, partner_amplitude, pixel_size_um, start_worker, wavelength_um,
-                      wrapped_label)
+from .checkpoint_dialog import add_checkpoint, ask_checkpoint
+from .controls import device_combo, fmt, wrapped_label
+from .layer_picker import follow_layers
+from .layers import field_from_layers, is_phase_layer, meta, partner_amplitude, pixel_size_um, wavelength_um
+from .notifications import notify_error, notify_info
+from .plots import make_figure_canvas
+from .thread_workers import start_worker
 from .models import ModelCombo, model_registry
 from .workers import TrainUpdate, train_task
 
