@@ -25,7 +25,7 @@ def test_round_trip_is_exact_and_keeps_the_card(tmp_path):
     model = _model()
     path = save_checkpoint(tmp_path / "m.safetensors", model, card={"metrics": {"psnr_db": 30.1}})
     loaded, info = load_checkpoint(path, device="cpu")
-    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     assert info.card["metrics"]["psnr_db"] == 30.1
     assert info.card["versions"]["torch"] == torch.__version__

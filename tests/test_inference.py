@@ -196,12 +196,12 @@ def test_blend_weights_form_a_smooth_partition_of_unity(length, window, overlap)
     stride = min(window - overlap, win)
     starts = window_starts(length, win, stride)
     assert starts[0] == 0 and starts[-1] + win == length
-    assert all(0 < b - a <= stride for a, b in zip(starts, starts[1:]))
+    assert all(0 < b - a <= stride for a, b in zip(starts, starts[1:], strict=False))
     for scale in (1, 4):
         total, weights = axis_weight_sum(length, starts, win, overlap, scale)
         assert total.min() > 0.0  # covered everywhere, never divided by ~0
         parts = np.zeros((len(starts), length * scale))
-        for k, (s, wk) in enumerate(zip(starts, weights)):
+        for k, (s, wk) in enumerate(zip(starts, weights, strict=True)):
             parts[k, s * scale:(s + win) * scale] = wk / total[s * scale:(s + win) * scale]
         np.testing.assert_allclose(parts.sum(0), 1.0, atol=1e-12)
         if (length - win) % stride == 0 and 2 * overlap <= win:  # evenly spaced windows: the ramps alone sum to 1

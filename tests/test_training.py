@@ -191,7 +191,8 @@ def test_cards_record_data_splits_and_test_metrics_once(tiny_data, tmp_path):
     assert read_checkpoint_info(tmp_path / "run" / "stage1_optics.safetensors").card["stage"] == "optics"
     assert (tmp_path / "run" / "stage2_decoder.safetensors").exists()
     stage3 = load_checkpoint(tmp_path / "run" / "stage3_end_to_end.safetensors")[0]
-    assert all(torch.equal(a, b) for a, b in zip(stage3.state_dict().values(), final.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(stage3.state_dict().values(), final.state_dict().values(), strict=True))
     assert not torch.equal(stage1.decoder.state_dict()[next(iter(stage1.decoder.state_dict()))],
                            final.decoder.state_dict()[next(iter(final.decoder.state_dict()))])
 

@@ -12,8 +12,13 @@ pytest.importorskip("qtpy")
 pytest.importorskip("napari")
 
 from napari_dmicro._reader import image_layers  # noqa: E402
-from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, DetectorConfig, EncoderConfig, \
-    FourierFilterConfig  # noqa: E402
+from napari_dmicro.config import (
+    DEFAULT_PIXEL_SIZE_UM,
+    DEFAULT_WAVELENGTH_UM,
+    DetectorConfig,
+    EncoderConfig,
+    FourierFilterConfig,  # noqa: E402
+)
 from napari_dmicro.decoders import decoder_config  # noqa: E402
 from napari_dmicro.io.checkpoints import save_checkpoint  # noqa: E402
 from napari_dmicro.io.fields import ImageData  # noqa: E402

@@ -30,15 +30,14 @@ cell size, phase range and background.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from .config import (DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, check_pixel_size_um,
-                     check_wavelength_um)
+from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, check_pixel_size_um, check_wavelength_um
 
 __all__ = [
     "PHASE_MAX_RAD",

@@ -13,12 +13,34 @@ from __future__ import annotations
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-                            QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QFormLayout)
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .controls import fmt, wrapped_label
 from .layer_picker import LayerCombo, follow_layers
-from .layers import TWO_PI, add_or_replace_image, is_phase_layer, layer_array, layer_meta, meta, pixel_size_um, reference_phase, wavelength_um
+from .layers import (
+    TWO_PI,
+    add_or_replace_image,
+    is_phase_layer,
+    layer_array,
+    layer_meta,
+    meta,
+    pixel_size_um,
+    reference_phase,
+    wavelength_um,
+)
 from .notifications import notify_error
 from .plots import make_figure_canvas
 from .thread_workers import start_worker
@@ -341,7 +363,7 @@ class CompareWidget(QWidget):
         """(distance µm, values) along a polyline given in world coordinates."""
         dists, values = [], []
         offset = 0.0
-        for a, b in zip(vertices_world[:-1], vertices_world[1:]):
+        for a, b in zip(vertices_world[:-1], vertices_world[1:], strict=True):
             da = np.asarray(layer.world_to_data(a))[-2:]
             db = np.asarray(layer.world_to_data(b))[-2:]
             seg = line_profile(layer_array(layer), da, db, wrap_2pi=meta(layer).get("kind") == "field")

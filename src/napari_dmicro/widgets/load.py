@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import (QButtonGroup, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
-                            QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from .controls import wrapped_label

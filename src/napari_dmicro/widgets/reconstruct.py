@@ -18,10 +18,10 @@ from .checkpoint_dialog import add_checkpoint, ask_checkpoint
 from .controls import device_combo, wrapped_label
 from .layer_picker import LayerCombo
 from .layers import add_or_replace_image, is_measurement_layer, json_safe, layer_array, layer_meta, meta, pixel_size_um
+from .models import ModelCombo, model_registry
 from .notifications import notify_error, notify_warning
 from .task_controls import TaskControlsMixin
 from .thread_workers import start_worker
-from .models import ModelCombo, model_registry
 from .workers import ReconstructResult, reconstruct_task
 
 AUTO_OVERLAP = -1

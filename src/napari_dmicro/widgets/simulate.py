@@ -15,11 +15,20 @@ import threading
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from .controls import wrapped_label
-from .layers import field_from_layers, is_amplitude_layer, is_phase_layer, layer_array, meta, partner_amplitude, pixel_size_um, wavelength_um
+from .layers import (
+    field_from_layers,
+    is_amplitude_layer,
+    is_phase_layer,
+    layer_array,
+    meta,
+    partner_amplitude,
+    pixel_size_um,
+    wavelength_um,
+)
+from .models import ModelCombo, model_registry
 from .notifications import notify_error, notify_warning
 from .task_controls import TaskControlsMixin
 from .thread_workers import start_worker
-from .models import ModelCombo, model_registry
 from .workers import COMPRESSIONS, UNTRAINED_LFF, SimulateRequest, SimulateResult, simulate_task
 
 UNIT_AMPLITUDE = "(none: unit amplitude)"

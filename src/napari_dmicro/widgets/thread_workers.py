@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from .notifications import log, notify_error, notify_info
 from .workers import TaskCancelled
