@@ -114,7 +114,6 @@ def test_dask_field_written_blockwise_with_pyramid(tmp_path):
 
 
 def test_ome_zarr_parses_store(tmp_path):
-    pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Multiscales, Reader
 

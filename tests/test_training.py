@@ -19,11 +19,8 @@ from napari_dmicro.training.trainer import _algorithm1_phase
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fields")
-    for k, field in enumerate(make_fields(7, seed=3, size_px=(96, 96))):
-        np.save(root / f"field_{k:02d}.npy", field)
-    return root
+def tiny_data(phantom_folder):
+    return phantom_folder(7)
 
 
 def _lff_config(stages, noisy=False, per_side=1, **kw):
