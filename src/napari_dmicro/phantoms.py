@@ -266,13 +266,6 @@ class PhantomConfig(BaseModel):
             )
         return self
 
-    # --- helpers -----------------------------------------------------------------------------------
-
-    @property
-    def field_of_view_um(self) -> tuple[float, float]:
-        """(height, width) of the field in µm."""
-        return (self.size_px[0] * self.pixel_size_um, self.size_px[1] * self.pixel_size_um)
-
 
 def phase_to_opd_um(phase_rad, wavelength_um: float = DEFAULT_WAVELENGTH_UM):
     """Optical path difference ``Δn · h`` (µm) of a phase (rad): ``φ · λ / 2π``."""

@@ -164,13 +164,6 @@ class CompareWidget(QWidget):
         self.ref_combo.set_layer(layer)
         self._refresh_list()
 
-    def set_reconstructions(self, layers) -> None:
-        names = {layer.name for layer in layers}
-        self._refresh_list()
-        for i in range(self.recon_list.count()):
-            item = self.recon_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
-
     def reconstructions(self) -> list:
         out = []
         for i in range(self.recon_list.count()):
@@ -197,7 +190,6 @@ class CompareWidget(QWidget):
                 return None
         self.compare_button.setEnabled(False)
         self.summary.setText("computing…")
-        self._recons = recons
         self._worker = start_worker(
             evaluate_task, reference_phase(ref), [(layer.name, layer_array(layer)) for layer in recons],
             task="Compare", on_return=self._on_result,
