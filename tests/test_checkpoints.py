@@ -7,25 +7,17 @@ import pytest
 import torch
 
 from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
-from napari_dmicro.decoders import decoder_config
 from napari_dmicro.io.checkpoints import (CheckpointError, check_compatible, load_checkpoint,
                                           load_train_state, read_checkpoint_info, save_checkpoint,
                                           save_train_state)
-from napari_dmicro.system import Microscope, SystemConfig
+from napari_dmicro.system import Microscope
 
 
-def _model(compression=16, seed=0):
-    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32),
-                        detector=DetectorConfig(compression=compression))
-    cfg = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", enc.detector.binning))
-    return Microscope(cfg, generator=torch.Generator().manual_seed(seed))
-
-
-def test_round_trip_is_exact_and_keeps_the_card(tmp_path):
-    model = _model()
+def test_round_trip_is_exact_and_keeps_the_card(tmp_path, tiny_microscope):
+    model = tiny_microscope()
     path = save_checkpoint(tmp_path / "m.safetensors", model, card={"metrics": {"psnr_db": 30.1}})
     loaded, info = load_checkpoint(path, device="cpu")
-    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     assert info.card["metrics"]["psnr_db"] == 30.1
     assert info.card["versions"]["torch"] == torch.__version__
@@ -36,10 +28,10 @@ def test_round_trip_is_exact_and_keeps_the_card(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
 
 
-def test_measurement_normalization_is_saved_and_older_files_load_as_identity(tmp_path):
+def test_measurement_normalization_is_saved_and_older_files_load_as_identity(tmp_path, tiny_microscope):
     from napari_dmicro.io.checkpoints import save_safetensors
 
-    model = _model()
+    model = tiny_microscope()
     model.fit_measurement_normalization(torch.tensor([0.02, 0.03, 0.04]))
     loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", model), device="cpu")
     assert float(loaded.meas_offset) == pytest.approx(0.03) and float(loaded.meas_scale) == pytest.approx(0.01)
@@ -91,8 +83,8 @@ def test_foreign_safetensors_and_damaged_files_get_clear_errors(tmp_path):
         load_checkpoint(tmp_path)
 
 
-def test_checkpoint_from_another_compression_is_refused(tmp_path):
-    path = save_checkpoint(tmp_path / "x16.safetensors", _model(compression=16))
+def test_checkpoint_from_another_compression_is_refused(tmp_path, tiny_microscope):
+    path = save_checkpoint(tmp_path / "x16.safetensors", tiny_microscope(compression=16))
     info = read_checkpoint_info(path)
     other = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=DetectorConfig(compression=64))
     with pytest.raises(CheckpointError, match="compression x16 vs x64"):
@@ -100,8 +92,8 @@ def test_checkpoint_from_another_compression_is_refused(tmp_path):
     check_compatible(info, info.config.encoder)
 
 
-def test_train_state_restores_adam_moments(tmp_path):
-    model = _model()
+def test_train_state_restores_adam_moments(tmp_path, tiny_microscope):
+    model = tiny_microscope()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     field = torch.polar(torch.ones(2, 32, 32), torch.rand(2, 32, 32))
     for _ in range(2):

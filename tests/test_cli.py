@@ -79,11 +79,38 @@ def test_the_demo_field_is_not_one_the_shipped_models_trained_on():
         assert np.random.SeedSequence([1, k]).generate_state(4).tolist() != demo_state
 
 
-def test_shipped_sample_data_is_what_its_command_regenerates():
+# float32 phantoms differ across CPUs/BLAS builds by ~3e-5 rad (FFT and sums in another order); a real
+# change to the generator (another seed, a rescaled phase) moves the phase by tenths of a radian
+SAMPLE_PHASE_TOL_RAD = 1e-4
+SAMPLE_AMPLITUDE_TOL_REL = 1e-5
+
+
+def fields_match(stored: np.ndarray, fresh: np.ndarray) -> bool:
+    """Same complex field within float32 noise: wrapped phase difference in rad, amplitude relative to its peak."""
+    phase_diff_rad = np.abs(np.angle(stored * np.conj(fresh)))
+    amplitude_diff = np.abs(np.abs(stored) - np.abs(fresh))
+    return (stored.shape == fresh.shape and float(phase_diff_rad.max()) <= SAMPLE_PHASE_TOL_RAD
+            and float(amplitude_diff.max()) <= SAMPLE_AMPLITUDE_TOL_REL * float(np.abs(fresh).max()))
+
+
+def _shipped_sample_fields() -> list[np.ndarray]:
     stored = sorted((REPO / "sample_data").glob("phantom_*.zarr"))
     assert len(stored) == 3
-    for path, fresh in zip(stored, make_fields(3, seed=100, size_px=(256, 256))):
-        np.testing.assert_array_equal(np.asarray(read_field(path).data), fresh)
+    return [np.asarray(read_field(path).data) for path in stored]
+
+
+def test_shipped_sample_data_is_what_its_command_regenerates():
+    for stored, fresh in zip(_shipped_sample_fields(), make_fields(3, seed=100, size_px=(256, 256)), strict=True):
+        assert fields_match(stored, fresh)
+
+
+def test_sample_data_comparison_catches_another_seed_or_a_small_phase_change():
+    stored = _shipped_sample_fields()
+    for other, fresh in zip(stored, make_fields(3, seed=101, size_px=(256, 256)), strict=True):
+        assert not fields_match(other, fresh)
+    shifted = stored[0] * np.exp(1j * np.float32(1e-3) * (np.abs(stored[0]) > 0))  # 1 mrad more phase
+    assert not fields_match(shifted.astype(np.complex64), stored[0])
+    assert not fields_match(stored[0] * np.float32(1.001), stored[0])  # 0.1 % more amplitude
 
 
 def test_train_command_runs_all_stages_with_progress_and_resumes(tmp_path, monkeypatch, capsys):

@@ -10,36 +10,17 @@ import torch
 import zarr
 from torch import nn
 
-from napari_dmicro.config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig
-from napari_dmicro.decoders import decoder_config
+from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
 from napari_dmicro.inference import (blend_weights, reconstruct_full_field, simulate_full_field,
                                      window_starts)
 from napari_dmicro.inference.blending import axis_weight_sum
 from napari_dmicro.optics.grids import crop_with_surroundings
-from napari_dmicro.system import Microscope, SystemConfig
 
 
 def _field(shape, seed=0):
     rng = np.random.default_rng(seed)
     amp = rng.uniform(0.5, 1.0, shape)
     return (amp * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))).astype(np.complex64)
-
-
-def _lff_model(outside="reflect", compression=16, decoder="conv-tiny", **dec):
-    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), outside_field=outside,
-                        detector=DetectorConfig(compression=compression))
-    b = enc.detector.binning
-    torch.manual_seed(0)
-    return Microscope(SystemConfig(encoder=enc, decoder=decoder_config(decoder, b, **dec)),
-                      generator=torch.Generator().manual_seed(0))
-
-
-def _d2nn_model():
-    enc = EncoderConfig(optics=DiffractiveConfig(n_layers=2, n_neurons=64, pad_factor=2),
-                        detector=DetectorConfig(compression=16))
-    torch.manual_seed(0)
-    return Microscope(SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4)),
-                      generator=torch.Generator().manual_seed(0))
 
 
 def _whole_field_reference(field, encoder):
@@ -59,8 +40,8 @@ def _whole_field_reference(field, encoder):
 # ------------------------------------------------------------------------------- LFF simulation
 @pytest.mark.parametrize("outside", ["reflect", "dark"])
 @pytest.mark.parametrize("shape,block", [((300, 418), 64), ((97, 130), 32), ((45, 61), 2048), ((5, 3), 4)])
-def test_blockwise_lff_simulation_equals_the_whole_field_computation(outside, shape, block):
-    enc = _lff_model(outside).encoder
+def test_blockwise_lff_simulation_equals_the_whole_field_computation(outside, shape, block, tiny_microscope):
+    enc = tiny_microscope(outside_field=outside).encoder
     field = _field(shape, seed=shape[0])
     cam, attrs = simulate_full_field(field, enc, block_px=block)
     b = 4
@@ -70,13 +51,13 @@ def test_blockwise_lff_simulation_equals_the_whole_field_computation(outside, sh
     np.testing.assert_allclose(cam, ref, rtol=1e-4, atol=2e-5 * ref.max())
 
 
-def test_blocks_must_be_whole_camera_pixels():
+def test_blocks_must_be_whole_camera_pixels(tiny_microscope):
     with pytest.raises(ValueError, match="multiple of the binning"):
-        simulate_full_field(_field((40, 40)), _lff_model().encoder, block_px=30)
+        simulate_full_field(_field((40, 40)), tiny_microscope().encoder, block_px=30)
 
 
-def test_noise_is_reproducible_seed_dependent_and_set_by_the_arguments():
-    enc = _lff_model().encoder
+def test_noise_is_reproducible_seed_dependent_and_set_by_the_arguments(tiny_microscope):
+    enc = tiny_microscope().encoder
     field = _field((120, 90))
     clean, _ = simulate_full_field(field, enc)
     a, attrs = simulate_full_field(field, enc, max_photons=1e3, read_noise_e=5.0, seed=3, block_px=32)
@@ -98,8 +79,8 @@ def test_noise_is_reproducible_seed_dependent_and_set_by_the_arguments():
         simulate_full_field(field, enc, read_noise_e=2.0)
 
 
-def test_attrs_are_complete_and_json_serialisable():
-    _, attrs = simulate_full_field(_field((50, 70)), _lff_model().encoder, max_photons=100.0)
+def test_attrs_are_complete_and_json_serialisable(tiny_microscope):
+    _, attrs = simulate_full_field(_field((50, 70)), tiny_microscope().encoder, max_photons=100.0)
     for key in ("field_shape", "covered_object_px", "compression", "binning", "camera_pixel_size_um",
                 "object_pixel_size_um", "wavelength_um", "max_photons", "read_noise_e", "photon_reference",
                 "seed", "optics", "acquisition", "outside_field"):
@@ -110,8 +91,8 @@ def test_attrs_are_complete_and_json_serialisable():
     assert json.loads(json.dumps(attrs)) == attrs
 
 
-def test_dask_and_zarr_inputs_give_the_numpy_result(tmp_path):
-    enc = _lff_model().encoder
+def test_dask_and_zarr_inputs_give_the_numpy_result(tmp_path, tiny_microscope):
+    enc = tiny_microscope().encoder
     field = _field((150, 110), seed=5)
     ref, _ = simulate_full_field(field, enc, block_px=48, max_photons=500.0, seed=1)
     lazy, _ = simulate_full_field(da.from_array(field, chunks=(40, 70)), enc, block_px=48,
@@ -130,28 +111,28 @@ def test_dask_and_zarr_inputs_give_the_numpy_result(tmp_path):
     (np.ones((0, 8), np.complex64), "empty"),
     (np.full((8, 8), np.nan + 0j, np.complex64), "NaN"),
 ])
-def test_bad_fields_are_refused_with_a_clear_message(bad, match):
+def test_bad_fields_are_refused_with_a_clear_message(bad, match, tiny_microscope):
     with pytest.raises(ValueError, match=match):
-        simulate_full_field(bad, _lff_model().encoder)
+        simulate_full_field(bad, tiny_microscope().encoder)
 
 
-def test_non_finite_values_in_a_lazy_field_are_found_blockwise():
+def test_non_finite_values_in_a_lazy_field_are_found_blockwise(tiny_microscope):
     field = _field((64, 64))
     field[50, 10] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        simulate_full_field(da.from_array(field, chunks=32), _lff_model().encoder, block_px=32)
+        simulate_full_field(da.from_array(field, chunks=32), tiny_microscope().encoder, block_px=32)
 
 
-def test_progress_is_reported_per_block():
+def test_progress_is_reported_per_block(tiny_microscope):
     calls = []
-    simulate_full_field(_field((70, 40)), _lff_model().encoder, block_px=32,
+    simulate_full_field(_field((70, 40)), tiny_microscope().encoder, block_px=32,
                         progress=lambda d, t: calls.append((d, t)))
     assert calls == [(k, 6) for k in range(1, 7)]
 
 
 # ------------------------------------------------------------------------------ PhaseD2NN tiles
-def test_phase_d2nn_acquires_the_field_tile_by_tile():
-    model = _d2nn_model()
+def test_phase_d2nn_acquires_the_field_tile_by_tile(tiny_microscope):
+    model = tiny_microscope("d2nn")
     enc = model.encoder
     field = _field((300, 520), seed=2)
     cam, attrs = simulate_full_field(field, enc)
@@ -197,12 +178,12 @@ def test_blend_weights_form_a_smooth_partition_of_unity(length, window, overlap)
     stride = min(window - overlap, win)
     starts = window_starts(length, win, stride)
     assert starts[0] == 0 and starts[-1] + win == length
-    assert all(0 < b - a <= stride for a, b in zip(starts, starts[1:]))
+    assert all(0 < b - a <= stride for a, b in zip(starts, starts[1:], strict=False))
     for scale in (1, 4):
         total, weights = axis_weight_sum(length, starts, win, overlap, scale)
         assert total.min() > 0.0  # covered everywhere, never divided by ~0
         parts = np.zeros((len(starts), length * scale))
-        for k, (s, wk) in enumerate(zip(starts, weights)):
+        for k, (s, wk) in enumerate(zip(starts, weights, strict=True)):
             parts[k, s * scale:(s + win) * scale] = wk / total[s * scale:(s + win) * scale]
         np.testing.assert_allclose(parts.sum(0), 1.0, atol=1e-12)
         if (length - win) % stride == 0 and 2 * overlap <= win:  # evenly spaced windows: the ramps alone sum to 1
@@ -234,8 +215,8 @@ class _PixelDecoder(nn.Module):
 
 
 @pytest.mark.parametrize("shape,overlap", [((75, 105), None), ((40, 33), 5), ((20, 90), 31), ((9, 7), None)])
-def test_blended_stitching_is_exact_for_a_local_decoder(shape, overlap):
-    model = _lff_model(img_size=32)
+def test_blended_stitching_is_exact_for_a_local_decoder(shape, overlap, tiny_microscope):
+    model = tiny_microscope(img_size=32)
     model.decoder = _PixelDecoder(4)
     meas = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
     rec = reconstruct_full_field(meas, model, overlap=overlap, batch_size=5)
@@ -245,8 +226,8 @@ def test_blended_stitching_is_exact_for_a_local_decoder(shape, overlap):
     np.testing.assert_allclose(rec, whole, atol=1e-5)
 
 
-def test_real_decoder_uses_the_overlap_and_validates_it(tmp_path):
-    model = _lff_model(img_size=16)
+def test_real_decoder_uses_the_overlap_and_validates_it(tmp_path, tiny_microscope):
+    model = tiny_microscope(img_size=16)
     field = _field((200, 260), seed=1)
     meas, _ = simulate_full_field(field, model.encoder)
     assert meas.shape == (50, 65)
@@ -267,8 +248,8 @@ def test_real_decoder_uses_the_overlap_and_validates_it(tmp_path):
         reconstruct_full_field(meas, model, out=np.zeros((10, 10), np.float32))
 
 
-def test_swinir_windows_are_blended():
-    model = _lff_model(decoder="swinir-tiny")  # img_size set by the preset: 256 / 4 = 64 camera px
+def test_swinir_windows_are_blended(tiny_microscope):
+    model = tiny_microscope(decoder="swinir-tiny")  # img_size set by the preset: 256 / 4 = 64 camera px
     assert model.config.decoder.img_size == 64
     meas = np.random.default_rng(1).uniform(0, 1, (70, 20)).astype(np.float32)
     rec = reconstruct_full_field(meas, model, overlap=8)
@@ -276,10 +257,10 @@ def test_swinir_windows_are_blended():
 
 
 # ---------------------------------------------------------------------------------- bounded memory
-def test_reconstruction_memory_is_bounded_by_a_band(tmp_path):
+def test_reconstruction_memory_is_bounded_by_a_band(tmp_path, tiny_microscope):
     """A 3000² object field (x16 → 750² camera) into a zarr array: the numpy memory (the accumulator,
     the band read, the finalised rows) stays a small fraction of one full-size float32 image."""
-    model = _lff_model(img_size=64, width=4, n_blocks=1)
+    model = tiny_microscope(img_size=64, width=4, n_blocks=1)
     meas = np.random.default_rng(2).uniform(0, 1, (750, 750)).astype(np.float32)
     out = zarr.open_array(store=str(tmp_path / "big.zarr"), mode="w", shape=(3000, 3000),
                           chunks=(128, 1024), dtype="float32")

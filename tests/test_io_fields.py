@@ -115,7 +115,6 @@ def test_dask_field_written_blockwise_with_pyramid(tmp_path):
 
 
 def test_ome_zarr_parses_store(tmp_path):
-    pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Multiscales, Reader
 
@@ -253,7 +252,8 @@ def test_write_rejects_inconsistent_attrs(tmp_path):
         with pytest.raises(UnitError, match="another unit"):
             write_field(tmp_path / "f.zarr", _field(), pixel_size_um=PS, wavelength_um=WL, attrs={key: value})
     with pytest.raises(UnitError, match="unknown or inconsistent unit for phase"):
-        write_field(tmp_path / "f.zarr", _field(), pixel_size_um=PS, wavelength_um=WL, attrs={"units": {"phase": "deg"}})
+        write_field(tmp_path / "f.zarr", _field(), pixel_size_um=PS, wavelength_um=WL,
+                    attrs={"units": {"phase": "deg"}})
     assert os.listdir(tmp_path) == []
 
 
@@ -333,9 +333,11 @@ def _edit_attrs(path, fn):
         (lambda a: a["napari_dmicro"].update(format_version=2), FieldFormatError, "newer"),
         (lambda a: a["napari_dmicro"].update(kind="hologram"), FieldFormatError, "unknown kind"),
         (lambda a: a["napari_dmicro"].pop("pixel_size_um"), UnitError, "pixel_size_um is missing"),
-        (lambda a: a["napari_dmicro"]["units"].update(pixel_size="nanometer"), UnitError, "unknown or inconsistent unit"),
+        (lambda a: a["napari_dmicro"]["units"].update(pixel_size="nanometer"), UnitError,
+         "unknown or inconsistent unit"),
         (lambda a: a["napari_dmicro"].update(pixel_size_nm=100.0), UnitError, "inconsistent pixel size"),
-        (lambda a: a["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0].update(scale=[1, 0.5, 0.5]),
+        (lambda a: a["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+         .update(scale=[1, 0.5, 0.5]),
          UnitError, "OME-Zarr scale"),
         (lambda a: a["napari_dmicro"].update(kind="measurement"), MissingArrayError, "no 'measurement' array"),
     ],

@@ -226,7 +226,7 @@ def test_perceptual_loss_with_weight_file_uses_imagenet_normalisation_and_names_
     mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
         fp, ft = ref((pred - mean) / std), ref((target - mean) / std)
-    expected = sum(w * F.l1_loss(a, b) for w, a, b in zip((0.1, 0.1, 1, 1, 1), fp, ft))
+    expected = sum(w * F.l1_loss(a, b) for w, a, b in zip((0.1, 0.1, 1, 1, 1), fp, ft, strict=True))
     torch.testing.assert_close(loss(pred, target).detach(), expected, rtol=1e-5, atol=1e-6)
 
 

@@ -43,7 +43,8 @@ def test_manifest_valid():
     assert {"*.zarr", "*.npy", "*.npz"} == set(contrib.readers[0].filename_patterns)
     assert contrib.readers[0].accepts_directories
     assert len(contrib.writers) == 2 and {s.key for s in contrib.sample_data} == {"phantom", "skimage_cell"}
-    assert {w.display_name for w in contrib.widgets} == {"Load", "Simulate compression", "Reconstruct", "Compare", "Train"}
+    assert {w.display_name for w in contrib.widgets} == {"Load", "Simulate compression", "Reconstruct", "Compare",
+                                                         "Train"}
 
 
 # ----------------------------------------------------------------------------------------------- reader
@@ -86,7 +87,8 @@ def test_reader_measurement_and_phase_map(tmp_path):
     m = write_measurement(tmp_path / "m.zarr", np.arange(12, dtype=np.float32).reshape(3, 4),
                           pixel_size_um=2.5, wavelength_um=WL)
     (data, kw, _), = napari_get_reader(str(m))(str(m))
-    assert kw["name"] == "m measurement" and kw["colormap"] == "gray" and kw["contrast_limits"] == pytest.approx((0.011, 10.989))
+    assert kw["name"] == "m measurement" and kw["colormap"] == "gray"
+    assert kw["contrast_limits"] == pytest.approx((0.011, 10.989))
     assert kw["scale"] == (2.5, 2.5)
     p = write_phase(tmp_path / "p.zarr", np.full((5, 5), 1.0, np.float32), pixel_size_um=PS, wavelength_um=WL)
     (data, kw, _), = napari_get_reader(str(p))(str(p))
@@ -146,7 +148,8 @@ def test_writers_direct(tmp_path):
     plain = read_image(q)
     assert plain.kind == "phase" and plain.attrs["defaults_used"] == ["pixel_size_um", "wavelength_um"]
     # an integer layer with a calibrated scale: measurement
-    (c,) = write_single_image(str(tmp_path / "cam.zarr"), np.ones((4, 4), np.uint16), {"name": "cam", "scale": [5.0, 5.0]})
+    (c,) = write_single_image(str(tmp_path / "cam.zarr"), np.ones((4, 4), np.uint16),
+                              {"name": "cam", "scale": [5.0, 5.0]})
     cam = read_image(c)
     assert cam.kind == "measurement" and cam.pixel_size_um == 5.0
 

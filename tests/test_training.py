@@ -19,11 +19,8 @@ from napari_dmicro.training.stages import algorithm1_phase
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fields")
-    for k, field in enumerate(make_fields(7, seed=3, size_px=(96, 96))):
-        np.save(root / f"field_{k:02d}.npy", field)
-    return root
+def tiny_data(phantom_folder):
+    return phantom_folder(7)
 
 
 def _lff_config(stages, noisy=False, per_side=1, **kw):
@@ -191,7 +188,8 @@ def test_cards_record_data_splits_and_test_metrics_once(tiny_data, tmp_path):
     assert read_checkpoint_info(tmp_path / "run" / "stage1_optics.safetensors").card["stage"] == "optics"
     assert (tmp_path / "run" / "stage2_decoder.safetensors").exists()
     stage3 = load_checkpoint(tmp_path / "run" / "stage3_end_to_end.safetensors")[0]
-    assert all(torch.equal(a, b) for a, b in zip(stage3.state_dict().values(), final.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(stage3.state_dict().values(), final.state_dict().values(), strict=True))
     assert not torch.equal(stage1.decoder.state_dict()[next(iter(stage1.decoder.state_dict()))],
                            final.decoder.state_dict()[next(iter(final.decoder.state_dict()))])
 

@@ -8,17 +8,10 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("qtpy")
-pytest.importorskip("napari")
-
-from napari_dmicro._reader import image_layers  # noqa: E402
-from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, DetectorConfig, EncoderConfig, \
-    FourierFilterConfig  # noqa: E402
-from napari_dmicro.decoders import decoder_config  # noqa: E402
-from napari_dmicro.io.checkpoints import save_checkpoint  # noqa: E402
-from napari_dmicro.io.fields import ImageData  # noqa: E402
-from napari_dmicro.phantoms import make_field, make_fields  # noqa: E402
-from napari_dmicro.system import Microscope, SystemConfig  # noqa: E402
+from napari_dmicro._reader import image_layers
+from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
+from napari_dmicro.io.fields import ImageData
+from napari_dmicro.phantoms import make_field
 
 pytestmark = pytest.mark.gui
 
@@ -26,33 +19,13 @@ PS = DEFAULT_PIXEL_SIZE_UM
 TIMEOUT_MS = 30_000
 
 
-def _tiny_system() -> SystemConfig:
-    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=DetectorConfig(compression=16))
-    return SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoints(tmp_path_factory):
-    """Two tiny untrained x16 models (learnable Fourier filter 32², conv-tiny decoder)."""
-    import torch
-
-    root = tmp_path_factory.mktemp("models")
-    paths = []
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        model = Microscope(_tiny_system(), generator=torch.Generator().manual_seed(seed))
-        paths.append(save_checkpoint(root / f"tiny-{seed}.safetensors", model,
-                                     card={"preset": "tiny test", "test": {"psnr_db": 12.5, "ssim": 0.25}}))
-    return paths
-
-
 @pytest.fixture
 def registry(monkeypatch):
     """A fresh session model list for each test (the widgets use the module-level one)."""
-    from napari_dmicro.widgets import models
+    from napari_dmicro import model_registry
 
-    fresh = models.ModelRegistry()
-    monkeypatch.setattr(models, "_REGISTRY", fresh)
+    fresh = model_registry.ModelRegistry()
+    monkeypatch.setattr(model_registry, "_REGISTRY", fresh)
     return fresh
 
 
@@ -134,16 +107,16 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     sim, rec, cmp_ = SimulateWidget(viewer), ReconstructWidget(viewer), CompareWidget(viewer)
     for w in (sim, rec, cmp_):
         viewer.window.add_dock_widget(w)
-    entries = [registry.add_checkpoint(p) for p in tiny_checkpoints]
-    assert [e.name for e in entries] == ["tiny-0", "tiny-1"]
+    entries = [registry.add_checkpoint(tiny_checkpoints[name]) for name in ("lff", "lff-seed1")]
+    assert [e.name for e in entries] == ["lff", "lff-seed1"]
     # both combos learnt about the models at once
-    assert {"tiny-0", "tiny-1"} <= {rec.model_combo.itemText(i) for i in range(rec.model_combo.count())}
+    assert {"lff", "lff-seed1"} <= {rec.model_combo.itemText(i) for i in range(rec.model_combo.count())}
     assert sim.model_combo.itemText(0) == UNTRAINED_LFF
 
     # the compression choice is for the untrained filter only
     sim.model_combo.select(UNTRAINED_LFF)
     assert sim.compression.isEnabled()
-    sim.model_combo.select("tiny-0")
+    sim.model_combo.select("lff")
     assert not sim.compression.isEnabled() and sim.compression.currentData() == 16
     assert sim.phase_combo.current_layer() is phase_layer and sim.amp_combo.current_layer() is amp_layer
     sim.photons.setValue(1e4)
@@ -161,7 +134,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     # reconstruct with two models → two phase layers on the field's grid
     assert rec.meas_combo.current_layer() is meas
     phases = []
-    for name in ("tiny-0", "tiny-1"):
+    for name in ("lff", "lff-seed1"):
         rec.model_combo.select(name)
         assert "tiny test" in rec.card.text() and "PSNR 12.50" in rec.card.text()
         rec.overlap.setValue(2)
@@ -177,16 +150,16 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
 
     # compare: reference = the field's phase, both reconstructions ticked by default
     cmp_.set_reference(phase_layer)
-    assert [layer.name for layer in cmp_.reconstructions()] == ["tiny-0 phase", "tiny-1 phase"]
+    assert [layer.name for layer in cmp_.reconstructions()] == ["lff phase", "lff-seed1 phase"]
     _wait(qtbot, cmp_.compare())
-    assert set(cmp_.results) == {"tiny-0 phase", "tiny-1 phase"}
+    assert set(cmp_.results) == {"lff phase", "lff-seed1 phase"}
     from napari_dmicro import api
 
     expected = api.evaluate(phases[0].data, field)
-    assert cmp_.results["tiny-0 phase"].ssim == pytest.approx(expected.ssim, abs=1e-6)
+    assert cmp_.results["lff phase"].ssim == pytest.approx(expected.ssim, abs=1e-6)
     assert cmp_.table.rowCount() == 2 and cmp_.table.item(0, 2).text() == f"{expected.ssim:.3f}"
     assert "PSNR" in cmp_.summary.text() and "SSIM" in cmp_.summary.text()
-    ssim_layer = viewer.layers["tiny-0 phase SSIM"]
+    ssim_layer = viewer.layers["lff phase SSIM"]
     assert ssim_layer.data.shape == field.shape and ssim_layer.colormap.name == "magma"
     assert ssim_layer.opacity == pytest.approx(0.5) and tuple(ssim_layer.scale) == pytest.approx((PS, PS))
 
@@ -275,15 +248,7 @@ def test_untrained_filter_and_errors_become_notifications(make_napari_viewer, qt
 # ------------------------------------------------------------------------------------------------ train
 
 
-@pytest.fixture(scope="module")
-def tiny_fields(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fields")
-    for k, field in enumerate(make_fields(6, seed=3, size_px=(96, 96))):
-        np.save(root / f"field_{k:02d}.npy", field)
-    return root
-
-
-def _tiny_hook(stages_steps: dict[str, int], val_every: int = 1000):
+def _tiny_hook(system, stages_steps: dict[str, int], val_every: int = 1000):
     from napari_dmicro.training import DataConfig, StageConfig, TrainConfig
 
     def hook(config):
@@ -294,12 +259,13 @@ def _tiny_hook(stages_steps: dict[str, int], val_every: int = 1000):
                                       val_every=val_every, select_on="l1" if s.name == "optics" else "psnr",
                                       loss="l1" if s.name != "end_to_end" else "l1_ssim",
                                       freeze_optics=s.freeze_optics))
-        return TrainConfig(preset=None, system=_tiny_system(), stages=tuple(stages), seed=config.seed,
+        return TrainConfig(preset=None, system=system, stages=tuple(stages), seed=config.seed,
                            data=DataConfig(patch_px=64, val_patches_per_side=1), checkpoint_every_steps=50)
     return hook
 
 
-def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path, tiny_fields, registry):
+def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path, phantom_folder, tiny_system,
+                                            registry):
     from napari_dmicro.widgets.train import TrainWidget
 
     viewer = make_napari_viewer()
@@ -307,8 +273,8 @@ def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path,
     viewer.window.add_dock_widget(widget)
     widget.stage_boxes[1].setChecked(False)
     widget.stage_boxes[3].setChecked(False)
-    widget.config_hook = _tiny_hook({"decoder": 5000})
-    widget.data_edit.setText(str(tiny_fields))
+    widget.config_hook = _tiny_hook(tiny_system(), {"decoder": 5000})
+    widget.data_edit.setText(str(phantom_folder(6)))
     widget.out_edit.setText(str(tmp_path / "run"))
 
     def on_event(event):
@@ -335,7 +301,7 @@ def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path,
 
 
 def test_train_from_layers_lists_the_model_for_reconstruct(make_napari_viewer, qtbot, tmp_path, registry,
-                                                           tiny_checkpoints):
+                                                           tiny_checkpoints, tiny_system):
     from napari_dmicro.widgets.reconstruct import ReconstructWidget
     from napari_dmicro.widgets.train import TrainWidget
 
@@ -346,7 +312,7 @@ def test_train_from_layers_lists_the_model_for_reconstruct(make_napari_viewer, q
     viewer.window.add_dock_widget(train)
     phases = [_add_field(viewer, seed=s, size=(96, 96), name=f"f{s}")[1][1] for s in range(4)]
     train.set_training_layers(phases)
-    train.config_hook = _tiny_hook({"optics": 2, "decoder": 3, "end_to_end": 2}, val_every=2)
+    train.config_hook = _tiny_hook(tiny_system(), {"optics": 2, "decoder": 3, "end_to_end": 2}, val_every=2)
     train.out_edit.setText(str(tmp_path / "layers-run"))
     ready = []
     train.model_ready.connect(ready.append)
@@ -361,8 +327,8 @@ def test_train_from_layers_lists_the_model_for_reconstruct(make_napari_viewer, q
     saved = train.save_model(tmp_path / "copy.safetensors")
     assert saved is not None and saved.exists() and registry.by_path(saved) is not None
     # fine-tuning: a listed checkpoint is offered as the starting point
-    train.load_checkpoint(tiny_checkpoints[0])
-    assert train.init_combo.currentText() == "tiny-0"
+    train.load_checkpoint(tiny_checkpoints["lff"])
+    assert train.init_combo.currentText() == "lff"
 
 
 # ------------------------------------------------------------------------------------------------ screenshot
@@ -374,13 +340,13 @@ def test_screenshot_shows_the_reconstruction(make_napari_viewer, qtbot, tiny_che
 
     viewer = make_napari_viewer(show=True)
     _add_field(viewer)
-    registry.add_checkpoint(tiny_checkpoints[0])
+    registry.add_checkpoint(tiny_checkpoints["lff"])
     sim, rec = SimulateWidget(viewer), ReconstructWidget(viewer)
     viewer.window.add_dock_widget(sim)
     viewer.window.add_dock_widget(rec)
-    sim.model_combo.select("tiny-0")
+    sim.model_combo.select("lff")
     _wait(qtbot, sim.run())
-    rec.model_combo.select("tiny-0")
+    rec.model_combo.select("lff")
     _wait(qtbot, rec.run())
     phase = rec.last_layer
     for layer in viewer.layers:
@@ -420,7 +386,7 @@ def test_every_widget_opens_from_the_plugin_menu(make_napari_viewer, registry, t
         _, widget = viewer.window.add_plugin_dock_widget("napari-dmicro", name)
         assert isinstance(widget, cls)
         widgets[name] = widget
-    registry.add_checkpoint(tiny_checkpoints[1])
+    registry.add_checkpoint(tiny_checkpoints["lff-seed1"])
     for name in ("Simulate compression", "Reconstruct", "Train"):
         combo = widgets[name].model_combo if name != "Train" else widgets[name].init_combo
-        assert "tiny-1" in [combo.itemText(i) for i in range(combo.count())]
+        assert "lff-seed1" in [combo.itemText(i) for i in range(combo.count())]

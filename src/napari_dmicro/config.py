@@ -7,7 +7,7 @@ widgets build them, and checkpoints store them as JSON. Lengths are in micrometr
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -104,7 +104,7 @@ class DiffractiveConfig(_Config):
     mode: Literal["phase", "amplitude_phase"] = "phase"
 
 
-OpticsConfig = Annotated[Union[FourierFilterConfig, DiffractiveConfig], Field(discriminator="kind")]
+OpticsConfig = Annotated[FourierFilterConfig | DiffractiveConfig, Field(discriminator="kind")]
 
 
 class DetectorConfig(_Config):

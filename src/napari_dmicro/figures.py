@@ -26,7 +26,7 @@ def save_panels(path, panels, *, title: str | None = None, dpi: int = 110, ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.9 * nrows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
-    for ax, panel in zip(axes.flat, panels, strict=False):
+    for ax, panel in zip(axes.flat, panels, strict=False):  # the grid may have spare axes
         image = np.asarray(panel["image"])
         extent = None
         if "extent_um" in panel:

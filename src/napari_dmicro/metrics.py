@@ -101,11 +101,6 @@ def pooled_psnr(squared_error_sum: float, pixel_count: int, data_range: float = 
     return 10 * math.log10(data_range ** 2 / mse)
 
 
-def phase_to_unit(phase_rad: torch.Tensor) -> torch.Tensor:
-    """Phase in radians → the paper's target φ/2π."""
-    return phase_rad / (2 * math.pi)
-
-
 def report_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image PSNR and SSIM with the prediction clipped to [0, 1], as the paper reports them."""
     clipped = prediction.clamp(0.0, 1.0)

@@ -30,15 +30,14 @@ cell size, phase range and background.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from .config import (DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, check_pixel_size_um,
-                     check_wavelength_um)
+from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM, check_pixel_size_um, check_wavelength_um
 
 __all__ = [
     "PHASE_MAX_RAD",
@@ -266,13 +265,6 @@ class PhantomConfig(BaseModel):
                 "(a residual background, not a cell)"
             )
         return self
-
-    # --- helpers -----------------------------------------------------------------------------------
-
-    @property
-    def field_of_view_um(self) -> tuple[float, float]:
-        """(height, width) of the field in µm."""
-        return (self.size_px[0] * self.pixel_size_um, self.size_px[1] * self.pixel_size_um)
 
 
 def phase_to_opd_um(phase_rad, wavelength_um: float = DEFAULT_WAVELENGTH_UM):

@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -138,7 +139,7 @@ class DecoderConfig(BaseModel):
         return self.model_dump_json(indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "DecoderConfig":
+    def from_json(cls, text: str) -> DecoderConfig:
         return cls.model_validate_json(text)
 
 

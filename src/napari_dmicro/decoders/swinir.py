@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -351,7 +352,7 @@ class SwinIR(nn.Module):
         dpr = torch.linspace(0, drop_path_rate, total).tolist() if total else []
         self.layers = nn.ModuleList()
         start = 0
-        for depth, heads in zip(depths, num_heads):
+        for depth, heads in zip(depths, num_heads, strict=True):
             self.layers.append(
                 RSTB(
                     embed_dim,

@@ -297,5 +297,5 @@ def write_text_atomically(target, text: str) -> Path:
     return write_file_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "remove_sibling", "sweep_debris", "write_file_atomically",
-           "write_text_atomically"]
+__all__ = ["OutputBusyError", "atomic_output", "hidden_sibling", "remove_sibling", "sweep_debris",
+           "write_file_atomically", "write_text_atomically"]

@@ -56,7 +56,7 @@ def resample_amplitude_phase(amplitude, phase_rad, pixel_size_um: float, target_
     if ratio == 1:
         return amplitude.copy(), phase.copy()
     shape = tuple(max(int(round(s / ratio)), 1) for s in amplitude.shape)
-    axes = [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(shape, amplitude.shape)]
+    axes = [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(shape, amplitude.shape, strict=True)]
     coords = np.meshgrid(*axes, indexing="ij")
     sigma = max((ratio - 1) / 2, 0)
     out = []

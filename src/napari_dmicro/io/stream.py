@@ -9,6 +9,7 @@ display pyramid and commit atomically). The scratch lives beside the output (sam
 from __future__ import annotations
 
 from contextlib import contextmanager
+
 import numpy as np
 import zarr
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -82,7 +82,7 @@ class Acquisition:
         self.outside_field = encoder.config.outside_field
 
     @classmethod
-    def with_photons(cls, encoder, max_photons: float | None, read_noise_e: float = 0.0) -> "Acquisition":
+    def with_photons(cls, encoder, max_photons: float | None, read_noise_e: float = 0.0) -> Acquisition:
         """The encoder's acquisition with another photon budget (``None``: noise free)."""
         if read_noise_e and read_noise_e > 0 and max_photons is None:
             raise ValueError(

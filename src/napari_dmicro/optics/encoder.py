@@ -66,7 +66,7 @@ class Encoder(nn.Module):
         """Optics applied to exactly the given field (nothing assumed beyond its edges but zeros)."""
         return self.optics(field, **optics_kwargs)
 
-    def acquisition(self) -> "Acquisition":
+    def acquisition(self) -> Acquisition:
         """The whole acquisition (optics → |E|² → binning → photons and noise) of this encoder."""
         from .acquisition import Acquisition
 

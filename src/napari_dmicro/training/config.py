@@ -17,7 +17,6 @@ from ..system import SystemConfig
 
 StageName = Literal["optics", "decoder", "end_to_end"]
 STAGE_NUMBERS: dict[str, int] = {"optics": 1, "decoder": 2, "end_to_end": 3}
-STAGE_BY_NUMBER = {v: k for k, v in STAGE_NUMBERS.items()}
 
 
 class StageConfig(_Config):

@@ -6,9 +6,10 @@
 * :class:`~.compare.CompareWidget` — PSNR/SSIM, SSIM maps, grid view, line profiles (``napari_dmicro.evaluate``);
 * :class:`~.train.TrainWidget` — the three training stages (``napari_dmicro.training.Trainer``).
 
-Long work runs in napari thread workers (:mod:`.workers` holds the Qt-free task functions); the
-shared model list is :func:`.models.model_registry`. Modules are imported lazily so that importing
-:mod:`napari_dmicro.widgets` does not import Qt.
+Long work runs in napari thread workers (:mod:`.workers` holds the Qt-free task functions,
+:mod:`.thread_workers` starts them); the shared model list is the engine's
+:func:`napari_dmicro.model_registry.model_registry`, shown by :class:`.models.ModelCombo`. Modules are
+imported lazily so that importing :mod:`napari_dmicro.widgets` does not import Qt.
 """
 
 from __future__ import annotations

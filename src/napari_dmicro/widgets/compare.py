@@ -13,12 +13,37 @@ from __future__ import annotations
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-                            QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QFormLayout)
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ._common import (TWO_PI, LayerCombo, follow_layers, add_or_replace_image, fmt, is_phase_layer, layer_array, layer_meta,
-                      make_figure_canvas, meta, notify_error, pixel_size_um, reference_phase, start_worker,
-                      wavelength_um, wrapped_label)
+from .controls import fmt, wrapped_label
+from .layer_picker import LayerCombo, follow_layers
+from .layers import (
+    TWO_PI,
+    add_or_replace_image,
+    is_phase_layer,
+    layer_array,
+    layer_meta,
+    meta,
+    pixel_size_um,
+    reference_phase,
+    wavelength_um,
+)
+from .notifications import notify_error
+from .plots import make_figure_canvas
+from .thread_workers import start_worker
 from .workers import evaluate_task, line_profile
 
 COLUMNS = ("layer", "PSNR dB", "SSIM", "patch PSNR", "patch SSIM")
@@ -139,13 +164,6 @@ class CompareWidget(QWidget):
         self.ref_combo.set_layer(layer)
         self._refresh_list()
 
-    def set_reconstructions(self, layers) -> None:
-        names = {layer.name for layer in layers}
-        self._refresh_list()
-        for i in range(self.recon_list.count()):
-            item = self.recon_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
-
     def reconstructions(self) -> list:
         out = []
         for i in range(self.recon_list.count()):
@@ -172,7 +190,6 @@ class CompareWidget(QWidget):
                 return None
         self.compare_button.setEnabled(False)
         self.summary.setText("computing…")
-        self._recons = recons
         self._worker = start_worker(
             evaluate_task, reference_phase(ref), [(layer.name, layer_array(layer)) for layer in recons],
             task="Compare", on_return=self._on_result,
@@ -338,7 +355,7 @@ class CompareWidget(QWidget):
         """(distance µm, values) along a polyline given in world coordinates."""
         dists, values = [], []
         offset = 0.0
-        for a, b in zip(vertices_world[:-1], vertices_world[1:]):
+        for a, b in zip(vertices_world[:-1], vertices_world[1:], strict=True):
             da = np.asarray(layer.world_to_data(a))[-2:]
             db = np.asarray(layer.world_to_data(b))[-2:]
             seg = line_profile(layer_array(layer), da, db, wrap_2pi=meta(layer).get("kind") == "field")

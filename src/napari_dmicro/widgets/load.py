@@ -11,11 +11,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import (QButtonGroup, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
-                            QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
-from ._common import start_worker, wrapped_label
+from .controls import wrapped_label
+from .thread_workers import start_worker
 from .workers import load_layers
 
 FIELD, MEASUREMENT = "field", "measurement"
@@ -112,7 +123,7 @@ class LoadWidget(QWidget):
     # ------------------------------------------------------------------ work
     def load(self, path: str | None = None):
         """Read ``path`` (or the path field) in a worker and add its layers; returns the worker."""
-        from ._common import notify_error
+        from .notifications import notify_error
 
         path = str(path or self.path_edit.text()).strip()
         if not path:

@@ -14,10 +14,14 @@ import threading
 import numpy as np
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QWidget
 
-from ._common import (TaskControlsMixin, add_checkpoint, ask_checkpoint, LayerCombo, add_or_replace_image, device_combo, is_measurement_layer, json_safe,
-                      layer_array, layer_meta, meta, notify_error, pixel_size_um,
-                      start_worker, wrapped_label)
+from .checkpoint_dialog import add_checkpoint, ask_checkpoint
+from .controls import device_combo, wrapped_label
+from .layer_picker import LayerCombo
+from .layers import add_or_replace_image, is_measurement_layer, json_safe, layer_array, layer_meta, meta, pixel_size_um
 from .models import ModelCombo, model_registry
+from .notifications import notify_error
+from .task_controls import TaskControlsMixin
+from .thread_workers import start_worker
 from .workers import ReconstructResult, reconstruct_task
 
 AUTO_OVERLAP = -1

@@ -13,10 +13,21 @@ import threading
 
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from ._common import (TaskControlsMixin, field_from_layers, is_amplitude_layer, is_phase_layer, layer_array, meta,
-                      notify_error, partner_amplitude, pixel_size_um, start_worker,
-                      wavelength_um, wrapped_label)
+from .controls import wrapped_label
+from .layers import (
+    field_from_layers,
+    is_amplitude_layer,
+    is_phase_layer,
+    layer_array,
+    meta,
+    partner_amplitude,
+    pixel_size_um,
+    wavelength_um,
+)
 from .models import ModelCombo, model_registry
+from .notifications import notify_error
+from .task_controls import TaskControlsMixin
+from .thread_workers import start_worker
 from .workers import COMPRESSIONS, UNTRAINED_LFF, SimulateRequest, SimulateResult, simulate_task
 
 UNIT_AMPLITUDE = "(none: unit amplitude)"
@@ -27,7 +38,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
 
     def __init__(self, napari_viewer, parent: QWidget | None = None, registry=None):
         super().__init__(parent)
-        from ._common import LayerCombo
+        from .layer_picker import LayerCombo
 
         self.viewer = napari_viewer
         self.registry = registry or model_registry()
@@ -59,7 +70,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("noise seed (and the random optics of the untrained filter)")
-        from ._common import device_combo
+        from .controls import device_combo
 
         self.device = device_combo("cpu")
         self.model_info = wrapped_label("")
@@ -157,7 +168,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         return self._worker
 
     def _on_result(self, result: SimulateResult):
-        from ._common import add_or_replace_image, layer_meta
+        from .layers import add_or_replace_image, layer_meta
 
         phase = self._source_layer
         source_name = phase.name[: -len(" phase")] if phase.name.endswith(" phase") else phase.name

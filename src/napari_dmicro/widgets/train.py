@@ -19,20 +19,40 @@ import math
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from psygnal import Signal
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
-                            QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
-                            QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ._common import (add_checkpoint, ask_checkpoint, device_combo, follow_layers, field_from_layers, fmt, is_phase_layer,
-                      make_figure_canvas, meta,
-                      notify_error, notify_info, partner_amplitude, pixel_size_um, start_worker, wavelength_um,
-                      wrapped_label)
+from .checkpoint_dialog import add_checkpoint, ask_checkpoint
+from .controls import device_combo, fmt, wrapped_label
+from .layer_picker import follow_layers
+from .layers import field_from_layers, is_phase_layer, meta, partner_amplitude, pixel_size_um, wavelength_um
 from .models import ModelCombo, model_registry
+from .notifications import notify_error, notify_info
+from .plots import make_figure_canvas
+from .thread_workers import start_worker
 from .workers import TrainUpdate, train_task
 
 SCRATCH = "scratch (random start)"
@@ -216,10 +236,11 @@ class TrainWidget(QWidget):
         self.save_button.clicked.connect(self._save_model)
         self.from_folder.toggled.connect(self._update_enabled)
         self.photons.valueChanged.connect(self._update_enabled)
-        for n, box in self.stage_boxes.items():
+        for box in self.stage_boxes.values():
             box.toggled.connect(self._update_enabled)
         follow_layers(napari_viewer, self, self._refresh_layers)
-        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())  # closing the dock stops a run (its state is saved)
+        # closing the dock stops a run (its state is saved)
+        self.destroyed.connect(lambda *_, ev=self._cancel: ev.set())
         self._refresh_layers()
         self._update_enabled()
 

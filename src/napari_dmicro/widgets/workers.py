@@ -12,9 +12,11 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -87,9 +89,6 @@ def progress_tuple(values: tuple) -> tuple:
 # ------------------------------------------------------------------------------------------ load
 
 
-RAW_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png")
-
-
 def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: float | None = None,
                 wavelength_um: float | None = None) -> list:
     """napari layer data of a file: a field/measurement/phase store, or a raw camera image.
@@ -100,6 +99,7 @@ def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: flo
     """
     from .._reader import image_layers, napari_get_reader, read_layers
     from ..config import DEFAULT_WAVELENGTH_UM
+    from ..io.camera_images import read_camera_image
     from ..io.fields import ImageData, read_image
 
     p = Path(str(path).rstrip("/\\"))
@@ -117,7 +117,7 @@ def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: flo
             return image_layers(img, name=_stem(p), source=str(p))
     except Exception:  # noqa: BLE001 - fall through to the raw readers
         pass
-    data = _read_raw(p)
+    data = read_camera_image(p)
     if camera_pixel_size_um is None or not camera_pixel_size_um > 0:
         raise ValueError("give the camera pixel size (µm, referred to the object plane) of the measurement")
     img = ImageData(data, "measurement", float(camera_pixel_size_um), float(wavelength_um or DEFAULT_WAVELENGTH_UM),
@@ -127,39 +127,6 @@ def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: flo
 
 def _stem(p: Path) -> str:
     return p.name[: -len(p.suffix)] if p.suffix else p.name
-
-
-def _read_raw(p: Path) -> np.ndarray:
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        data = np.load(p, allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(p, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files if npz[k].ndim >= 2}
-        key = "measurement" if "measurement" in arrays else (next(iter(arrays)) if len(arrays) == 1 else None)
-        if key is None:
-            raise ValueError(f"{p.name}: expected one 2-D array (or one called 'measurement'); found "
-                             f"{sorted(arrays) or 'none'}")
-        data = arrays[key]
-    elif suffix in (".tif", ".tiff"):
-        import tifffile
-
-        data = tifffile.imread(p)
-    elif suffix == ".png":
-        from skimage.io import imread
-
-        data = imread(p)
-    else:
-        raise ValueError(f"{p.name}: a detector image must be .npy, .npz, .tif or .png (or a measurement .zarr)")
-    data = np.squeeze(np.asarray(data))
-    if data.ndim != 2:
-        raise ValueError(f"{p.name}: a detector image is 2-D; got shape {data.shape}")
-    if np.iscomplexobj(data):
-        raise ValueError(f"{p.name} holds complex data: that is a field, not a camera image; load it as a field")
-    data = data.astype(np.float32)
-    if not np.isfinite(data).all():
-        raise ValueError(f"{p.name} contains NaN or infinite values")
-    return data
 
 
 # ------------------------------------------------------------------------------------------ simulate

@@ -1,0 +1,159 @@
+"""napari layers made by napari-dmicro: their metadata, what they show, and their data.
+
+Layers made by napari-dmicro carry ``metadata["napari_dmicro"]`` (see :mod:`napari_dmicro._reader`):
+``kind`` (of the source), ``component`` (what the layer shows: ``amplitude``, ``phase``,
+``measurement``, ``ssim``), ``pixel_size_um``, ``wavelength_um``, ``source`` and ``attrs``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
+from ..io.fields import ATTRS_KEY
+
+TWO_PI = 2 * math.pi
+
+
+def meta(layer) -> dict:
+    """The layer's ``napari_dmicro`` metadata block (empty for foreign layers)."""
+    block = getattr(layer, "metadata", {}).get(ATTRS_KEY) if layer is not None else None
+    return dict(block or {})
+
+
+def component(layer) -> str | None:
+    m = meta(layer)
+    return m.get("component") or m.get("kind")
+
+
+def is_image(layer) -> bool:
+    from napari.layers import Image
+
+    return isinstance(layer, Image) and getattr(layer, "rgb", False) is False
+
+
+def is_phase_layer(layer) -> bool:
+    """A phase image: a field's phase, a phase map or a reconstruction."""
+    return is_image(layer) and component(layer) == "phase"
+
+
+def is_field_phase(layer) -> bool:
+    return is_phase_layer(layer) and meta(layer).get("kind") == "field"
+
+
+def is_measurement_layer(layer) -> bool:
+    """A camera image: a napari-dmicro measurement layer, or a plain image layer from another reader."""
+    return is_image(layer) and (component(layer) == "measurement" or (not meta(layer) and layer.ndim == 2))
+
+
+def is_amplitude_layer(layer) -> bool:
+    return is_image(layer) and component(layer) == "amplitude"
+
+
+def layer_array(layer):
+    """Full-resolution data of an image layer (level 0 of a multiscale layer); may be lazy."""
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        data = data[0]
+    return data
+
+
+def layer_numpy(layer, dtype=np.float32) -> np.ndarray:
+    return np.asarray(layer_array(layer), dtype=dtype)
+
+
+def pixel_size_um(layer) -> float:
+    value = meta(layer).get("pixel_size_um")
+    if value:
+        return float(value)
+    scale = float(layer.scale[-1]) if layer is not None else 1.0
+    return scale if scale != 1.0 else DEFAULT_PIXEL_SIZE_UM
+
+
+def wavelength_um(layer) -> float:
+    value = meta(layer).get("wavelength_um")
+    return float(value) if value else DEFAULT_WAVELENGTH_UM
+
+
+def _stem(name: str, suffix: str) -> str:
+    return name[: -len(suffix)].rstrip() if name.endswith(suffix) else name
+
+
+def partner_amplitude(viewer, phase_layer):
+    """The amplitude layer of the same field as ``phase_layer`` (same source and name), or None."""
+    if not is_field_phase(phase_layer):
+        return None
+    m = meta(phase_layer)
+    stem = _stem(phase_layer.name, "phase")
+    shape = tuple(layer_array(phase_layer).shape)
+    candidates = [lay for lay in viewer.layers if is_amplitude_layer(lay) and meta(lay).get("kind") == "field"
+                  and meta(lay).get("source") == m.get("source") and tuple(layer_array(lay).shape) == shape]
+    for lay in candidates:
+        if _stem(lay.name, "amplitude") == stem:
+            return lay
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def field_from_layers(phase_layer, amplitude_layer=None) -> np.ndarray:
+    """complex64 field amplitude·exp(i·phase); unit amplitude when ``amplitude_layer`` is None."""
+    phase = layer_numpy(phase_layer)
+    if phase.ndim != 2:
+        raise ValueError(f"layer {phase_layer.name!r} is {phase.ndim}-D; a field is 2-D (rows, cols)")
+    if amplitude_layer is None:
+        amp = np.ones_like(phase)
+    else:
+        amp = layer_numpy(amplitude_layer)
+        if amp.shape != phase.shape:
+            raise ValueError(f"amplitude {amplitude_layer.name!r} {amp.shape} and phase {phase_layer.name!r} "
+                             f"{phase.shape} differ in shape")
+    out = np.empty(phase.shape, np.complex64)
+    out.real = amp * np.cos(phase)
+    out.imag = amp * np.sin(phase)
+    return out
+
+
+def reference_phase(layer) -> np.ndarray:
+    """Phase in radians on [0, 2π) for a field's phase layer (stored in (−π, π]), as is otherwise."""
+    phase = layer_numpy(layer)
+    if meta(layer).get("kind") == "field":
+        phase = np.mod(phase, TWO_PI).astype(np.float32)
+    return phase
+
+
+def json_safe(value: Any) -> Any:
+    """Layer metadata that survives napari's writers and json (tuples → lists, numpy → python)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"array{value.shape}"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def layer_meta(kind: str, component_: str, pixel_size: float, wavelength: float, source, attrs: dict) -> dict:
+    return {ATTRS_KEY: {"kind": kind, "component": component_, "pixel_size_um": float(pixel_size),
+                        "wavelength_um": float(wavelength), "source": source, "attrs": json_safe(attrs)}}
+
+
+def add_or_replace_image(viewer, data, *, name: str, **kwargs):
+    """Add an image layer, or update the data and properties of the layer of that name."""
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        if is_image(layer) and tuple(np.shape(layer.data)) == tuple(np.shape(data)):
+            layer.data = data
+            for key in ("scale", "translate", "colormap", "contrast_limits", "opacity", "blending"):
+                if key in kwargs:
+                    setattr(layer, key, kwargs[key])
+            if "metadata" in kwargs:
+                layer.metadata = kwargs["metadata"]
+            return layer
+        viewer.layers.remove(layer)
+    return viewer.add_image(data, name=name, **kwargs)
