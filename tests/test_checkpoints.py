@@ -117,3 +117,100 @@ def test_train_state_restores_adam_moments(tmp_path):
         for key in a["state"][idx]:
             assert torch.equal(torch.as_tensor(a["state"][idx][key]), torch.as_tensor(b["state"][idx][key]))
     assert json.dumps(a["param_groups"]) == json.dumps(b["param_groups"])
+
+
+# ---- untrusted checkpoints: refused from the header, before any model is built ---------------------
+
+_REFUSE_IN_A_SMALL_PROCESS = r"""
+import json, resource, sys, time
+import torch
+from napari_dmicro.io.checkpoints import CheckpointError, load_checkpoint
+honest, *crafted = sys.argv[1:]
+load_checkpoint(honest)  # warm up: imports and one honest file
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+vm_bytes = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (vm_bytes + 3 * 2**30,) * 2)  # the old code built 100 GB models
+for path in crafted:
+    before, t0 = rss_mb(), time.perf_counter()
+    try:
+        load_checkpoint(path)
+        outcome = "loaded"
+    except CheckpointError as exc:
+        outcome = "CheckpointError: " + str(exc)
+    except BaseException as exc:
+        outcome = type(exc).__name__ + ": " + str(exc)[:300]
+    print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - t0, "extra_mb": rss_mb() - before}))
+"""
+
+
+def _write_raw_safetensors(path, shapes: dict, metadata: dict) -> None:
+    """A safetensors file declaring ``shapes`` (float32) whose data is a sparse run of zeros: a file that
+    claims a gigabyte while taking nothing on disk."""
+    import struct
+
+    header, offset = {"__metadata__": metadata}, 0
+    for key, shape in shapes.items():
+        n = 4 * int(torch.Size(shape).numel())
+        header[key] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)) + raw)
+        fh.truncate(8 + len(raw) + offset)
+
+
+def _crafted_config(model, **decoder) -> str:
+    config = json.loads(model.config.model_dump_json())
+    config["decoder"].update(decoder)
+    return json.dumps(config)
+
+
+def test_crafted_checkpoints_are_refused_from_the_header_in_under_a_second_and_200_mb(tmp_path):
+    import subprocess
+    import sys
+
+    model = _model()
+    honest = save_checkpoint(tmp_path / "honest.safetensors", model)
+    meta = {"format": "napari-dmicro-checkpoint", "format_version": "1", "card": "{}",
+            "config": model.config.model_dump_json()}
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    d2nn = json.loads(meta["config"])
+    d2nn["encoder"]["optics"] = {"kind": "d2nn", "n_layers": 32, "n_neurons": 4096, "pad_factor": 8,
+                                 "mode": "amplitude_phase"}
+    crafts = {  # name: (metadata, shapes, what the refusal must name)
+        # a field beyond its limit: 40000 channels
+        "decoder_field": ({**meta, "config": _crafted_config(model, width=40000, n_blocks=2)}, shapes, "width"),
+        # every field within its limit, but 6 G parameters in total
+        "decoder_parameters": ({**meta, "config": _crafted_config(
+            model, family="swinir", embed_dim=1024, depths=[32] * 16, num_heads=[16] * 16, window_size=8,
+            upsampler="pixelshuffledirect")}, shapes, "parameters"),
+        # a 32-layer 4096² PhaseD2NN that propagates on a 32768² grid
+        "optics_size": ({**meta, "config": json.dumps(d2nn)}, shapes, "MB"),
+        # an honest small config, one tensor declared 1 GB
+        "tensor_shape": (meta, {**shapes, "decoder.head.weight": (16384, 16384)}, "wrong shapes"),
+    }
+    for name, (metadata, declared, _) in crafts.items():
+        _write_raw_safetensors(tmp_path / f"{name}.safetensors", declared, metadata)
+    out = subprocess.run([sys.executable, "-c", _REFUSE_IN_A_SMALL_PROCESS, str(honest),
+                          *(str(tmp_path / f"{name}.safetensors") for name in crafts)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    for (name, (_, _, message)), result in zip(crafts.items(), results, strict=True):
+        assert result["outcome"].startswith("CheckpointError") and message in result["outcome"], (name, result)
+        assert result["seconds"] < 1.0, (name, result)
+        assert result["extra_mb"] < 200, (name, result)
+
+
+def test_decoder_parameter_count_is_exact_arithmetic_of_the_config():
+    from napari_dmicro.decoders import DECODER_PRESETS, build_decoder, count_parameters
+
+    for name in DECODER_PRESETS:
+        for overrides in ({}, {"upsampler": "pixelshuffle", "num_feat": 8}, {"in_chans": 2, "out_chans": 3}):
+            config = decoder_config(name, 4, **overrides)
+            built = count_parameters(build_decoder(config), trainable_only=False)
+            assert config.parameter_count() == built, (name, overrides)
+    three = decoder_config("swinir-tiny", 2, resi_connection="3conv", mlp_ratio=1.5)
+    assert three.parameter_count() == count_parameters(build_decoder(three))
