@@ -9,6 +9,7 @@ interpreting a byte of it: nothing here ever unpickles.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,3 +103,12 @@ def read_safetensors_header(path, *, error: type[Exception] = SafetensorsError, 
             shapes[key] = tuple(int(s) for s in info.get_shape())
             dtypes[key] = str(info.get_dtype())
         return SafetensorsHeader(Path(path), dict(f.metadata() or {}), shapes, dtypes)
+
+
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
