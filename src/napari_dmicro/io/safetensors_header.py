@@ -45,6 +45,14 @@ class SafetensorsHeader:
         return total
 
 
+def _what_it_is(head: bytes) -> str:
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive: the torch.save format, with a pickle inside"
+    if head[:1] == b"\x80":
+        return "a pickle stream"
+    return "no safetensors header; a pickle or a PyTorch .pt/.pth file, perhaps"
+
+
 def _refusal(path: Path, error: type[Exception], hint: str) -> None:
     """Raise ``error`` unless ``path`` starts like a safetensors file (8-byte length, then a JSON object)."""
     if not path.exists():
@@ -60,15 +68,10 @@ def _refusal(path: Path, error: type[Exception], hint: str) -> None:
         head = fh.read(9)
     if len(head) < 9:
         raise error(f"{path.name} is too short ({size} bytes) to be a safetensors file{tail}")
-    if head[:4] == b"PK\x03\x04":
-        raise error(f"{path.name} is a zip archive (the torch.save format, a pickle inside), not safetensors; "
-                    f"it was not loaded: {_NEVER_UNPICKLES}{tail}")
-    if head[:1] == b"\x80":
-        raise error(f"{path.name} is a pickle stream, not safetensors; it was not loaded: {_NEVER_UNPICKLES}{tail}")
     (header_bytes,) = struct.unpack("<Q", head[:8])
-    if head[8:9] != b"{" or header_bytes + 8 > size:
-        raise error(f"{path.name} is not a safetensors file (no safetensors header; a pickle or PyTorch "
-                    f".pt/.pth file, perhaps): {_NEVER_UNPICKLES}{tail}")
+    if head[8:9] != b"{" or header_bytes + 8 > size:  # safetensors: 8-byte length, then a JSON object
+        raise error(f"{path.name} is not a safetensors file ({_what_it_is(head)}); it was not loaded: "
+                    f"{_NEVER_UNPICKLES}{tail}")
     if header_bytes > MAX_HEADER_BYTES:
         raise error(f"{path.name} declares a {header_bytes / 2**20:.0f} MB safetensors header (more than "
                     f"{MAX_HEADER_BYTES // 2**20} MB); it was not read{tail}")

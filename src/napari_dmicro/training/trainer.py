@@ -28,6 +28,7 @@ from torch import nn
 
 from ..device import resolve_device
 from ..io import checkpoints as ck
+from ..io.safetensors_header import file_sha256
 from ..metrics import ssim
 from ..system import Microscope
 from . import data as D
@@ -40,6 +41,8 @@ LAST_FILE = "last.safetensors"
 STATE_FILE = "train_state.safetensors"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+#: progress key of the SHA-256 of the last.safetensors the training state was written with
+WEIGHTS_DIGEST_KEY = "last_weights_sha256"
 
 _HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
 
@@ -190,6 +193,7 @@ class Trainer:
                                 "started (fingerprint differs); resume on the same data")
         progress = ck.load_train_state(state_path)
         last = self.out_dir / LAST_FILE
+        _check_state_matches_weights(self.out_dir, progress)
         if last.exists():
             model, _ = ck.load_checkpoint(last, device="cpu")
             self.model.load_state_dict(model.state_dict())
@@ -470,7 +474,8 @@ class Trainer:
 
     def _save_state(self, stage: StageConfig, step: int, optimizer, d_opt) -> None:
         self.progress.update(step=step, elapsed_s=self.elapsed_s)
-        ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
+        last = ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
+        self.progress[WEIGHTS_DIGEST_KEY] = file_sha256(last)  # resume checks the state belongs to these weights
         opts = {}
         if optimizer is not None:
             opts["main"] = optimizer
@@ -496,6 +501,22 @@ class Trainer:
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
+
+
+def _check_state_matches_weights(out_dir: Path, progress: dict) -> None:
+    """Refuse a run folder whose training state was written for other weights than its last.safetensors."""
+    expected = progress.get(WEIGHTS_DIGEST_KEY)
+    if expected is None:  # a state written before digests existed: nothing to compare
+        return
+    last = out_dir / LAST_FILE
+    found = file_sha256(last) if last.exists() else None
+    if found != expected:
+        what = "is missing" if found is None else f"holds other weights (sha256 {found[:12]}, expected {expected[:12]})"
+        raise TrainingError(
+            f"run folder {out_dir} is inconsistent: {STATE_FILE} (stage {progress.get('stage_index', 0) + 1}, "
+            f"step {progress.get('step')}) belongs to other weights; {LAST_FILE} {what}. Resuming would not "
+            f"continue the same run. Restore the two files together (from one copy of the folder), or start "
+            f"again in a new --out folder; {MODEL_FILE}, if present, is still the best model saved")
 
 
 def _algorithm1_phase(step: int, total: int, n_layers: int) -> tuple[int, bool]:
