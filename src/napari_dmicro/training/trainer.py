@@ -253,7 +253,7 @@ class Trainer:
                 reason = self._stop_reason or "cancelled"
                 self._save_state(stage, step, optimizer, d_opt)
                 yield self._log(TrainEvent("cancelled", stage.name, number, step, total, message=(
-                    f"{reason}; the best model so far is {self.out_dir / MODEL_FILE}, continue with --resume"),
+                    f"{reason} at step {step}; {saved_files_message(self.out_dir)}"),
                     path=str(self.out_dir / MODEL_FILE), elapsed_s=self.elapsed_s))
                 return False
             new_groups, new_phase = self._trainable(stage, step, total)
@@ -501,6 +501,18 @@ class Trainer:
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
+
+
+def saved_files_message(out_dir: Path) -> str:
+    """What a stopped run left in ``out_dir``, naming only files that exist, and how to continue."""
+    best, last, state = (Path(out_dir) / name for name in (MODEL_FILE, LAST_FILE, STATE_FILE))
+    parts = [f"the best model so far is {best}" if best.exists() else
+             f"no model was validated yet, so there is no {MODEL_FILE}"]
+    if last.exists() and state.exists():
+        parts.append(f"the latest weights are {last} (training state in {state.name}); continue with --resume")
+    else:
+        parts.append("nothing to resume from was saved; start the run again")
+    return "; ".join(parts)
 
 
 def _check_state_matches_weights(out_dir: Path, progress: dict) -> None:
