@@ -214,3 +214,19 @@ def test_decoder_parameter_count_is_exact_arithmetic_of_the_config():
             assert config.parameter_count() == built, (name, overrides)
     three = decoder_config("swinir-tiny", 2, resi_connection="3conv", mlp_ratio=1.5)
     assert three.parameter_count() == count_parameters(build_decoder(three))
+
+
+def test_checkpoint_with_optics_of_another_size_is_refused_naming_the_fields(tmp_path):
+    from napari_dmicro.config import DiffractiveConfig
+
+    info = read_checkpoint_info(save_checkpoint(tmp_path / "m.safetensors", _model()))
+    wider = EncoderConfig(optics=FourierFilterConfig(filter_size_px=64), detector=DetectorConfig(compression=16))
+    with pytest.raises(CheckpointError, match="filter_size_px 32 vs 64"):
+        check_compatible(info, wider)
+    check_compatible(info, EncoderConfig(optics=FourierFilterConfig(filter_size_px=32, pupil_na=0.8),
+                                         detector=DetectorConfig(compression=16)))  # same shapes: compatible
+    d2nn = EncoderConfig(optics=DiffractiveConfig(n_layers=2, n_neurons=32), detector=DetectorConfig(compression=16))
+    d2nn_info = type(info)(info.path, SystemConfig(encoder=d2nn, decoder=info.config.decoder))
+    deeper = EncoderConfig(optics=DiffractiveConfig(n_layers=3, n_neurons=32), detector=DetectorConfig(compression=16))
+    with pytest.raises(CheckpointError, match="n_layers 2 vs 3"):
+        check_compatible(d2nn_info, deeper)

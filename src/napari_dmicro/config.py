@@ -7,7 +7,7 @@ widgets build them, and checkpoints store them as JSON. Lengths are in micrometr
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,6 +76,9 @@ class FourierFilterConfig(_Config):
     mode: Literal["amplitude_phase", "phase"] = "amplitude_phase"
     convolution: Literal["linear", "circular"] = "linear"
 
+    #: what the optics are called for people (model cards, ``dmicro models``)
+    display_name: ClassVar[str] = "learnable Fourier filter"
+
     @field_validator("filter_size_px")
     @classmethod
     def _even(cls, v: int) -> int:
@@ -93,6 +96,8 @@ class DiffractiveConfig(_Config):
     """
 
     kind: Literal["d2nn"] = "d2nn"
+    #: what the optics are called for people (model cards, ``dmicro models``)
+    display_name: ClassVar[str] = "PhaseD2NN"
     grid: GridConfig = GridConfig()
     n_layers: int = Field(5, ge=1, le=32)
     n_neurons: int = Field(256, ge=8, le=4096)

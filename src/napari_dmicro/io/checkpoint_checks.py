@@ -29,6 +29,15 @@ def model_skeleton(config) -> torch.nn.Module:
         return Microscope(config, init="all_pass")
 
 
+def optics_shapes(optics_config) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every tensor the optics ``optics_config`` describes hold (meta device, no memory)."""
+    from ..optics.encoder import build_optics
+
+    with torch.device("meta"):
+        optics = build_optics(optics_config, init="all_pass")
+    return {k: tuple(v.shape) for k, v in optics.state_dict().items()}
+
+
 def check_model_size(skeleton: torch.nn.Module, path, error: type[Exception]) -> None:
     """Refuse a model whose parameters and buffers would take more than :data:`MAX_MODEL_BYTES`."""
     tensors = list(skeleton.parameters()) + list(skeleton.buffers())

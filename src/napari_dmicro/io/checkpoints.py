@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint_checks import check_model_size, check_tensor_shapes, model_skeleton
+from .checkpoint_checks import check_model_size, check_tensor_shapes, model_skeleton, optics_shapes
 from .safetensors_header import SafetensorsHeader, read_safetensors_header
 
 FORMAT = "napari-dmicro-checkpoint"
@@ -156,11 +156,11 @@ def check_compatible(info: CheckpointInfo, encoder_config, *, what: str = "this 
         problems.append(f"compression x{have.detector.compression} vs x{encoder_config.detector.compression}")
     if have.optics.grid != encoder_config.optics.grid:
         problems.append(f"grid {have.optics.grid.model_dump()} vs {encoder_config.optics.grid.model_dump()}")
-    if have.optics.kind == encoder_config.optics.kind:
-        shape_fields = ("filter_size_px",) if have.optics.kind == "lff" else ("n_layers", "n_neurons")
-        for name in shape_fields:
-            if getattr(have.optics, name) != getattr(encoder_config.optics, name):
-                problems.append(f"{name} {getattr(have.optics, name)} vs {getattr(encoder_config.optics, name)}")
+    want = encoder_config.optics
+    if have.optics.kind == want.kind and optics_shapes(have.optics) != optics_shapes(want):
+        problems += [f"{name} {getattr(have.optics, name)} vs {getattr(want, name)}"
+                     for name in type(want).model_fields
+                     if name != "grid" and getattr(have.optics, name) != getattr(want, name)]
     if problems:
         raise CheckpointError(
             f"checkpoint {info.path} does not fit {what}: " + "; ".join(problems)
