@@ -89,6 +89,15 @@ def test_foreign_safetensors_and_damaged_files_get_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "missing.safetensors")
     with pytest.raises(CheckpointError, match="folder"):
         load_checkpoint(tmp_path)
+    model = _model()
+    bad_card = {"format": "napari-dmicro-checkpoint", "format_version": "1", "card": "{not json",
+                "config": model.config.model_dump_json()}
+    save_file(model.state_dict(), tmp_path / "bad_card.safetensors", metadata=bad_card)
+    with pytest.raises(CheckpointError, match="model card is not valid JSON"):
+        read_checkpoint_info(tmp_path / "bad_card.safetensors")
+    save_file(model.state_dict(), tmp_path / "no_config.safetensors", metadata={**bad_card, "config": ""})
+    with pytest.raises(CheckpointError, match="configuration is invalid"):
+        read_checkpoint_info(tmp_path / "no_config.safetensors")
 
 
 def test_checkpoint_from_another_compression_is_refused(tmp_path):

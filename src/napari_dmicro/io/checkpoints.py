@@ -121,10 +121,13 @@ def _checkpoint_info(header: SafetensorsHeader) -> CheckpointInfo:
     path = header.path
     meta = _metadata(header, FORMAT)
     try:
-        config = SystemConfig.model_validate_json(meta["config"])
-    except Exception as exc:
+        config = SystemConfig.model_validate_json(meta.get("config") or "")
+    except ValueError as exc:  # pydantic's ValidationError: the message names the field and its limit
         raise CheckpointError(f"{path}: its configuration is invalid: {exc}") from None
-    card = json.loads(meta.get("card") or "{}")
+    try:
+        card = json.loads(meta.get("card") or "{}")
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its model card is not valid JSON ({exc})") from None
     return CheckpointInfo(Path(path), config, card)
 
 
