@@ -197,6 +197,10 @@ def test_crafted_checkpoints_are_refused_from_the_header_in_under_a_second_and_2
             upsampler="pixelshuffledirect")}, shapes, "parameters"),
         # a 32-layer 4096² PhaseD2NN that propagates on a 32768² grid
         "optics_size": ({**meta, "config": json.dumps(d2nn)}, shapes, "MB"),
+        # 512 Swin layers within every limit, but not the tensors of the file
+        "deep_decoder": ({**meta, "config": _crafted_config(
+            model, family="swinir", embed_dim=64, depths=[32] * 16, num_heads=[2] * 16, window_size=32,
+            upsampler="pixelshuffledirect")}, shapes, "does not match its own configuration"),
         # an honest small config, one tensor declared 1 GB
         "tensor_shape": (meta, {**shapes, "decoder.head.weight": (16384, 16384)}, "wrong shapes"),
     }
@@ -213,16 +217,18 @@ def test_crafted_checkpoints_are_refused_from_the_header_in_under_a_second_and_2
         assert result["extra_mb"] < 200, (name, result)
 
 
-def test_decoder_parameter_count_is_exact_arithmetic_of_the_config():
+def test_decoder_tensor_shapes_and_parameter_count_are_exact_arithmetic_of_the_config():
     from napari_dmicro.decoders import DECODER_PRESETS, build_decoder, count_parameters
+    from napari_dmicro.decoders.limits import decoder_tensor_shapes
 
-    for name in DECODER_PRESETS:
-        for overrides in ({}, {"upsampler": "pixelshuffle", "num_feat": 8}, {"in_chans": 2, "out_chans": 3}):
-            config = decoder_config(name, 4, **overrides)
-            built = count_parameters(build_decoder(config), trainable_only=False)
-            assert config.parameter_count() == built, (name, overrides)
-    three = decoder_config("swinir-tiny", 2, resi_connection="3conv", mlp_ratio=1.5)
-    assert three.parameter_count() == count_parameters(build_decoder(three))
+    variants = ({}, {"upsampler": "pixelshuffle", "num_feat": 8}, {"in_chans": 2, "out_chans": 3})
+    configs = [decoder_config(name, 4, **overrides) for name in DECODER_PRESETS for overrides in variants]
+    configs += [decoder_config("swinir-tiny", 2, resi_connection="3conv", mlp_ratio=1.5),
+                decoder_config("conv-tiny", 32, n_blocks=0, upsampler="pixelshuffle", num_feat=4)]
+    for config in configs:
+        built = build_decoder(config)
+        assert decoder_tensor_shapes(config) == {k: tuple(v.shape) for k, v in built.state_dict().items()}, config
+        assert config.parameter_count() == count_parameters(built, trainable_only=False), config
 
 
 def test_checkpoint_with_optics_of_another_size_is_refused_naming_the_fields(tmp_path):

@@ -1,4 +1,5 @@
-"""Size limits of a decoder configuration and its parameter count, computed without building it.
+"""Size limits of a decoder configuration, and its tensor shapes and parameter count computed without
+building it.
 
 A checkpoint's configuration comes from a file that may not be trusted: it is checked against these
 limits (and its tensors against the shapes it implies) before any module is built, so a crafted file
@@ -26,42 +27,75 @@ MAX_BLOCKS = 128
 MAX_NUM_FEAT = 512
 
 
-def _conv(c_in: int, c_out: int, k: int = 3) -> int:
-    return c_in * c_out * k * k + c_out
+Shapes = dict[str, tuple[int, ...]]
 
 
-def _linear(c_in: int, c_out: int) -> int:
-    return c_in * c_out + c_out
+def _conv(name: str, c_in: int, c_out: int, k: int = 3) -> Shapes:
+    return {f"{name}.weight": (c_out, c_in, k, k), f"{name}.bias": (c_out,)}
 
 
-def _upsampler(width: int, config) -> int:
-    """Parameters of the reconstruction head from ``width`` channels."""
-    u, out = config.upscale, config.out_chans
-    if config.upsampler == "pixelshuffledirect":
-        return _conv(width, out * u * u)
-    nf, stages = config.num_feat, int(round(math.log2(u)))
-    return _conv(width, nf) + stages * _conv(nf, 4 * nf) + _conv(nf, out)
+def _linear(name: str, c_in: int, c_out: int) -> Shapes:
+    return {f"{name}.weight": (c_out, c_in), f"{name}.bias": (c_out,)}
 
 
-def _residual_conv(dim: int, kind: str) -> int:
+def _norm(name: str, dim: int) -> Shapes:
+    return {f"{name}.weight": (dim,), f"{name}.bias": (dim,)}
+
+
+def _pixelshuffles(name: str, nf: int, upscale: int, first: int) -> Shapes:
+    """``log2(upscale)`` x [3x3 conv nf -> 4 nf, PixelShuffle(2)], Sequential indices from ``first``."""
+    shapes: Shapes = {}
+    for k in range(int(round(math.log2(upscale)))):
+        shapes |= _conv(f"{name}.{first + 2 * k}", nf, 4 * nf)
+    return shapes
+
+
+def _residual_conv(name: str, dim: int, kind: str) -> Shapes:
     if kind == "1conv":
-        return _conv(dim, dim)
+        return _conv(name, dim, dim)
     mid = max(dim // 4, 1)
-    return _conv(dim, mid) + _conv(mid, mid, 1) + _conv(mid, dim)
+    return _conv(f"{name}.0", dim, mid) | _conv(f"{name}.2", mid, mid, 1) | _conv(f"{name}.4", mid, dim)
+
+
+def _conv_decoder(c) -> Shapes:
+    w, u, out = c.width, c.upscale, c.out_chans
+    shapes = _conv("head", c.in_chans, w)
+    for i in range(c.n_blocks):
+        shapes |= _conv(f"body.{i}.conv1", w, w) | _conv(f"body.{i}.conv2", w, w)
+    shapes |= _conv("conv_after_body", w, w)
+    if c.upsampler == "pixelshuffledirect":
+        return shapes | _conv("tail.0", w, out * u * u)
+    stages = int(round(math.log2(u)))
+    return (shapes | _conv("tail.0", w, c.num_feat) | _pixelshuffles("tail", c.num_feat, u, 2)
+            | _conv(f"tail.{2 + 2 * stages}", c.num_feat, out))
+
+
+def _swinir(c) -> Shapes:
+    e, u, out = c.embed_dim, c.upscale, c.out_chans
+    hidden = int(e * c.mlp_ratio)
+    shapes = _conv("conv_first", c.in_chans, e) | _norm("patch_norm", e)
+    for i, (depth, heads) in enumerate(zip(c.depths, c.num_heads)):
+        for j in range(depth):
+            at = f"layers.{i}.layers.{j}"
+            shapes |= (_norm(f"{at}.norm1", e)
+                       | {f"{at}.attn.relative_position_bias_table": ((2 * c.window_size - 1) ** 2, heads)}
+                       | _linear(f"{at}.attn.qkv", e, 3 * e) | _linear(f"{at}.attn.proj", e, e)
+                       | _norm(f"{at}.norm2", e) | _linear(f"{at}.mlp.fc1", e, hidden)
+                       | _linear(f"{at}.mlp.fc2", hidden, e))
+        shapes |= _residual_conv(f"layers.{i}.conv", e, c.resi_connection)
+    shapes |= _norm("norm", e) | _residual_conv("conv_after_body", e, c.resi_connection)
+    if c.upsampler == "pixelshuffledirect":
+        return shapes | _conv("upsample.0", e, out * u * u)
+    return (shapes | _conv("conv_before_upsample.0", e, c.num_feat) | _pixelshuffles("upsample", c.num_feat, u, 0)
+            | _conv("conv_last", c.num_feat, out))
+
+
+def decoder_tensor_shapes(config) -> Shapes:
+    """Name → shape of every tensor in ``build_decoder(config).state_dict()``, from the configuration's
+    numbers alone (nothing is built)."""
+    return _conv_decoder(config) if config.family == "conv" else _swinir(config)
 
 
 def decoder_parameter_count(config) -> int:
-    """Exact number of parameters of ``build_decoder(config)``, from the configuration's numbers alone."""
-    if config.family == "conv":
-        w = config.width
-        return (_conv(config.in_chans, w) + config.n_blocks * 2 * _conv(w, w) + _conv(w, w)
-                + _upsampler(w, config))
-    e, ws = config.embed_dim, config.window_size
-    hidden = int(e * config.mlp_ratio)
-    total = _conv(config.in_chans, e) + 2 * e  # conv_first, patch_norm
-    for depth, heads in zip(config.depths, config.num_heads):
-        layer = (2 * e + (2 * ws - 1) ** 2 * heads + _linear(e, 3 * e) + _linear(e, e)
-                 + 2 * e + _linear(e, hidden) + _linear(hidden, e))
-        total += depth * layer + _residual_conv(e, config.resi_connection)
-    total += 2 * e + _residual_conv(e, config.resi_connection)  # norm, conv_after_body
-    return total + _upsampler(e, config)
+    """Exact number of parameters of ``build_decoder(config)`` (arithmetic; nothing is built)."""
+    return sum(math.prod(shape) for shape in decoder_tensor_shapes(config).values())

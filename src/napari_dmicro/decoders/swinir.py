@@ -348,7 +348,7 @@ class SwinIR(nn.Module):
 
         # deep features
         total = sum(depths)
-        dpr = torch.linspace(0, drop_path_rate, total, device="cpu").tolist() if total else []
+        dpr = torch.linspace(0, drop_path_rate, total).tolist() if total else []
         self.layers = nn.ModuleList()
         start = 0
         for depth, heads in zip(depths, num_heads):

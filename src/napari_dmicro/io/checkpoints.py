@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint_checks import check_model_size, check_tensor_shapes, model_skeleton, optics_shapes
+from .checkpoint_checks import check_model_size, check_tensor_shapes, optics_shapes
 from .safetensors_header import SafetensorsHeader, read_safetensors_header
 
 FORMAT = "napari-dmicro-checkpoint"
@@ -141,9 +141,8 @@ def load_checkpoint(path, device: str | torch.device = "cpu"):
     header = read_header(path)
     info = _checkpoint_info(header)
     dev = resolve_device(device)
-    skeleton = model_skeleton(info.config)  # the file is judged before anything is allocated
-    check_model_size(skeleton, path, CheckpointError)
-    check_tensor_shapes(header, skeleton, CheckpointError, optional=Microscope.OPTIONAL_BUFFERS)
+    check_model_size(info.config, path, CheckpointError)  # the file is judged before anything is allocated
+    check_tensor_shapes(header, info.config, CheckpointError)
     model = Microscope(info.config, init="all_pass")
     model.load_state_dict(load_file(str(path), device="cpu"), strict=False)
     return model.to(dev).eval(), info
