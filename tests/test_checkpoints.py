@@ -95,6 +95,12 @@ def test_foreign_safetensors_and_damaged_files_get_clear_errors(tmp_path):
     save_file(model.state_dict(), tmp_path / "bad_card.safetensors", metadata=bad_card)
     with pytest.raises(CheckpointError, match="model card is not valid JSON"):
         read_checkpoint_info(tmp_path / "bad_card.safetensors")
+    huge_header = tmp_path / "huge_header.safetensors"  # declares a 64 MB JSON header (sparse: no disk)
+    with open(huge_header, "wb") as fh:
+        fh.write((64 * 2**20).to_bytes(8, "little") + b"{")
+        fh.truncate(8 + 64 * 2**20)
+    with pytest.raises(CheckpointError, match="64 MB safetensors header"):
+        read_checkpoint_info(huge_header)
     save_file(model.state_dict(), tmp_path / "no_config.safetensors", metadata={**bad_card, "config": ""})
     with pytest.raises(CheckpointError, match="configuration is invalid"):
         read_checkpoint_info(tmp_path / "no_config.safetensors")
