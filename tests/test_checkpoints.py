@@ -251,3 +251,18 @@ def test_checkpoint_with_optics_of_another_size_is_refused_naming_the_fields(tmp
     deeper = EncoderConfig(optics=DiffractiveConfig(n_layers=3, n_neurons=32), detector=DetectorConfig(compression=16))
     with pytest.raises(CheckpointError, match="n_layers 2 vs 3"):
         check_compatible(d2nn_info, deeper)
+
+
+def test_the_one_header_reader_gives_metadata_shapes_and_dtypes_without_reading_tensors(tmp_path):
+    from safetensors.torch import save_file
+
+    from napari_dmicro.io.safetensors_header import SafetensorsError, read_safetensors_header
+
+    path = tmp_path / "t.safetensors"
+    save_file({"a": torch.zeros(2, 3), "b": torch.zeros(4, dtype=torch.float16)}, path, metadata={"k": "v"})
+    header = read_safetensors_header(path)
+    assert header.metadata == {"k": "v"} and header.numel() == 10
+    assert header.shapes == {"a": (2, 3), "b": (4,)} and header.dtypes == {"a": "F32", "b": "F16"}
+    torch.save({"a": torch.zeros(2)}, tmp_path / "t.pt.safetensors")
+    with pytest.raises(SafetensorsError, match="zip archive.*never unpickles"):
+        read_safetensors_header(tmp_path / "t.pt.safetensors")
