@@ -154,14 +154,14 @@ def test_train_stopped_by_ctrl_c_names_only_files_that_exist_and_how_to_resume(t
     text = captured.out + captured.err
     assert not (out / "model.safetensors").exists() and "model.safetensors" not in text.replace(
         "no model.safetensors", "")
-    assert "no model was validated yet, so there is no model.safetensors" in text
+    assert "no best model was saved yet, so there is no model.safetensors" in text
     if presses == 1:  # stopped after the step: its weights and state are saved
         assert f"the latest weights are {out / 'last.safetensors'}" in text and "--resume" in text
         assert (out / "last.safetensors").exists() and (out / "train_state.safetensors").exists()
         monkeypatch.setattr(Trainer, "_train_step", real_step)
         assert main([*argv, "--resume"]) == 0
         assert (out / "model.safetensors").exists()
-    else:  # aborted in the step: nothing was saved yet (the first save is at step 3 of checkpoint_every 25)
+    else:  # aborted inside step 4: nothing was saved yet (periodic saves come every 25 steps)
         assert "aborted without saving" in text and "nothing to resume from was saved" in text
         assert not (out / "last.safetensors").exists()
 
@@ -176,7 +176,7 @@ def test_train_stopped_by_its_time_limit_names_only_files_that_exist(tmp_path, m
                  "--max-minutes", "1"]) == 130
     text = capsys.readouterr().out
     assert "time budget of 1 min reached at step 0" in text
-    assert "no model was validated yet" in text and not (out / "model.safetensors").exists()
+    assert "no best model was saved yet" in text and not (out / "model.safetensors").exists()
     assert f"the latest weights are {out / 'last.safetensors'}" in text and (out / "last.safetensors").exists()
 
 

@@ -70,14 +70,13 @@ class FourierFilterConfig(_Config):
     """
 
     kind: Literal["lff"] = "lff"
+    #: what the optics are called for people (model cards, ``dmicro models``)
+    display_name: ClassVar[str] = "learnable Fourier filter"
     grid: GridConfig = GridConfig()
     filter_size_px: int = Field(256, ge=8, le=4096)
     pupil_na: float | None = Field(1.0, gt=0, le=1.0)
     mode: Literal["amplitude_phase", "phase"] = "amplitude_phase"
     convolution: Literal["linear", "circular"] = "linear"
-
-    #: what the optics are called for people (model cards, ``dmicro models``)
-    display_name: ClassVar[str] = "learnable Fourier filter"
 
     @field_validator("filter_size_px")
     @classmethod

@@ -507,7 +507,7 @@ def saved_files_message(out_dir: Path) -> str:
     """What a stopped run left in ``out_dir``, naming only files that exist, and how to continue."""
     best, last, state = (Path(out_dir) / name for name in (MODEL_FILE, LAST_FILE, STATE_FILE))
     parts = [f"the best model so far is {best}" if best.exists() else
-             f"no model was validated yet, so there is no {MODEL_FILE}"]
+             f"no best model was saved yet, so there is no {MODEL_FILE}"]
     if last.exists() and state.exists():
         parts.append(f"the latest weights are {last} (training state in {state.name}); continue with --resume")
     else:
