@@ -20,7 +20,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -99,7 +99,7 @@ def markdown(rows: list[dict], upscale: int, threads: int, batch: int, load_befo
     lines = [
         f"# Decoder timings, x{upscale} ({side}² -> {side * upscale}²)",
         "",
-        f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
+        f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads (requested {threads}), {os.cpu_count()} CPUs, "
         f"{platform.processor() or platform.machine()}; load average before {load_before}, "
         f"after {_load()} (other processes on the machine inflate the timings)",

@@ -16,7 +16,6 @@ Writes ``benchmarks/results/quality_fresh.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

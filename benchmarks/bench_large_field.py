@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BLOCK = 2000  # field generation block (and phantom tile) side
@@ -255,7 +255,7 @@ def main(argv=None):
     lines = [
         f"# Large field of view: {args.size} × {args.size} px",
         "",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `python benchmarks/bench_large_field.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
         f"torch {torch.__version__} ({torch.get_num_threads() if not args.threads else args.threads} threads), "

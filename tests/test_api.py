@@ -96,16 +96,16 @@ def test_cli_refuses_an_existing_output_before_any_work(tiny_checkpoints, tmp_pa
 
 
 # ------------------------------------------------------------------------------------------ API edges
-def test_simulate_takes_a_model_name_or_path_and_refuses_anything_else(tiny_models):
+def test_simulate_takes_a_model_name_or_path_and_refuses_anything_else(tiny_checkpoints):
     field = make_field(seed=2, size_px=(64, 64))
-    by_path = dm.simulate(field, str(tiny_models["lff"]), seed=1)
-    assert np.array_equal(by_path, dm.simulate(field, dm.load_model(tiny_models["lff"]), seed=1))
+    by_path = dm.simulate(field, str(tiny_checkpoints["lff"]), seed=1)
+    assert np.array_equal(by_path, dm.simulate(field, dm.load_model(tiny_checkpoints["lff"]), seed=1))
     with pytest.raises(TypeError, match="model must be a model from dm.load_model"):
         dm.simulate(field, 42)
 
 
-def test_reconstruct_refuses_a_complex_field_and_an_untrained_model(tiny_models):
-    model = dm.load_model(tiny_models["lff"])
+def test_reconstruct_refuses_a_complex_field_and_an_untrained_model(tiny_checkpoints):
+    model = dm.load_model(tiny_checkpoints["lff"])
     field = make_field(seed=2, size_px=(64, 64))
     with pytest.raises(TypeError, match="that is a field, not a camera image"):
         dm.reconstruct(field, model)
@@ -125,8 +125,8 @@ def test_evaluate_refuses_nan_and_says_where(which):
         dm.evaluate(np.full_like(truth, np.nan), truth)
 
 
-def test_a_crop_of_a_measurement_does_not_keep_the_old_field_shape(tiny_models):
-    model = dm.load_model(tiny_models["lff"])
+def test_a_crop_of_a_measurement_does_not_keep_the_old_field_shape(tiny_checkpoints):
+    model = dm.load_model(tiny_checkpoints["lff"])
     meas = dm.simulate(make_field(seed=2, size_px=(96, 96)), model)
     with pytest.raises(TypeError):
         meas[:12, :12]
@@ -135,42 +135,42 @@ def test_a_crop_of_a_measurement_does_not_keep_the_old_field_shape(tiny_models):
     assert dm.reconstruct(np.asarray(meas)[:12, :12], model).shape == (48, 48)  # bare: camera × binning
 
 
-def test_measurement_metadata_inconsistent_with_its_image_is_refused(tiny_models, tmp_path, capsys):
+def test_measurement_metadata_inconsistent_with_its_image_is_refused(tiny_checkpoints, tmp_path, capsys):
     from napari_dmicro.io.fields import write_measurement
 
-    model = dm.load_model(tiny_models["lff"])
+    model = dm.load_model(tiny_checkpoints["lff"])
     meas = dm.simulate(make_field(seed=2, size_px=(96, 96)), model)
     attrs = {**meas.to_attrs(), "field_shape": [1, 1]}
     write_measurement(tmp_path / "m.zarr", meas.image, pixel_size_um=meas.record.camera_pixel_size_um,
                       wavelength_um=meas.record.wavelength_um, attrs=attrs)
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "p.zarr"),
-                 "--model", str(tiny_models["lff"])]) == 2
+                 "--model", str(tiny_checkpoints["lff"])]) == 2
     assert "field_shape [1, 1] does not fit camera_shape [24, 24]" in capsys.readouterr().err
     assert not (tmp_path / "p.zarr").exists()
 
 
 # ------------------------------------------------------------------------------- one rule, one home
-def test_one_pixel_pitch_rule_refuses_in_the_api_the_cli_and_the_widget_task(tiny_models, tmp_path, capsys):
+def test_one_pixel_pitch_rule_refuses_in_the_api_the_cli_and_the_widget_task(tiny_checkpoints, tmp_path, capsys):
     from napari_dmicro.io.fields import write_field
     from napari_dmicro.widgets.workers import SimulateRequest, reconstruct_task, simulate_task
 
     field = make_field(seed=2, size_px=(64, 64))
     with pytest.raises(ValueError, match="0.5 µm pixels but .* 0.3164 µm; resample it"):
-        dm.simulate(field, tiny_models["lff"], pixel_size_um=0.5)
+        dm.simulate(field, tiny_checkpoints["lff"], pixel_size_um=0.5)
     write_field(tmp_path / "f.zarr", field, pixel_size_um=0.5, wavelength_um=0.6328)
     assert main(["simulate", str(tmp_path / "f.zarr"), "-o", str(tmp_path / "m.zarr"),
-                 "--model", str(tiny_models["lff"])]) == 2
+                 "--model", str(tiny_checkpoints["lff"])]) == 2
     assert "resample it" in capsys.readouterr().err
     task = simulate_task(SimulateRequest(field=field, pixel_size_um=0.5, wavelength_um=0.6328,
-                                         model=str(tiny_models["lff"]), model_label="lff"))
+                                         model=str(tiny_checkpoints["lff"]), model_label="lff"))
     with pytest.raises(ValueError, match="resample it"):
         for _ in task:
             pass
     # the camera pitch of a measurement is checked the same way, in the API and in the widget's task
-    meas = dm.simulate(field, tiny_models["lff"])
+    meas = dm.simulate(field, tiny_checkpoints["lff"])
     with pytest.raises(ValueError, match="camera pixels .* reconstruct with the model that matches"):
-        dm.reconstruct(np.asarray(meas), tiny_models["lff"], pixel_size_um=2.0)
-    task = reconstruct_task(meas.image, {}, str(tiny_models["lff"]), "lff", camera_pixel_size_um=2.0)
+        dm.reconstruct(np.asarray(meas), tiny_checkpoints["lff"], pixel_size_um=2.0)
+    task = reconstruct_task(meas.image, {}, str(tiny_checkpoints["lff"]), "lff", camera_pixel_size_um=2.0)
     with pytest.raises(ValueError, match="reconstruct with the model that matches"):
         for _ in task:
             pass
@@ -241,7 +241,7 @@ def test_evaluation_without_the_map_holds_one_block_not_the_field():
     assert peak < field_bytes / 3, f"numpy peak {peak / 2**20:.1f} MiB"
 
 
-def test_cli_streams_reconstruction_and_ssim_map_with_the_in_memory_results(tiny_models, tmp_path, capsys):
+def test_cli_streams_reconstruction_and_ssim_map_with_the_in_memory_results(tiny_checkpoints, tmp_path, capsys):
     import json
 
     from napari_dmicro.io.fields import write_field
@@ -249,16 +249,16 @@ def test_cli_streams_reconstruction_and_ssim_map_with_the_in_memory_results(tiny
     field = make_field(seed=3, size_px=(1100, 1060))  # 2 × 2 chunks of the scratch and of the stores
     write_field(tmp_path / "f.zarr", field, pixel_size_um=0.3164, wavelength_um=0.6328)
     assert main(["simulate", str(tmp_path / "f.zarr"), "-o", str(tmp_path / "m.zarr"),
-                 "--model", str(tiny_models["lff"])]) == 0
+                 "--model", str(tiny_checkpoints["lff"])]) == 0
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "p.zarr"),
-                 "--model", str(tiny_models["lff"])]) == 0
-    model = dm.load_model(tiny_models["lff"])
+                 "--model", str(tiny_checkpoints["lff"])]) == 0
+    model = dm.load_model(tiny_checkpoints["lff"])
     in_memory = dm.reconstruct(dm.simulate(field, model), model)
     streamed = read_image(tmp_path / "p.zarr").data
     np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5)  # radians
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr", "m.zarr", "p.zarr"]  # scratch removed
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "q.zarr"),
-                 "--model", str(tiny_models["d2nn"])]) == 2  # refused inside the streaming block
+                 "--model", str(tiny_checkpoints["d2nn"])]) == 2  # refused inside the streaming block
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr", "m.zarr", "p.zarr"]  # nothing left behind
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "p.zarr"), "--reference", str(tmp_path / "f.zarr"),

@@ -115,25 +115,9 @@ def test_sample_data_comparison_catches_another_seed_or_a_small_phase_change():
 
 def test_train_command_runs_all_stages_with_progress_and_resumes(tmp_path, monkeypatch, capsys):
     """The CLI wiring of `dmicro train` end to end (a tiny stand-in for the lff-x64 preset's sizes)."""
-    from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
     from napari_dmicro.io.checkpoints import read_checkpoint_info
-    from napari_dmicro.training import StageConfig, presets
 
-    tiny = presets.TrainingPreset(
-        name="lff-x64", description="tiny", cpu_minutes=0.1, cpu_decoder="conv-tiny", paper_decoder="conv-tiny",
-        encoder=EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=DetectorConfig(compression=16)),
-        cpu_stages=(StageConfig(name="optics", steps=3, batch_size=2, lr=0.1, val_every=3, select_on="l1"),
-                    StageConfig(name="decoder", steps=3, batch_size=2, lr=1e-3, val_every=3),
-                    StageConfig(name="end_to_end", steps=3, batch_size=2, lr=1e-4, loss="ssim", val_every=3)),
-        paper_stages=())
-    from napari_dmicro.training.config import DataConfig
-
-    monkeypatch.setitem(presets.PRESETS, "lff-x64", tiny)
-    real_config = presets.TrainConfig  # small patches for 96² fields
-    monkeypatch.setattr(presets, "TrainConfig", lambda **kw: real_config(
-        **{**kw, "data": DataConfig(patch_px=64, val_patches_per_side=1)}))
-    for k, field in enumerate(make_fields(4, seed=2, size_px=(96, 96))):
-        np.save(tmp_path / f"f{k}.npy", field)
+    _tiny_train_preset(monkeypatch, tmp_path)
     out = tmp_path / "run"
     assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
                  "--photons", "1e4", "--read-noise", "6"]) == 0
@@ -147,6 +131,80 @@ def test_train_command_runs_all_stages_with_progress_and_resumes(tmp_path, monke
     assert main(["train", "--preset", "nope", "--data", str(tmp_path), "--out", str(out)]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
+
+
+def _tiny_train_preset(monkeypatch, tmp_path, steps=3):
+    """A tiny stand-in for the lff-x64 preset's sizes, and four 96² fields in ``tmp_path``."""
+    from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
+    from napari_dmicro.training import StageConfig, presets
+    from napari_dmicro.training.config import DataConfig
+
+    tiny = presets.TrainingPreset(
+        name="lff-x64", description="tiny", cpu_minutes=0.1, cpu_decoder="conv-tiny", paper_decoder="conv-tiny",
+        encoder=EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=DetectorConfig(compression=16)),
+        cpu_stages=(StageConfig(name="optics", steps=steps, batch_size=2, lr=0.1, val_every=steps, select_on="l1"),
+                    StageConfig(name="decoder", steps=steps, batch_size=2, lr=1e-3, val_every=steps),
+                    StageConfig(name="end_to_end", steps=steps, batch_size=2, lr=1e-4, loss="ssim",
+                                val_every=steps)),
+        paper_stages=())
+    monkeypatch.setitem(presets.PRESETS, "lff-x64", tiny)
+    real_config = presets.TrainConfig  # small patches for 96² fields
+    monkeypatch.setattr(presets, "TrainConfig", lambda **kw: real_config(
+        **{**kw, "data": DataConfig(patch_px=64, val_patches_per_side=1)}))
+    for k, field in enumerate(make_fields(4, seed=2, size_px=(96, 96))):
+        np.save(tmp_path / f"f{k}.npy", field)
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_train_stopped_by_ctrl_c_names_only_files_that_exist_and_how_to_resume(tmp_path, monkeypatch, capsys,
+                                                                             presses):
+    import os
+    import signal
+
+    from napari_dmicro.training.trainer import Trainer
+
+    _tiny_train_preset(monkeypatch, tmp_path, steps=6)
+    real_step = Trainer._train_step
+
+    def step_then_ctrl_c(self, stage, number, step, *args):
+        out = real_step(self, stage, number, step, *args)
+        if step == 3:  # before stage 1's only validation (step 6): no best model exists yet
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_ctrl_c)
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet"]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert not (out / "model.safetensors").exists() and "model.safetensors" not in text.replace(
+        "no model.safetensors", "")
+    assert "no best model was saved yet, so there is no model.safetensors" in text
+    if presses == 1:  # stopped after the step: its weights and state are saved
+        assert f"the latest weights are {out / 'last.safetensors'}" in text and "--resume" in text
+        assert (out / "last.safetensors").exists() and (out / "train_state.safetensors").exists()
+        monkeypatch.setattr(Trainer, "_train_step", real_step)
+        assert main([*argv, "--resume"]) == 0
+        assert (out / "model.safetensors").exists()
+    else:  # aborted inside step 4: nothing was saved yet (periodic saves come every 25 steps)
+        assert "aborted without saving" in text and "nothing to resume from was saved" in text
+        assert not (out / "last.safetensors").exists()
+
+
+def test_train_stopped_by_its_time_limit_names_only_files_that_exist(tmp_path, monkeypatch, capsys):
+    from napari_dmicro.training.trainer import Trainer
+
+    _tiny_train_preset(monkeypatch, tmp_path)
+    monkeypatch.setattr(Trainer, "elapsed_s", property(lambda self: 3600.0))  # an hour has passed at once
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
+                 "--max-minutes", "1"]) == 130
+    text = capsys.readouterr().out
+    assert "time budget of 1 min reached at step 0" in text
+    assert "no best model was saved yet" in text and not (out / "model.safetensors").exists()
+    assert f"the latest weights are {out / 'last.safetensors'}" in text and (out / "last.safetensors").exists()
 
 
 def test_train_steps_override_replaces_the_budget_length_of_named_stages(capsys):

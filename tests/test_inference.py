@@ -11,8 +11,7 @@ import zarr
 from torch import nn
 
 from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
-from napari_dmicro.inference import (blend_weights, reconstruct_full_field, simulate_full_field,
-                                     window_starts)
+from napari_dmicro.inference import blend_weights, reconstruct_full_field, simulate_full_field, window_starts
 from napari_dmicro.inference.blending import axis_weight_sum
 from napari_dmicro.optics.grids import crop_with_surroundings
 

@@ -14,20 +14,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch.nn.utils import parametrize
 
-from napari_dmicro.training import losses
-from napari_dmicro.training.losses import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    GANLoss,
-    PerceptualLoss,
-    Stage2Loss,
-    UNetDiscriminatorSN,
-    VGG19Features,
-    VGGWeightsError,
-    discriminator_loss,
-    generator_adversarial_loss,
-    load_vgg19_weights,
-)
+from napari_dmicro.training import losses, perceptual
+from napari_dmicro.training.gan import GANLoss, UNetDiscriminatorSN, discriminator_loss, generator_adversarial_loss
+from napari_dmicro.training.losses import Stage2Loss
+from napari_dmicro.training.perceptual import PerceptualLoss
+from napari_dmicro.training.vgg19 import IMAGENET_MEAN, IMAGENET_STD, VGG19Features
+from napari_dmicro.training.vgg_weights import VGGWeightsError, load_vgg19_weights
 
 CONV_IDS = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
 
@@ -204,7 +196,7 @@ def test_substitute_source_is_explicit_and_weights_are_seeded_prefixes(substitut
 
 
 def test_substitute_features_are_calibrated_not_degenerate(substitute):
-    x = losses._calibration_batch(seed=77)  # same distribution as the calibration, other samples
+    x = perceptual._calibration_batch(seed=77)  # same distribution as the calibration, other samples
     with torch.no_grad():
         maps = substitute.vgg(x.expand(-1, 3, -1, -1))
     for m in maps:

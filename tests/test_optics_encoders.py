@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from napari_dmicro.config import (DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig,
-                                  GridConfig)
+from napari_dmicro.config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig, GridConfig
 from napari_dmicro.optics import Encoder, LearnableFourierFilter, PhaseD2NN, propagate
 from napari_dmicro.optics.fourier_filter import all_pass_filter
 

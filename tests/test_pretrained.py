@@ -7,10 +7,11 @@ import napari_dmicro as dm
 from napari_dmicro.cli import main
 from napari_dmicro.io.checkpoints import read_checkpoint_info
 from napari_dmicro.phantoms import make_field
-from napari_dmicro.pretrained import shipped_models
+from napari_dmicro.pretrained import describe_model, shipped_models
 
 EXPECTED = {"lff-x64": (64, "lff", None), "lff-x256": (256, "lff", None), "d2nn-x64": (64, "d2nn", None),
             "lff-x64-noisy": (64, "lff", 1e4), "d2nn-x64-noisy": (64, "d2nn", 1e4)}
+OPTICS_NAMES = {"lff": "learnable Fourier filter", "d2nn": "PhaseD2NN"}
 
 
 def test_every_promised_model_ships_under_10_mb():
@@ -39,6 +40,9 @@ def test_cards_say_how_to_reproduce_and_how_good(name):
     assert len(splits["test"]) == 8 and not set(splits["test"]) & set(splits["train"])
     assert not set(splits["val"]) & set(splits["train"])
     assert "folder" not in card["data"]  # no path of the machine that trained it
+    described = describe_model(info.config, card)  # the optics name what they are: a property of their config
+    assert info.config.encoder.optics.display_name == OPTICS_NAMES[optics]
+    assert described[1].startswith(f"{OPTICS_NAMES[optics]}, x{compression} ")
 
 
 # floors sit ~2 dB under what each model measured on this field; the D2NN models are the weakest

@@ -159,6 +159,36 @@ def test_resume_after_cancel_or_kill_continues_the_same_run(tiny_data, tmp_path)
     assert all(torch.equal(reference[k], killed[k]) for k in reference)
 
 
+def _cancel_at(cfg, data, out, step, **kw):
+    cancel = threading.Event()
+    events = []
+    for event in Trainer(cfg, data, out, cancel=cancel, **kw).run():
+        events.append(event)
+        if event.kind == "step" and event.step == step:
+            cancel.set()
+    assert events[-1].kind == "cancelled"
+    return events
+
+
+def test_resume_refuses_a_training_state_that_belongs_to_other_weights(tiny_data, tmp_path):
+    import shutil
+
+    cfg = _lff_config((StageConfig(name="optics", steps=12, batch_size=2, lr=0.1, val_every=12,
+                                   select_on="l1"),))
+    run = tmp_path / "run"
+    _cancel_at(cfg, tiny_data, run, 4)
+    shutil.copyfile(run / "train_state.safetensors", tmp_path / "state_at_step_4.safetensors")
+    _cancel_at(cfg, tiny_data, run, 8, resume=True)  # a normal cancel + resume works
+    # the state of step 4 beside the weights of step 8 (e.g. files restored from two backups)
+    shutil.copyfile(tmp_path / "state_at_step_4.safetensors", run / "train_state.safetensors")
+    with pytest.raises(TrainingError, match=r"run folder .*run is inconsistent: train_state\.safetensors "
+                                            r"\(stage 1, step 4\) belongs to other weights.*new --out"):
+        _run(cfg, tiny_data, run, resume=True)
+    (run / "last.safetensors").unlink()
+    with pytest.raises(TrainingError, match="last.safetensors is missing"):
+        _run(cfg, tiny_data, run, resume=True)
+
+
 def test_resume_refuses_other_options_and_finished_runs_report_done(tiny_data, tmp_path):
     cfg = _lff_config(_three_stages()[:1])
     _run(cfg, tiny_data, tmp_path / "run")

@@ -239,6 +239,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from .training import Trainer, train_config
+    from .training.trainer import saved_files_message
 
     overrides = {"seed": args.seed, "device": args.device}
     if args.max_minutes is not None:
@@ -280,6 +281,10 @@ def cmd_train(args) -> int:
                 (tqdm.write if bar is not None else print)(text)
                 if event.kind == "cancelled":
                     status = 130
+    except KeyboardInterrupt:  # the second Ctrl-C: this step is lost, earlier saves are kept
+        print(f"dmicro train: aborted without saving the current step; {saved_files_message(args.out)}",
+              file=sys.stderr)
+        return 130
     finally:
         if bar is not None:
             bar.close()

@@ -7,7 +7,7 @@ widgets build them, and checkpoints store them as JSON. Lengths are in micrometr
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -70,6 +70,8 @@ class FourierFilterConfig(_Config):
     """
 
     kind: Literal["lff"] = "lff"
+    #: what the optics are called for people (model cards, ``dmicro models``)
+    display_name: ClassVar[str] = "learnable Fourier filter"
     grid: GridConfig = GridConfig()
     filter_size_px: int = Field(256, ge=8, le=4096)
     pupil_na: float | None = Field(1.0, gt=0, le=1.0)
@@ -93,6 +95,8 @@ class DiffractiveConfig(_Config):
     """
 
     kind: Literal["d2nn"] = "d2nn"
+    #: what the optics are called for people (model cards, ``dmicro models``)
+    display_name: ClassVar[str] = "PhaseD2NN"
     grid: GridConfig = GridConfig()
     n_layers: int = Field(5, ge=1, le=32)
     n_neurons: int = Field(256, ge=8, le=4096)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import limits as L
 from .conv import ConvDecoder
 from .swinir import SwinIR
 
@@ -47,29 +48,29 @@ class DecoderConfig(BaseModel):
 
     family: Literal["swinir", "conv"]
     upscale: int = Field(description="output side / input side, a power of 2 in 2..32")
-    in_chans: int = Field(1, ge=1)
-    out_chans: int = Field(1, ge=1)
+    in_chans: int = Field(1, ge=1, le=L.MAX_CHANNELS)
+    out_chans: int = Field(1, ge=1, le=L.MAX_CHANNELS)
     upsampler: Literal["pixelshuffle", "pixelshuffledirect"] = Field(
         None,  # resolved per family before validation, see _family_defaults
         description="'pixelshuffle': progressive x2 stages (paper); "
         "'pixelshuffledirect': one conv + a single PixelShuffle(upscale). Default: "
         "'pixelshuffle' for swinir, 'pixelshuffledirect' for conv",
     )
-    num_feat: int = Field(64, ge=1, description="channels of the progressive upsampler")
+    num_feat: int = Field(64, ge=1, le=L.MAX_NUM_FEAT, description="channels of the progressive upsampler")
 
     # --- swinir ---
-    img_size: int = Field(32, ge=1, description="nominal camera side (recorded; any size works)")
-    embed_dim: int = Field(180, ge=1)
+    img_size: int = Field(32, ge=1, le=L.MAX_IMG_SIZE_PX, description="nominal camera side (recorded; any size works)")
+    embed_dim: int = Field(180, ge=1, le=L.MAX_EMBED_DIM)
     depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
     num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
-    window_size: int = Field(8, ge=1)
-    mlp_ratio: float = Field(2.0, gt=0)
+    window_size: int = Field(8, ge=1, le=L.MAX_WINDOW_PX)
+    mlp_ratio: float = Field(2.0, gt=0, le=L.MAX_MLP_RATIO)
     resi_connection: Literal["1conv", "3conv"] = "1conv"
     drop_path_rate: float = Field(0.1, ge=0, lt=1)
 
     # --- conv ---
-    width: int = Field(64, ge=1)
-    n_blocks: int = Field(8, ge=0)
+    width: int = Field(64, ge=1, le=L.MAX_WIDTH)
+    n_blocks: int = Field(8, ge=0, le=L.MAX_BLOCKS)
     res_scale: float = Field(1.0, gt=0)
 
     @model_validator(mode="before")
@@ -99,13 +100,16 @@ class DecoderConfig(BaseModel):
             raise ValueError("depths must list at least one residual Swin transformer block")
         if any(d < 1 for d in v):
             raise ValueError(f"depths={v}: every depth must be >= 1")
+        if len(v) > L.MAX_SWIN_GROUPS or max(v) > L.MAX_GROUP_DEPTH:
+            raise ValueError(f"depths={v}: at most {L.MAX_SWIN_GROUPS} groups of at most "
+                             f"{L.MAX_GROUP_DEPTH} Swin layers each")
         return v
 
     @field_validator("num_heads")
     @classmethod
     def _positive_heads(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(h < 1 for h in v):
-            raise ValueError(f"num_heads={v}: every head count must be >= 1")
+        if any(h < 1 for h in v) or any(h > L.MAX_HEADS for h in v):
+            raise ValueError(f"num_heads={v}: every head count must lie in 1..{L.MAX_HEADS}")
         return v
 
     @model_validator(mode="after")
@@ -128,7 +132,15 @@ class DecoderConfig(BaseModel):
                 )
             if self.resi_connection == "3conv" and self.embed_dim < 4:
                 raise ValueError("resi_connection='3conv' needs embed_dim >= 4")
+        n = self.parameter_count()
+        if n > L.MAX_DECODER_PARAMETERS:
+            raise ValueError(f"this {self.family} decoder would have {n:,} parameters, more than the limit of "
+                             f"{L.MAX_DECODER_PARAMETERS:,}; choose a smaller width/embed_dim or fewer layers")
         return self
+
+    def parameter_count(self) -> int:
+        """Number of parameters of the decoder this configuration builds (arithmetic; nothing is built)."""
+        return L.decoder_parameter_count(self)
 
     @property
     def compression(self) -> int:

@@ -8,13 +8,14 @@ Layout of a ``*.safetensors`` checkpoint written by this tool:
 
 Training state (optimiser moments, step counters) lives in a separate safetensors file written by
 :func:`save_train_state`. Loading only ever parses safetensors headers and JSON: a pickle (or a
-PyTorch ``.pt`` zip) is refused before any byte of it is interpreted.
+PyTorch ``.pt`` zip) is refused before any byte of it is interpreted (:mod:`.safetensors_header`), and
+a checkpoint's configuration and tensor shapes are checked before a model is built
+(:mod:`.checkpoint_checks`), so a crafted file is refused in well under a second.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from typing import Any
 import torch
 
 from .atomic import write_file_atomically
+from .checkpoint_checks import check_model_size, check_tensor_shapes, optics_shapes
+from .safetensors_header import SafetensorsHeader, read_safetensors_header
 
 FORMAT = "napari-dmicro-checkpoint"
 TRAIN_STATE_FORMAT = "napari-dmicro-train-state"
 FORMAT_VERSION = "1"
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
@@ -59,38 +61,17 @@ def save_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str,
     return out
 
 
-def read_header(path) -> dict:
-    """Parse and sanity-check a safetensors header without touching tensor bytes or unpickling."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"checkpoint {p} does not exist")
-    if p.is_dir():
-        raise CheckpointError(f"{p} is a folder; give the .safetensors checkpoint file inside it")
-    size = p.stat().st_size
-    with open(p, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{p} is too short to be a safetensors checkpoint")
-        (n,) = struct.unpack("<Q", head)
-        if n <= 1 or n > min(size - 8, _MAX_HEADER_BYTES):
-            raise CheckpointError(_not_safetensors(p))
-        raw = fh.read(n)
-    if not raw.lstrip().startswith(b"{"):
-        raise CheckpointError(_not_safetensors(p))
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(_not_safetensors(p)) from None
+_CHECKPOINT_HINT = "Use a checkpoint written by napari-dmicro (dmicro train … writes model.safetensors)"
 
 
-def _not_safetensors(path: Path) -> str:
-    return (f"{path} is not a safetensors file (a pickle or PyTorch .pt/.pth file, perhaps); "
-            "napari-dmicro never unpickles files because a pickle can run arbitrary code. Use a "
-            "checkpoint written by napari-dmicro (dmicro train … writes model.safetensors)")
+def read_header(path) -> SafetensorsHeader:
+    """Metadata and tensor shapes of a checkpoint or training state, without reading a tensor or unpickling."""
+    return read_safetensors_header(path, error=CheckpointError, hint=_CHECKPOINT_HINT)
 
 
-def _metadata(path, expected_format: str) -> dict[str, str]:
-    meta = read_header(path).get("__metadata__") or {}
+def _metadata(header: SafetensorsHeader, expected_format: str) -> dict[str, str]:
+    meta = header.metadata
+    path = header.path
     fmt = meta.get("format")
     if fmt != expected_format:
         raise CheckpointError(
@@ -116,14 +97,22 @@ def save_checkpoint(path, model, card: dict | None = None) -> Path:
 
 def read_checkpoint_info(path) -> CheckpointInfo:
     """Config and card of a checkpoint (no tensors loaded)."""
+    return _checkpoint_info(read_header(path))
+
+
+def _checkpoint_info(header: SafetensorsHeader) -> CheckpointInfo:
     from ..system import SystemConfig
 
-    meta = _metadata(path, FORMAT)
+    path = header.path
+    meta = _metadata(header, FORMAT)
     try:
-        config = SystemConfig.model_validate_json(meta["config"])
-    except Exception as exc:
+        config = SystemConfig.model_validate_json(meta.get("config") or "")
+    except ValueError as exc:  # pydantic's ValidationError: the message names the field and its limit
         raise CheckpointError(f"{path}: its configuration is invalid: {exc}") from None
-    card = json.loads(meta.get("card") or "{}")
+    try:
+        card = json.loads(meta.get("card") or "{}")
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its model card is not valid JSON ({exc})") from None
     return CheckpointInfo(Path(path), config, card)
 
 
@@ -134,15 +123,13 @@ def load_checkpoint(path, device: str | torch.device = "cpu"):
     from ..device import resolve_device
     from ..system import Microscope
 
-    info = read_checkpoint_info(path)
+    header = read_header(path)
+    info = _checkpoint_info(header)
     dev = resolve_device(device)
+    check_model_size(info.config, path, CheckpointError)  # the file is judged before anything is allocated
+    check_tensor_shapes(header, info.config, CheckpointError)
     model = Microscope(info.config, init="all_pass")
-    state = load_file(str(path), device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in model.OPTIONAL_BUFFERS]
-    if missing or unexpected:
-        raise CheckpointError(f"{path} does not match its own configuration (missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}); the file is damaged or was edited")
+    model.load_state_dict(load_file(str(path), device="cpu"), strict=False)
     return model.to(dev).eval(), info
 
 
@@ -156,11 +143,11 @@ def check_compatible(info: CheckpointInfo, encoder_config, *, what: str = "this 
         problems.append(f"compression x{have.detector.compression} vs x{encoder_config.detector.compression}")
     if have.optics.grid != encoder_config.optics.grid:
         problems.append(f"grid {have.optics.grid.model_dump()} vs {encoder_config.optics.grid.model_dump()}")
-    if have.optics.kind == encoder_config.optics.kind:
-        shape_fields = ("filter_size_px",) if have.optics.kind == "lff" else ("n_layers", "n_neurons")
-        for name in shape_fields:
-            if getattr(have.optics, name) != getattr(encoder_config.optics, name):
-                problems.append(f"{name} {getattr(have.optics, name)} vs {getattr(encoder_config.optics, name)}")
+    want = encoder_config.optics
+    if have.optics.kind == want.kind and optics_shapes(have.optics) != optics_shapes(want):
+        problems += [f"{name} {getattr(have.optics, name)} vs {getattr(want, name)}"
+                     for name in type(want).model_fields
+                     if name != "grid" and getattr(have.optics, name) != getattr(want, name)]
     if problems:
         raise CheckpointError(
             f"checkpoint {info.path} does not fit {what}: " + "; ".join(problems)
@@ -196,7 +183,7 @@ def load_train_state(path, optimizers: dict[str, torch.optim.Optimizer] | None =
     """Restore optimiser states and modules in place (if given) and return the progress dict."""
     from safetensors.torch import load_file
 
-    meta = _metadata(path, TRAIN_STATE_FORMAT)
+    meta = _metadata(read_header(path), TRAIN_STATE_FORMAT)
     progress = json.loads(meta["progress"])
     tensors = load_file(str(path), device="cpu") if (optimizers or modules) else {}
     for name, module in (modules or {}).items():

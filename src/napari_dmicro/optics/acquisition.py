@@ -23,8 +23,8 @@ gets exactly the photons per intensity unit of the whole field. ``"unit_intensit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch

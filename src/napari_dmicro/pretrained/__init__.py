@@ -30,7 +30,7 @@ def resolve_model(name_or_path) -> Path:
 def describe_model(config, card: dict) -> list[str]:
     """Lines of a model card for people (``dmicro models`` and the Reconstruct widget)."""
     det, dec = config.encoder.detector, config.decoder
-    optics = "learnable Fourier filter" if config.encoder.optics.kind == "lff" else "PhaseD2NN"
+    optics = config.encoder.optics.display_name
     lines = []
     if card.get("summary"):
         lines.append(card["summary"])

@@ -22,8 +22,8 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from torch import nn
 from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.atomic import write_file_atomically, write_text_atomically
+from ..io.safetensors_header import file_sha256
 from ..system import Microscope
 from . import data as D
 from .config import TrainConfig
@@ -44,6 +45,8 @@ LAST_FILE = "last.safetensors"
 STATE_FILE = "train_state.safetensors"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+#: progress key of the SHA-256 of the last.safetensors the training state was written with
+WEIGHTS_DIGEST_KEY = "last_weights_sha256"
 
 class TrainingError(ValueError):
     """A run cannot start or continue; the message says why and what to do."""
@@ -191,6 +194,7 @@ class Trainer:
                                 "started (fingerprint differs); resume on the same data")
         progress = ck.load_train_state(state_path)
         last = self.out_dir / LAST_FILE
+        _check_state_matches_weights(self.out_dir, progress)
         if last.exists():
             model, _ = ck.load_checkpoint(last, device="cpu")
             self.model.load_state_dict(model.state_dict())
@@ -226,7 +230,7 @@ class Trainer:
                 reason = self._stop_reason or "cancelled"
                 self._save_state(stage, step, optimizer, d_opt)
                 yield self._log(TrainEvent("cancelled", stage.name, number, step, total, message=(
-                    f"{reason}; the best model so far is {self.out_dir / MODEL_FILE}, continue with --resume"),
+                    f"{reason} at step {step}; {saved_files_message(self.out_dir)}"),
                     path=str(self.out_dir / MODEL_FILE), elapsed_s=self.elapsed_s))
                 return False
             new_groups, new_schedule = stage.param_groups(step, total)
@@ -327,7 +331,8 @@ class Trainer:
 
     def _save_state(self, stage: Stage, step: int, optimizer, d_opt) -> None:
         self.progress.update(step=step, elapsed_s=self.elapsed_s)
-        ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
+        last = ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
+        self.progress[WEIGHTS_DIGEST_KEY] = file_sha256(last)  # resume checks the state belongs to these weights
         opts = {}
         if optimizer is not None:
             opts["main"] = optimizer
@@ -354,3 +359,30 @@ class Trainer:
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
 
+
+def saved_files_message(out_dir: Path) -> str:
+    """What a stopped run left in ``out_dir``, naming only files that exist, and how to continue."""
+    best, last, state = (Path(out_dir) / name for name in (MODEL_FILE, LAST_FILE, STATE_FILE))
+    parts = [f"the best model so far is {best}" if best.exists() else
+             f"no best model was saved yet, so there is no {MODEL_FILE}"]
+    if last.exists() and state.exists():
+        parts.append(f"the latest weights are {last} (training state in {state.name}); continue with --resume")
+    else:
+        parts.append("nothing to resume from was saved; start the run again")
+    return "; ".join(parts)
+
+
+def _check_state_matches_weights(out_dir: Path, progress: dict) -> None:
+    """Refuse a run folder whose training state was written for other weights than its last.safetensors."""
+    expected = progress.get(WEIGHTS_DIGEST_KEY)
+    if expected is None:  # a state written before digests existed: nothing to compare
+        return
+    last = out_dir / LAST_FILE
+    found = file_sha256(last) if last.exists() else None
+    if found != expected:
+        what = "is missing" if found is None else f"holds other weights (sha256 {found[:12]}, expected {expected[:12]})"
+        raise TrainingError(
+            f"run folder {out_dir} is inconsistent: {STATE_FILE} (stage {progress.get('stage_index', 0) + 1}, "
+            f"step {progress.get('step')}) belongs to other weights; {LAST_FILE} {what}. Resuming would not "
+            f"continue the same run. Restore the two files together (from one copy of the folder), or start "
+            f"again in a new --out folder; {MODEL_FILE}, if present, is still the best model saved")
