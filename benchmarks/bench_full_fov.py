@@ -143,8 +143,10 @@ def main(argv=None) -> int:
             mask[max(e - 4, 0):e + 4, :] = True
         for e in window_boundaries(truth.shape[1], window, overlap, b):
             mask[:, max(e - 4, 0):e + 4] = True
-        near[0] += float(abs_err[mask].sum()); near[1] += int(mask.sum())
-        far[0] += float(abs_err[~mask].sum()); far[1] += int((~mask).sum())
+        near[0] += float(abs_err[mask].sum())
+        near[1] += int(mask.sum())
+        far[0] += float(abs_err[~mask].sum())
+        far[1] += int((~mask).sum())
         print(f"{path.name}: done", flush=True)
     result = {
         "model": args.model, "tiles": args.tiles, "fields": [p.name for p in paths], "overlap_camera_px": overlap, "window_camera_px": window,

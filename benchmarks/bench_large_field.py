@@ -76,7 +76,7 @@ def _smooth_block(r0, r1, c0, c1, rng_seed=0):
     y = np.arange(r0, r1, dtype=np.float64)[:, None]
     x = np.arange(c0, c1, dtype=np.float64)[None, :]
     phase = np.full((r1 - r0, c1 - c0), np.pi)
-    for p, a, o, amp in zip(periods, angles, offsets, amps):
+    for p, a, o, amp in zip(periods, angles, offsets, amps, strict=True):
         k = 2 * np.pi / p
         phase += amp * np.sin(k * np.cos(a) * y + k * np.sin(a) * x + o)
     out = np.empty(phase.shape, np.complex64)

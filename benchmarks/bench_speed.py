@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     result["reconstruct_vs_size"] = {}
     for size in SIZES:
         m = dm.simulate(phantom(size), lff)
-        r = timed(lambda: dm.reconstruct(m, lff), 3 if size <= 1024 else 1)
+        r = timed(lambda m=m: dm.reconstruct(m, lff), 3 if size <= 1024 else 1)
         result["reconstruct_vs_size"][str(size)] = r
         print(f"{size}²: {r}", flush=True)
     result["machine"]["load_average_after"] = os.getloadavg()

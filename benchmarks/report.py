@@ -32,7 +32,7 @@ def _fmt(v, digits=3):
 def _interval_rates(curve: list[dict], stage: str) -> list[float]:
     """Steps per second between consecutive validations of one stage (each interval includes one validation)."""
     points = [(v["step"], v["elapsed_s"]) for v in curve if v["stage"] == stage]
-    return [(s1 - s0) / (t1 - t0) for (s0, t0), (s1, t1) in zip(points, points[1:]) if t1 > t0 and s1 > s0]
+    return [(s1 - s0) / (t1 - t0) for (s0, t0), (s1, t1) in zip(points, points[1:], strict=False) if t1 > t0 and s1 > s0]
 
 
 def _run_label(r: dict) -> str:

@@ -119,7 +119,7 @@ def _plot_density(f: dict) -> None:
         if name.endswith("-noisy") or "per_field" not in m:
             continue
         ax.plot(cover, m["per_field"]["full_psnr_db"], "o", ms=4, label=name)
-    for name, ref in PAPER.items():
+    for ref in PAPER.values():
         ax.axhline(ref["full"][0], ls=":", lw=1, color="gray")
     ax.set_xlabel("cell-covered fraction of the field (%, phase > 0.5 rad)")
     ax.set_ylabel("full FoV PSNR (dB)")

@@ -93,7 +93,7 @@ def _check_grid(path, have: float, want: float, what: str, unit: str) -> None:
 def fingerprint(fieldset: FieldSet) -> str:
     """sha256 over file names and field bytes: identifies the exact training data."""
     h = hashlib.sha256()
-    for path, field in zip(fieldset.paths, fieldset.fields):
+    for path, field in zip(fieldset.paths, fieldset.fields, strict=True):
         h.update(Path(path).name.encode())
         h.update(np.ascontiguousarray(field).tobytes())
     return h.hexdigest()

@@ -33,7 +33,7 @@ class MeasurementPool:
 
     def _add_full_fields(self, fieldset: D.FieldSet, flips: bool) -> None:
         variants = ((False, False), (True, False), (False, True), (True, True)) if flips else ((False, False),)
-        for field, target in zip(fieldset.fields, fieldset.targets):
+        for field, target in zip(fieldset.fields, fieldset.targets, strict=True):
             for fr, fc in variants:
                 acq = self.acq.acquire_field(D.flip(field, fr, fc), device=self.device)
                 rows, cols = field.shape[0] // self.b, field.shape[1] // self.b
@@ -46,7 +46,7 @@ class MeasurementPool:
         bank = D.sample_training_patches(fieldset, rng, cfg.data.d2nn_bank_size, self.patch, 0, cfg.data.flips)
         for i in range(0, len(bank.regions), 8):
             cams = self.acq.camera_image(torch.from_numpy(bank.regions[i:i + 8]).to(self.device)).cpu()
-            for cam, target in zip(cams, bank.targets[i:i + 8]):
+            for cam, target in zip(cams, bank.targets[i:i + 8], strict=True):
                 self.cameras.append(cam)
                 self.targets.append(target)
                 self.references.append(max(float(cam.max()), 1e-12))  # each aperture is one exposure

@@ -183,7 +183,7 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_f = self.vgg(self._prepare(target.detach().to(dtype), self.uses_imagenet_weights))
         loss = pred.new_zeros((), dtype=dtype)
-        for w, fp, ft in zip(self.layer_weights, pred_f, target_f):
+        for w, fp, ft in zip(self.layer_weights, pred_f, target_f, strict=True):
             if w != 0.0:
                 loss = loss + w * F.l1_loss(fp, ft)
         return loss

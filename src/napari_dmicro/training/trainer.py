@@ -168,7 +168,8 @@ class Trainer:
             f"{self.device}: {len(self.train_set)} train / {len(self.val_set)} val / {len(self.test_set)} "
             f"test fields")))
         if progress.get("finished"):
-            yield self._log(TrainEvent("done", message="this run had already finished", path=str(self.out_dir / MODEL_FILE)))
+            yield self._log(TrainEvent("done", message="this run had already finished",
+                                       path=str(self.out_dir / MODEL_FILE)))
             return
         for index in range(progress["stage_index"], len(cfg.stages)):
             if index != progress["stage_index"]:
