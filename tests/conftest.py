@@ -3,12 +3,14 @@ phantom fields. Each is a factory or a session-wide file set, so a test says onl
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import zarr
 
 from napari_dmicro.config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig
 from napari_dmicro.decoders import decoder_config
@@ -78,3 +80,28 @@ def phantom_folder(tmp_path_factory) -> Callable[..., Path]:
         return made[key]
 
     return folder
+
+
+#: side of the huge lazy field store (3.2 GB of complex64 if it were loaded)
+HUGE_FIELD_SHAPE = (20000, 20000)
+
+
+@pytest.fixture(scope="session")
+def big_field_store(tmp_path_factory) -> Path:
+    """A complete 20000² complex64 zarr (316.4 nm, 632.8 nm) written in about a second: one random chunk,
+    one chunk of 1j whose file is copied to every other chunk key (zarr stores edge chunks full size)."""
+    path, chunk = tmp_path_factory.mktemp("big") / "big.zarr", 1024
+    z = zarr.create_array(str(path), shape=HUGE_FIELD_SHAPE, chunks=(chunk, chunk), dtype=np.complex64,
+                          fill_value=0, config={"write_empty_chunks": True})
+    z[:chunk, chunk:2 * chunk] = 1j
+    template = path / "c" / "0" / "1"
+    for i in range(-(-HUGE_FIELD_SHAPE[0] // chunk)):
+        (path / "c" / str(i)).mkdir(parents=True, exist_ok=True)
+        for j in range(-(-HUGE_FIELD_SHAPE[1] // chunk)):
+            if not (path / "c" / str(i) / str(j)).exists():
+                shutil.copyfile(template, path / "c" / str(i) / str(j))
+    rng = np.random.default_rng(4)
+    z[:chunk, :chunk] = ((0.5 + rng.random((chunk, chunk))) * np.exp(2j * np.pi * rng.random((chunk, chunk)))
+                         ).astype(np.complex64)
+    z.attrs.update({"pixel_size_um": 0.3164, "wavelength_um": 0.6328})
+    return path

@@ -166,8 +166,8 @@ def test_train_stopped_by_ctrl_c_names_only_files_that_exist_and_how_to_resume(t
     _tiny_train_preset(monkeypatch, tmp_path, steps=6)
     real_step = Trainer._train_step
 
-    def step_then_ctrl_c(self, stage, number, step, *args):
-        out = real_step(self, stage, number, step, *args)
+    def step_then_ctrl_c(self, stage, step, *args):
+        out = real_step(self, stage, step, *args)
         if step == 3:  # before stage 1's only validation (step 6): no best model exists yet
             for _ in range(presses):
                 os.kill(os.getpid(), signal.SIGINT)

@@ -212,11 +212,9 @@ def test_viewer_open_save_and_samples(make_napari_viewer, tmp_path):
 
 
 @pytest.mark.gui
-def test_viewer_big_lazy_field(make_napari_viewer, tmp_path):
+def test_viewer_big_lazy_field(make_napari_viewer, big_field_store):
     """A 20000² complex64 field (3.2 GB in memory) opens and renders as lazy multiscale layers."""
-    from test_io_fields import write_huge_field
-
-    path = write_huge_field(tmp_path / "huge.zarr")
+    path = big_field_store
     viewer = make_napari_viewer()
     tracemalloc.start()
     try:

@@ -459,12 +459,10 @@ class TrainWidget(QWidget):
             self.status.setText(f"stage {n} ({event.stage}): {event.message}")
         elif event.kind == "step" and n:
             self.stage_bars[n].setValue(event.step)
-            per_epoch = max(update.n_train // max(update.batch_sizes.get(event.stage, 1), 1), 1)
-            epochs = max(math.ceil(event.total_steps / per_epoch), 1)
-            epoch = min((event.step - 1) // per_epoch + 1, epochs)
-            self.epoch_bar.setRange(0, per_epoch)
-            self.epoch_bar.setValue((event.step - 1) % per_epoch + 1)
-            self.epoch_bar.setFormat(f"epoch {epoch} / {epochs}: %v / %m steps")
+            if event.epoch is not None:  # the engine counts epochs; the widget only draws them
+                self.epoch_bar.setRange(0, event.steps_per_epoch)
+                self.epoch_bar.setValue(event.epoch_step)
+                self.epoch_bar.setFormat(f"epoch {event.epoch} / {event.epochs}: %v / %m steps")
             eta = f", about {_duration(event.eta_s)} left in this stage" if event.eta_s else ""
             self.status.setText(f"stage {n} ({event.stage}) step {event.step}/{event.total_steps}: "
                                 f"loss {fmt(event.loss, '.4g')}{eta}")

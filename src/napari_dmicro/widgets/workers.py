@@ -287,9 +287,7 @@ def write_training_fields(fields: list[tuple[str, Any, float, float]], folder) -
 class TrainUpdate:
     """A training event plus what the widget needs to draw it."""
 
-    event: Any  # TrainEvent
-    n_train: int = 0
-    batch_sizes: dict = dc_field(default_factory=dict)  # stage name → batch size
+    event: Any  # TrainEvent (it carries the epoch counts)
     cancel_requested: bool = False  # Cancel had been pressed when the trainer produced this event
 
 
@@ -304,11 +302,9 @@ def train_task(config, data_dir, out_dir, *, cancel: threading.Event, resume: bo
     if layer_fields:
         write_training_fields(layer_fields, data_dir)
     trainer = Trainer(config, data_dir, out_dir, resume=resume, cancel=cancel, command=command)
-    batch = {s.name: s.batch_size for s in config.stages}
     best = None
     for event in trainer.run():
-        n_train = len(getattr(trainer, "train_set", []) or [])
         if event.kind in ("done", "cancelled", "test") and event.path:
             best = event.path if Path(event.path).exists() else best
-        yield TrainUpdate(event, n_train, batch, cancel.is_set())
+        yield TrainUpdate(event, cancel.is_set())
     return best
