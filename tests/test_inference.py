@@ -63,12 +63,17 @@ def test_noise_is_reproducible_seed_dependent_and_set_by_the_arguments(tiny_micr
     b, _ = simulate_full_field(field, enc, max_photons=1e3, read_noise_e=5.0, seed=3, block_px=32)
     c, _ = simulate_full_field(field, enc, max_photons=1e3, read_noise_e=5.0, seed=4, block_px=32)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    # another block size changes the clean image by float rounding only (~1 ulp), so the same seed
-    # draws the same noise except where a Poisson draw sits on a boundary: at most one photon apart
+    # another block size changes the clean image by float rounding only (~1 ulp); the Poisson sampler
+    # may then consume its random stream differently (CPU kernels differ), so the draws need not match:
+    # both are the same exposure, with Poisson + read-noise statistics around the same clean image
+    clean_d, _ = simulate_full_field(field, enc)
+    np.testing.assert_allclose(clean_d, clean, rtol=1e-5, atol=1e-6 * clean.max())
     d, _ = simulate_full_field(field, enc, max_photons=1e3, read_noise_e=5.0, seed=3)
-    one_photon = clean.max() / 1e3
-    differ = a != d
-    assert differ.mean() < 0.01 and np.abs(a - d).max() <= 1.01 * one_photon
+    one_photon = clean.max() / 1e3  # intensity of one photon (the brightest pixel gets 1000)
+    for noisy in (a, d):
+        photons = clean / one_photon
+        z = (noisy - clean) / one_photon / np.sqrt(photons + 5.0 ** 2)  # standardised residual
+        assert abs(z.mean()) < 0.15 and 0.85 < z.std() < 1.15, (z.mean(), z.std())
     assert np.abs(a - c).max() > 3 * one_photon
     rel = np.abs(a - clean).mean() / clean.max()
     assert 1e-3 < rel < 0.1  # ~ 1/sqrt(1000) at the brightest pixel
