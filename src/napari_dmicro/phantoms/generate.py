@@ -1,0 +1,163 @@
+"""Seeded generation of phantom fields: population, background, noise and amplitude of one field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import ndimage
+
+from .cells import _place, _Scene
+from .config import PHASE_MAX_RAD, PhantomConfig
+from .random_fields import _log_uniform, _slow_field
+
+
+def _resolve(config: PhantomConfig | None, size_px) -> PhantomConfig:
+    cfg = config if config is not None else PhantomConfig()
+    if size_px is not None:
+        data = cfg.model_dump()
+        data["size_px"] = size_px
+        cfg = PhantomConfig.model_validate(data)
+    return cfg
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer (or a numpy SeedSequence)")
+    return np.random.default_rng(int(seed))
+
+
+def field_seed(seed: int, k: int) -> np.random.SeedSequence:
+    """Seed of field ``k`` of ``make_fields(n, seed)``: ``SeedSequence([seed, k])``.
+
+    ``make_field(field_seed(seed, k))`` reproduces that field on its own. Because SeedSequence pads its
+    entropy with zeros, ``field_seed(seed, 0)`` gives the same field as the plain integer ``seed``.
+    """
+    if seed < 0 or k < 0:
+        raise ValueError(f"seed={seed} and k={k} must be non-negative")
+    return np.random.SeedSequence([int(seed), int(k)])
+
+
+def make_phase_amplitude(
+    seed: int | np.random.SeedSequence = 0,
+    config: PhantomConfig | None = None,
+    *,
+    size_px: tuple[int, int] | int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Phase (float32, rad, in [0, 2π − 1e-5]) and amplitude (float32, > 0, mean ≈ 1) of one phantom.
+
+    ``size_px`` (int for square, or (rows, cols)) overrides ``config.size_px``. Same seed and config give
+    bit-identical arrays.
+    """
+    cfg = _resolve(config, size_px)
+    rng = _rng(seed)
+    h, w = cfg.size_px
+    px = cfg.pixel_size_um
+    scene = _Scene(cfg, rng)
+
+    # ---- population ------------------------------------------------------------------------------
+    mean_d_um = rng.uniform(*cfg.cell_diameter_um)
+    density = _log_uniform(rng, *cfg.cell_count_per_mm2)
+    field_peak = rng.uniform(*cfg.max_phase_rad)
+    margin_um = 0.4 * mean_d_um  # cells are cut by the borders, as in a real FoV
+    area_mm2 = (h * px + 2 * margin_um) * (w * px + 2 * margin_um) * 1e-6
+    expected = density * area_mm2
+    n_cells = int(rng.poisson(expected))
+    if expected >= 1.0:
+        n_cells = max(n_cells, 1)
+    n_max = int(cfg.max_cell_coverage * area_mm2 * 1e6 / (math.pi * (mean_d_um / 2) ** 2))
+    n_cells = min(n_cells, max(n_max, 1 if expected >= 1.0 else 0))
+
+    mitotic = rng.uniform(size=n_cells) < cfg.mitotic_fraction
+    d_um = np.clip(mean_d_um * np.exp(rng.normal(0.0, 0.2, n_cells)), *cfg.cell_diameter_um)
+    d_mit = rng.uniform(*cfg.mitotic_diameter_um, n_cells)
+    d_um = np.where(mitotic, d_mit, d_um)
+    peaks = field_peak * rng.uniform(0.75, 1.0, n_cells)
+    m = margin_um / px
+    centres = _place(rng, n_cells, (-m, h - 1 + m, -m, w - 1 + m), d_um / px)
+
+    for i in range(n_cells):
+        cy, cx = centres[i]
+        if mitotic[i]:
+            if rng.uniform() < 0.25:  # telophase doublet: two daughters side by side
+                dd = 0.8 * d_um[i] / px
+                a = rng.uniform(0, math.pi)
+                sy, sx = 0.5 * dd * math.sin(a), 0.5 * dd * math.cos(a)
+                scene.mitotic_cell(cy + sy, cx + sx, dd, peaks[i] * 0.9)
+                scene.mitotic_cell(cy - sy, cx - sx, dd, peaks[i] * 0.9)
+            else:
+                scene.mitotic_cell(cy, cx, d_um[i] / px, peaks[i])
+        else:
+            scene.spread_cell(cy, cx, d_um[i] / px, peaks[i])
+
+    n_debris = int(rng.poisson(rng.uniform(*cfg.debris_count_per_mm2) * h * w * px * px * 1e-6))
+    for _ in range(n_debris):
+        scene.debris(rng.uniform(0, h - 1), rng.uniform(0, w - 1))
+
+    cells = scene.phase
+    cells += scene.cyto_q if scene.q == 1.0 else scene.cyto_q ** np.float32(1.0 / scene.q)
+    cells += scene.points.render(scene.point_sigma_px)
+
+    # ---- background and noise ----------------------------------------------------------------------
+    offset = cfg.background_offset_rad + rng.uniform(-1, 1) * cfg.background_offset_jitter_rad
+    bg_len = rng.uniform(*cfg.background_length_um) / px
+    background = cfg.background_amplitude_rad * _slow_field(rng, (h, w), bg_len)
+    noise = rng.standard_normal((h, w), dtype=np.float32)
+    sig_n = cfg.noise_correlation_um / px
+    if sig_n > 0.05:
+        noise = ndimage.gaussian_filter(noise, sig_n, mode="reflect", truncate=3.0)
+        noise /= max(float(noise.std()), 1e-12)
+    noise *= np.float32(rng.uniform(*cfg.noise_std_rad))
+    phase = cells + background
+    phase += noise
+    phase += np.float32(offset)
+    np.clip(phase, 0.0, PHASE_MAX_RAD, out=phase)
+
+    # ---- amplitude ---------------------------------------------------------------------------------
+    ill_len = rng.uniform(*cfg.illumination_length_um) / px
+    illumination = 1.0 + cfg.illumination_nonuniformity * _slow_field(rng, (h, w), ill_len)
+    foot = np.minimum(scene.footprint, 1.0)
+    fsum = float(foot.sum())
+    mean_cell_phase = float((cells * foot).sum() / fsum) if fsum > 0 else 0.0
+    # independent absorber: cell footprints with a random level per cell, times their own coarse
+    # texture; it follows neither the nucleus nor the phase structure
+    indep = scene.absorber * np.float32(mean_cell_phase) * np.maximum(1.0 + 0.5 * scene.tex_absorber, 0.0)
+    k = cfg.absorption_phase_coupling
+    absorber = k * cells + (1.0 - k) * indep
+    amp_noise = rng.standard_normal((h, w), dtype=np.float32) * np.float32(cfg.amplitude_noise_std)
+    amplitude = illumination * np.exp(-cfg.absorption * absorber) * (1.0 + amp_noise)
+    amplitude = np.maximum(amplitude, 1e-3).astype(np.float32)
+    return phase.astype(np.float32, copy=False), amplitude
+
+
+def make_field(
+    seed: int | np.random.SeedSequence = 0,
+    config: PhantomConfig | None = None,
+    *,
+    size_px: tuple[int, int] | int | None = None,
+) -> np.ndarray:
+    """complex64 array (rows, cols) = amplitude·exp(i·phase), phase in [0, 2π)."""
+    phase, amplitude = make_phase_amplitude(seed, config, size_px=size_px)
+    out = np.empty(phase.shape, np.complex64)
+    out.real = amplitude * np.cos(phase)
+    out.imag = amplitude * np.sin(phase)
+    return out
+
+
+def make_fields(
+    n: int,
+    seed: int = 0,
+    config: PhantomConfig | None = None,
+    *,
+    size_px: tuple[int, int] | int | None = None,
+) -> Iterator[np.ndarray]:
+    """``n`` independent fields; field ``k`` is ``make_field(field_seed(seed, k), ...)``."""
+    if n < 0:
+        raise ValueError(f"n={n} must be non-negative")
+    cfg = _resolve(config, size_px)
+    for k in range(n):
+        yield make_field(field_seed(seed, k), cfg)
+
