@@ -27,12 +27,13 @@ ranges in :class:`PhantomConfig` are sampled once per field, so a stream of fiel
 cell size, phase range and background.
 """
 
-from .config import PHASE_MAX_RAD, PhantomConfig, phase_to_opd_um
+from .config import PHASE_MAX_RAD, STYLES, PhantomConfig, phase_to_opd_um
 from .generate import field_seed, make_field, make_fields, make_phase_amplitude
-from .statistics import field_statistics
+from .statistics import PHASE_BIN_LABELS, field_statistics, specimen_statistics
 
 __all__ = [
     "PHASE_MAX_RAD",
+    "STYLES",
     "PhantomConfig",
     "field_seed",
     "field_statistics",
@@ -40,4 +41,6 @@ __all__ = [
     "make_fields",
     "make_phase_amplitude",
     "phase_to_opd_um",
+    "specimen_statistics",
+    "PHASE_BIN_LABELS",
 ]

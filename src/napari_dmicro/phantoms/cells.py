@@ -68,6 +68,9 @@ class _Scene:
         # confluent monolayer does not stack up: sum of cyto**q, combined as (sum)**(1/q) at the end
         self.cyto_q = np.zeros(self.shape, np.float32)
         self.q = float(cfg.overlap_exponent)
+        # round suspension cells press against each other and push spread cells aside rather than stack on
+        # them: merged with a maximum (with each other here, with the rest of the field at the end)
+        self.round_phase = np.zeros(self.shape, np.float32)
         self.footprint = np.zeros(self.shape, np.float32)  # soft cell masks (for absorption)
         self.absorber = np.zeros(self.shape, np.float32)  # phase-independent absorber, per-cell level
         self.points = _Splatter(self.shape)  # granules and fibres, in phase·px² / phase·px units
@@ -191,6 +194,46 @@ class _Scene:
             self.absorber[sl] += edge * absorber_level
         if plate:  # condensed chromosomes (metaphase plate)
             _add_gaussian(self.phase, cy, cx, 0.6 / self.px, 0.3 * radius, rng.uniform(0, math.pi), plate_amp)
+
+    # --- round suspension cell (HL60-like) ----------------------------------------------------------
+    def round_cell(self, cy: float, cx: float, diameter_px: float, peak_phase: float):
+        """A sphere of index contrast with a spherical nucleus: φ = P_c·sqrt(1 − ρ²/R²) + P_n·sqrt(1 − ρ_n²/R_n²).
+
+        P_c + P_n = ``peak_phase`` (rad); the nucleus (``round_nucleus_*``) sits near the centre, so the peak is
+        reached there; the rim is softened over ``edge_width_um``.
+        """
+        cfg, rng = self.cfg, self.rng
+        radius = 0.5 * diameter_px
+        aspect = rng.uniform(1.0, 1.12)
+        ang = rng.uniform(0, math.pi)
+        share = rng.uniform(*cfg.round_nucleus_phase_fraction)
+        r_n = rng.uniform(*cfg.round_nucleus_diameter_fraction) * radius
+        off = rng.uniform(0.0, 0.5) * max(radius - r_n, 0.0)
+        off_ang = rng.uniform(-math.pi, math.pi)
+        absorber_level = np.float32(rng.uniform(0.3, 1.7))
+        got = _patch(self.shape, cy, cx, radius * 1.1 + self.edge_px + 2)
+        if got is not None:
+            sl, dy, dx = got
+            c, s = math.cos(ang), math.sin(ang)
+            rho = np.hypot((dx * c + dy * s) * math.sqrt(aspect), (-dx * s + dy * c) / math.sqrt(aspect))
+            edge = _smoothstep((radius - rho) / (0.6 * self.edge_px) + 0.5)  # the steep rim of a sphere
+            body = np.sqrt(np.clip(1.0 - (rho / radius) ** 2, 0.0, 1.0))
+            layer = np.float32((1.0 - share) * peak_phase) * body
+            if share > 0 and r_n > 0:
+                rho_n = np.hypot(dy - off * math.sin(off_ang), dx - off * math.cos(off_ang)) / np.float32(r_n)
+                tex = np.maximum(1.0 + cfg.nucleus_texture * self.tex_nuc[sl], 0.2)
+                layer += np.float32(share * peak_phase) * np.sqrt(np.clip(1.0 - rho_n**2, 0.0, 1.0)) * tex
+            layer *= edge
+            np.maximum(self.round_phase[sl], layer, out=self.round_phase[sl])
+            self.footprint[sl] += edge
+            self.absorber[sl] += edge * absorber_level
+        if share > 0:
+            ny, nx = cy + off * math.sin(off_ang), cx + off * math.cos(off_ang)
+            for _ in range(int(rng.integers(cfg.nucleolus_count[0], cfg.nucleolus_count[1] + 1))):
+                rr, aa = 0.5 * r_n * math.sqrt(rng.uniform()), rng.uniform(-math.pi, math.pi)
+                sig = rng.uniform(*cfg.nucleolus_diameter_um) / 2.3548 / self.px
+                _add_gaussian(self.round_phase, ny + rr * math.sin(aa), nx + rr * math.cos(aa), sig, sig, 0.0,
+                              rng.uniform(*cfg.nucleolus_phase_rad))
 
     def debris(self, cy: float, cx: float):
         cfg, rng = self.cfg, self.rng

@@ -126,6 +126,53 @@ class PhantomConfig(BaseModel):
     )
     amplitude_noise_std: float = Field(0.003, ge=0, lt=0.2, description="relative std of amplitude noise")
 
+    # --- realistic specimens (the defaults keep the classic HeLa-like phantoms unchanged) ------------
+    field_kind_weights: tuple[float, float, float] = Field(
+        (1.0, 0.0, 0.0),
+        description="probabilities that a field holds (spread cells only, round suspension cells only, a mix)",
+    )
+    mixed_round_fraction: Range = Field(
+        (0.2, 0.8), description="in a mixed field, the fraction of cells that are round (drawn per field)"
+    )
+    nominal_cover: Range = Field(
+        (0.0, 0.0),
+        description="if max > 0: summed cell area / field area, drawn per field; sets the cell count "
+                    "instead of cell_count_per_mm2 (overlaps make the measured cover smaller)",
+    )
+    round_diameter_um: Range = Field((9.0, 22.0), description="diameter of round suspension cells, µm")
+    round_peak_phase_rad: Range = Field(
+        (0.5, 6.0), description="peak phase of a round cell (body + nucleus), rad, per cell"
+    )
+    round_thick_fraction: float = Field(
+        0.0, ge=0, le=1,
+        description="probability that a round cell's peak is drawn from round_thick_peak_rad instead",
+    )
+    round_thick_peak_rad: Range = Field((4.0, 5.8), description="peak phase of thick round cells, rad")
+    round_nucleus_diameter_fraction: Range = Field(
+        (0.5, 0.8), description="nucleus diameter of a round cell as a fraction of the cell diameter"
+    )
+    round_nucleus_phase_fraction: Range = Field(
+        (0.3, 0.6), description="share of a round cell's peak phase from its nucleus (0 = a plain sphere)"
+    )
+    clip_phase: bool = Field(
+        True, description="clip the phase into [0, 2π − 1e-5] (paper's data); False keeps the true phase"
+    )
+    cell_amplitude_std: Range = Field(
+        (0.0, 0.0), description="relative std of an amplitude texture inside cells, independent of phase"
+    )
+    cell_amplitude_length_um: float = Field(1.0, gt=0, description="correlation (σ) of that texture, µm")
+    edge_ring_defocus_um: Range = Field(
+        (0.0, 0.0),
+        description="|defocus| whose transport-of-intensity rings are added to the amplitude, µm (sign per field)",
+    )
+    edge_ring_max: float = Field(0.6, ge=0, lt=1, description="clamp of the relative ring amplitude")
+    background_amplitude_std: Range = Field(
+        (0.0, 0.0), description="relative std of correlated amplitude noise over the whole field (per field)"
+    )
+    amplitude_noise_correlation_um: float = Field(
+        0.4, ge=0, description="Gaussian σ of that amplitude noise, µm"
+    )
+
     # --- validation --------------------------------------------------------------------------------
 
     @field_validator("size_px", mode="before")
@@ -165,6 +212,16 @@ class PhantomConfig(BaseModel):
         "background_length_um",
         "noise_std_rad",
         "illumination_length_um",
+        "mixed_round_fraction",
+        "nominal_cover",
+        "round_diameter_um",
+        "round_peak_phase_rad",
+        "round_thick_peak_rad",
+        "round_nucleus_diameter_fraction",
+        "round_nucleus_phase_fraction",
+        "cell_amplitude_std",
+        "edge_ring_defocus_um",
+        "background_amplitude_std",
     )
     @classmethod
     def _ordered_range(cls, v, info):
@@ -185,6 +242,7 @@ class PhantomConfig(BaseModel):
         "debris_diameter_um",
         "background_length_um",
         "illumination_length_um",
+        "round_diameter_um",
     )
     @classmethod
     def _positive_lengths(cls, v, info):
@@ -218,7 +276,62 @@ class PhantomConfig(BaseModel):
                 "background_offset_rad + background_amplitude_rad must be < 1 rad "
                 "(a residual background, not a cell)"
             )
+        w = self.field_kind_weights
+        if min(w) < 0 or sum(w) <= 0:
+            raise ValueError(f"field_kind_weights={w} must be non-negative with a positive sum")
+        for name in ("round_peak_phase_rad", "round_thick_peak_rad"):
+            if getattr(self, name)[0] <= 0 or getattr(self, name)[1] >= TWO_PI:
+                raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 2π)")
+        for name in ("mixed_round_fraction", "round_nucleus_diameter_fraction", "round_nucleus_phase_fraction"):
+            if getattr(self, name)[1] > 1:
+                raise ValueError(f"{name}={getattr(self, name)} must lie in [0, 1]")
+        if self.nominal_cover[1] > 3 or max(self.cell_amplitude_std[1], self.background_amplitude_std[1]) >= 0.5:
+            raise ValueError("nominal_cover must be ≤ 3 and amplitude stds < 0.5 (relative)")
         return self
+
+    @property
+    def has_round_cells(self) -> bool:
+        """Whether any field can hold round suspension cells."""
+        return self.field_kind_weights[1] > 0 or self.field_kind_weights[2] > 0
+
+    @classmethod
+    def style(cls, name: str, **overrides) -> PhantomConfig:
+        """A named configuration (:data:`STYLES`), optionally with some fields changed."""
+        if name not in STYLES:
+            raise ValueError(f"unknown phantom style {name!r}; choose one of {', '.join(STYLES)}")
+        return cls(**{**STYLES[name], **overrides})
+
+    @classmethod
+    def realistic(cls, **overrides) -> PhantomConfig:
+        """The realistic mix (spread, round and mixed fields, sparse to confluent), matched to measured HL60."""
+        return cls.style("realistic", **overrides)
+
+
+#: Measured-like amplitude, background and edge statistics (HL60 fields of ../shared/realdata, resampled to
+#: 316.4 nm: background phase std 0.05–0.10 rad, background amplitude std 5–8 %, 11–15 % inside cells,
+#: ±40 % rings at the cell edge; see docs/phantoms.md).
+_MEASURED_LIKE = {
+    "clip_phase": False,
+    "background_amplitude_rad": 0.05,
+    "noise_std_rad": (0.04, 0.09),
+    "noise_correlation_um": 0.3,
+    "background_amplitude_std": (0.04, 0.07),
+    "cell_amplitude_std": (0.04, 0.10),
+    "edge_ring_defocus_um": (0.3, 1.2),
+    "absorption": 0.02,
+    "round_thick_fraction": 0.9,
+    "round_thick_peak_rad": (4.2, 5.5),
+    "round_nucleus_phase_fraction": (0.0, 0.15),
+    "round_nucleus_diameter_fraction": (0.65, 0.9),
+}
+
+#: Named phantom configurations (``PhantomConfig.style(name)``, ``dmicro phantom --style``).
+STYLES: dict[str, dict] = {
+    "classic": {},  # the original HeLa-like default: sample_data/ and the shipped models' training data
+    "realistic": {**_MEASURED_LIKE, "field_kind_weights": (0.3, 0.4, 0.3), "nominal_cover": (0.03, 1.6)},
+    "round": {**_MEASURED_LIKE, "field_kind_weights": (0.0, 1.0, 0.0), "nominal_cover": (0.03, 1.0)},
+    "dense": {**_MEASURED_LIKE, "field_kind_weights": (0.5, 0.2, 0.3), "nominal_cover": (1.5, 3.0)},
+}
 
 
 def phase_to_opd_um(phase_rad, wavelength_um: float = DEFAULT_WAVELENGTH_UM):

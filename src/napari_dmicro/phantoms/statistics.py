@@ -63,3 +63,70 @@ def field_statistics(field: np.ndarray, background_threshold_rad: float = 0.5, *
         stats.update(amplitude_mean=float("nan"), amplitude_std=float("nan"), amplitude_min=float("nan"),
                      amplitude_max=float("nan"), amplitude_phase_corr=float("nan"))
     return stats
+
+
+#: Edges (rad above the background) of the phase-level histogram of cell pixels; the last bin also holds
+#: anything above 2π.
+PHASE_BINS_RAD = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, TWO_PI)
+PHASE_BIN_LABELS = ("0-1", "1-2", "2-3", "3-4", "4-5", "5-2pi")
+
+
+def background_level_rad(phase_rad: np.ndarray, cell_threshold_rad: float = 0.5) -> float:
+    """Background phase (rad) of an unwrapped phase map: median of the pixels near the low end.
+
+    Starts from the 2nd percentile (which lies in the background while the cover is < 98 %) and takes the
+    median of the pixels less than ``cell_threshold_rad`` above it, twice.
+    """
+    phase = np.asarray(phase_rad, np.float64)
+    level = float(np.percentile(phase, 2))
+    for _ in range(2):
+        level = float(np.median(phase[phase < level + cell_threshold_rad]))
+    return level
+
+
+def specimen_statistics(phase_rad: np.ndarray, amplitude: np.ndarray | None = None, *,
+                        cell_threshold_rad: float = 0.5, background_margin_px: int = 8,
+                        interior_margin_px: int = 3) -> dict:
+    """Statistics to compare a field with measured specimens (an UNWRAPPED phase map, rad).
+
+    The phase is referenced to its background (:func:`background_level_rad`); cell pixels are those more
+    than ``cell_threshold_rad`` above it. Returns:
+
+    * ``phase_hist``: fraction of cell pixels per band of :data:`PHASE_BIN_LABELS` (rad above background);
+      ``thick_fraction_3_5``: the fraction at 3–5 rad;
+    * ``cover``: fraction of all pixels that are cell pixels; ``cell_peak_rad``: 99.9 % percentile of
+      the cell phase; ``above_two_pi_fraction``: pixels whose phase reaches 2π (they wrap in a complex field);
+    * ``background_phase_std_rad`` and ``background_amplitude_std`` (relative): over pixels farther than
+      ``background_margin_px`` from any cell pixel; ``background_fraction``: share of pixels used;
+    * ``cell_amplitude_std`` (relative, all cell pixels, edge rings included) and
+      ``cell_interior_amplitude_std`` (cells eroded by ``interior_margin_px``).
+
+    Amplitude entries are NaN without ``amplitude``; background entries NaN when no background is left.
+    """
+    phase = np.asarray(phase_rad, np.float64)
+    if phase.ndim != 2 or np.iscomplexobj(phase) or not np.isfinite(phase).all():
+        raise ValueError(f"expected a finite real 2-D phase map in rad (unwrapped), got {phase.dtype} {phase.shape}")
+    rel = phase - background_level_rad(phase, cell_threshold_rad)
+    cell = rel > cell_threshold_rad
+    bg = ~ndimage.binary_dilation(cell, iterations=background_margin_px) if cell.any() else np.ones_like(cell)
+    interior = ndimage.binary_erosion(cell, iterations=interior_margin_px)
+    values = np.minimum(rel[cell], TWO_PI - 1e-9)
+    hist = np.histogram(values, PHASE_BINS_RAD)[0] / max(int(cell.sum()), 1)
+    nan = float("nan")
+
+    def rel_std(a, mask):
+        return float(a[mask].std() / a[mask].mean()) if mask.any() else nan
+
+    amp = None if amplitude is None else np.asarray(amplitude, np.float64)
+    return {
+        "phase_hist": dict(zip(PHASE_BIN_LABELS, (float(x) for x in hist), strict=True)),
+        "thick_fraction_3_5": float(hist[3] + hist[4]),
+        "cover": float(cell.mean()),
+        "cell_peak_rad": float(np.percentile(rel[cell], 99.9)) if cell.any() else nan,
+        "above_two_pi_fraction": float(np.mean(phase >= TWO_PI)),
+        "background_fraction": float(bg.mean()),
+        "background_phase_std_rad": float(phase[bg].std()) if bg.any() else nan,
+        "background_amplitude_std": rel_std(amp, bg) if amp is not None else nan,
+        "cell_amplitude_std": rel_std(amp, cell) if amp is not None else nan,
+        "cell_interior_amplitude_std": rel_std(amp, interior) if amp is not None else nan,
+    }
