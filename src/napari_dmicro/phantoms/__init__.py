@@ -1,7 +1,8 @@
-"""Seeded synthetic HeLa-like adherent-cell complex optical fields ("phantoms").
+"""Seeded synthetic complex optical fields of cells ("phantoms").
 
 A phantom is a complex field ``amplitude · exp(i · phase)`` on the paper's object grid (789 × 789 px of
-0.3164 µm, i.e. a 250 µm field of view at λ/2 sampling of a 632.8 nm HeNe laser). It contains:
+0.3164 µm, i.e. a 250 µm field of view at λ/2 sampling of a 632.8 nm HeNe laser). The ``classic`` default
+(HeLa-like adherent cells) contains:
 
 * spread, irregular adherent cells (star-shaped contours from low-order random Fourier perturbations of
   the log-radius plus a few lamellipodial protrusions), with a thin lamella at the rim, a cytoplasmic
@@ -20,6 +21,11 @@ A phantom is a complex field ``amplitude · exp(i · phase)`` on the paper's obj
 Phase maps are modelled directly in radians (optical path difference ``φ = 2π/λ · Δn · h``; see
 ``docs/phantoms.md`` for the equivalent thicknesses); overlapping cells add their phase, and the total is
 clipped (not wrapped) into ``[0, 2π − 1e-5]`` as in the paper's data.
+
+Named styles (``PhantomConfig.style(name)``, :data:`STYLES`: ``realistic``, ``round``, ``dense``) add
+round HL60-like suspension cells with thick nuclei, sparse to confluent fields, measured-like background
+noise, amplitude texture and edge rings, and keep the true unclipped phase;
+:func:`specimen_statistics` compares a field with measured specimens (docs/phantoms.md).
 
 Everything is drawn from a :class:`numpy.random.Generator` seeded by the caller, so the same seed and
 configuration give bit-identical fields. All per-field quantities that are given as ``(min, max)``

@@ -154,6 +154,11 @@ class PhantomConfig(BaseModel):
     round_nucleus_phase_fraction: Range = Field(
         (0.3, 0.6), description="share of a round cell's peak phase from its nucleus (0 = a plain sphere)"
     )
+    phase_ceiling_rad: float = Field(
+        0.0, ge=0, lt=TWO_PI,
+        description="if > 0: cell phase softly saturates towards this (knee 1.2 rad below), so stacked "
+                    "confluent cells stay below 2π; 0 = off",
+    )
     clip_phase: bool = Field(
         True, description="clip the phase into [0, 2π − 1e-5] (paper's data); False keeps the true phase"
     )
@@ -312,12 +317,13 @@ class PhantomConfig(BaseModel):
 #: ±40 % rings at the cell edge; see docs/phantoms.md).
 _MEASURED_LIKE = {
     "clip_phase": False,
+    "phase_ceiling_rad": 5.9,
     "background_amplitude_rad": 0.05,
     "noise_std_rad": (0.04, 0.09),
     "noise_correlation_um": 0.3,
     "background_amplitude_std": (0.04, 0.07),
     "cell_amplitude_std": (0.04, 0.10),
-    "edge_ring_defocus_um": (0.3, 1.2),
+    "edge_ring_defocus_um": (1.0, 2.5),
     "absorption": 0.02,
     "round_thick_fraction": 0.9,
     "round_thick_peak_rad": (4.2, 5.5),
@@ -328,9 +334,9 @@ _MEASURED_LIKE = {
 #: Named phantom configurations (``PhantomConfig.style(name)``, ``dmicro phantom --style``).
 STYLES: dict[str, dict] = {
     "classic": {},  # the original HeLa-like default: sample_data/ and the shipped models' training data
-    "realistic": {**_MEASURED_LIKE, "field_kind_weights": (0.3, 0.4, 0.3), "nominal_cover": (0.03, 1.6)},
+    "realistic": {**_MEASURED_LIKE, "field_kind_weights": (0.2, 0.5, 0.3), "nominal_cover": (0.03, 1.6)},
     "round": {**_MEASURED_LIKE, "field_kind_weights": (0.0, 1.0, 0.0), "nominal_cover": (0.03, 1.0)},
-    "dense": {**_MEASURED_LIKE, "field_kind_weights": (0.5, 0.2, 0.3), "nominal_cover": (1.5, 3.0)},
+    "dense": {**_MEASURED_LIKE, "field_kind_weights": (0.5, 0.2, 0.3), "nominal_cover": (1.3, 2.5)},
 }
 
 

@@ -41,6 +41,20 @@ def field_seed(seed: int, k: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), int(k)])
 
 
+#: width (rad) of the soft knee below ``phase_ceiling_rad``
+CEILING_KNEE_RAD = 1.2
+
+
+def soft_ceiling(phase_rad: np.ndarray, ceiling_rad: float) -> np.ndarray:
+    """Identity below ``ceiling − knee``, then ``knee·tanh`` towards ``ceiling_rad`` (smooth, monotonic)."""
+    knee = min(CEILING_KNEE_RAD, ceiling_rad)
+    start = np.float32(ceiling_rad - knee)
+    over = phase_rad > start
+    out = phase_rad.copy()
+    out[over] = start + np.float32(knee) * np.tanh((phase_rad[over] - start) / np.float32(knee))
+    return out
+
+
 def _round_share(rng: np.random.Generator, cfg: PhantomConfig) -> float:
     """Fraction of a field's cells that are round: 0 (spread field), 1 (round field) or drawn (mixed field).
 
@@ -141,6 +155,8 @@ def make_phase_amplitude(
     cells += scene.points.render(scene.point_sigma_px)
     if is_round.any():
         np.maximum(cells, scene.round_phase, out=cells)
+    if cfg.phase_ceiling_rad > 0:
+        cells = soft_ceiling(cells, cfg.phase_ceiling_rad)
 
     # ---- background and noise ----------------------------------------------------------------------
     offset = cfg.background_offset_rad + rng.uniform(-1, 1) * cfg.background_offset_jitter_rad
@@ -178,7 +194,8 @@ def make_field(
     *,
     size_px: tuple[int, int] | int | None = None,
 ) -> np.ndarray:
-    """complex64 array (rows, cols) = amplitude·exp(i·phase), phase in [0, 2π)."""
+    """complex64 array (rows, cols) = amplitude·exp(i·phase) of :func:`make_phase_amplitude` (an unclipped
+    phase below 0 or above 2π wraps here: take targets from the true phase, background-referenced)."""
     phase, amplitude = make_phase_amplitude(seed, config, size_px=size_px)
     out = np.empty(phase.shape, np.complex64)
     out.real = amplitude * np.cos(phase)

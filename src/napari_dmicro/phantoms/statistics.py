@@ -99,17 +99,21 @@ def specimen_statistics(phase_rad: np.ndarray, amplitude: np.ndarray | None = No
     * ``background_phase_std_rad`` and ``background_amplitude_std`` (relative): over pixels farther than
       ``background_margin_px`` from any cell pixel; ``background_fraction``: share of pixels used;
     * ``cell_amplitude_std`` (relative, all cell pixels, edge rings included) and
-      ``cell_interior_amplitude_std`` (cells eroded by ``interior_margin_px``).
+      ``cell_interior_amplitude_std`` (cells eroded by ``interior_margin_px``);
+    * ``rim_amplitude_p99``: 99th percentile of |A / A_background − 1| within ±2 px of the cell borders
+      (edge rings).
 
     Amplitude entries are NaN without ``amplitude``; background entries NaN when no background is left.
     """
-    phase = np.asarray(phase_rad, np.float64)
+    phase = np.asarray(phase_rad)
     if phase.ndim != 2 or np.iscomplexobj(phase) or not np.isfinite(phase).all():
         raise ValueError(f"expected a finite real 2-D phase map in rad (unwrapped), got {phase.dtype} {phase.shape}")
+    phase = phase.astype(np.float64)
     rel = phase - background_level_rad(phase, cell_threshold_rad)
     cell = rel > cell_threshold_rad
     bg = ~ndimage.binary_dilation(cell, iterations=background_margin_px) if cell.any() else np.ones_like(cell)
     interior = ndimage.binary_erosion(cell, iterations=interior_margin_px)
+    rim = ndimage.binary_dilation(cell, iterations=2) & ~ndimage.binary_erosion(cell, iterations=2)
     values = np.minimum(rel[cell], TWO_PI - 1e-9)
     hist = np.histogram(values, PHASE_BINS_RAD)[0] / max(int(cell.sum()), 1)
     nan = float("nan")
@@ -129,4 +133,6 @@ def specimen_statistics(phase_rad: np.ndarray, amplitude: np.ndarray | None = No
         "background_amplitude_std": rel_std(amp, bg) if amp is not None else nan,
         "cell_amplitude_std": rel_std(amp, cell) if amp is not None else nan,
         "cell_interior_amplitude_std": rel_std(amp, interior) if amp is not None else nan,
+        "rim_amplitude_p99": (float(np.percentile(np.abs(amp[rim] / np.median(amp[bg]) - 1), 99))
+                              if amp is not None and rim.any() and bg.any() else nan),
     }
