@@ -55,6 +55,12 @@ def _patch(shape, cy, cx, radius):
     return (slice(y0, y1), slice(x0, x1)), dy, dx
 
 
+def _elliptic_radius(dy, dx, angle: float, aspect: float):
+    """Radius (px) in the frame of an ellipse of axis ratio ``aspect`` whose long axis is at ``angle`` (rad)."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.hypot((dx * c + dy * s) * math.sqrt(aspect), (-dx * s + dy * c) / math.sqrt(aspect))
+
+
 class _Scene:
     """Accumulators shared by all objects of one field."""
 
@@ -184,8 +190,7 @@ class _Scene:
         got = _patch(self.shape, cy, cx, radius * 1.05 + self.edge_px + 2)
         if got is not None:
             sl, dy, dx = got
-            c, s = math.cos(ang), math.sin(ang)
-            rho = np.hypot((dx * c + dy * s) * math.sqrt(aspect), (-dx * s + dy * c) / math.sqrt(aspect))
+            rho = _elliptic_radius(dy, dx, ang, aspect)
             edge = _smoothstep((radius - rho) / (1.5 * self.edge_px) + 0.5)  # steep sphere: softer rim
             base = np.sqrt(np.clip(1.0 - (rho / radius) ** 2, 0.0, 1.0))
             tex = np.maximum(1.0 + 0.5 * cfg.nucleus_texture * self.tex_nuc[sl], 0.2)
@@ -214,8 +219,7 @@ class _Scene:
         got = _patch(self.shape, cy, cx, radius * 1.1 + self.edge_px + 2)
         if got is not None:
             sl, dy, dx = got
-            c, s = math.cos(ang), math.sin(ang)
-            rho = np.hypot((dx * c + dy * s) * math.sqrt(aspect), (-dx * s + dy * c) / math.sqrt(aspect))
+            rho = _elliptic_radius(dy, dx, ang, aspect)
             edge = _smoothstep((radius - rho) / (0.6 * self.edge_px) + 0.5)  # the steep rim of a sphere
             body = np.sqrt(np.clip(1.0 - (rho / radius) ** 2, 0.0, 1.0))
             layer = np.float32((1.0 - share) * peak_phase) * body
