@@ -205,7 +205,7 @@ class _Scene:
         """A sphere of index contrast with a spherical nucleus: φ = P_c·sqrt(1 − ρ²/R²) + P_n·sqrt(1 − ρ_n²/R_n²).
 
         P_c + P_n = ``peak_phase`` (rad); the nucleus (``round_nucleus_*``) sits near the centre, so the peak is
-        reached there; the rim is softened over ``edge_width_um``.
+        reached there; the rim is softened over 0.6 × ``edge_width_um``.
         """
         cfg, rng = self.cfg, self.rng
         radius = 0.5 * diameter_px
