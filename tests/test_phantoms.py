@@ -277,3 +277,155 @@ def test_field_statistics_on_known_input():
     assert s["amplitude_mean"] == pytest.approx(1.0, abs=1e-5)
     sr = field_statistics(phase)  # a real phase map is accepted too
     assert sr["cell_area_fraction"] == s["cell_area_fraction"] and math.isnan(sr["amplitude_mean"])
+
+
+# --- realistic specimens: round cells, dense fields, measured-like noise ----------------------------
+
+from napari_dmicro.phantoms import STYLES, specimen_statistics  # noqa: E402
+
+#: a plain sphere: no nucleus, no nucleoli
+SPHERE = PhantomConfig(size_px=128, round_nucleus_phase_fraction=(0.0, 0.0), nucleolus_count=(0, 0))
+
+
+def test_a_round_cell_is_a_spherical_cap_at_its_centre_and_half_radius():
+    from napari_dmicro.phantoms.cells import _Scene
+
+    scene = _Scene(SPHERE, np.random.default_rng(0))
+    radius_px = 10.0 / SPHERE.pixel_size_um  # a 20 µm cell
+    scene.round_cell(64.0, 64.0, 2 * radius_px, 4.0)
+    cell = scene.round_phase
+    assert cell[64, 64] == pytest.approx(4.0, abs=0.01)  # P at the centre
+    yy, xx = np.indices(cell.shape)
+    rho = np.hypot(yy - 64.0, xx - 64.0)
+    # the cell is slightly elliptical (aspect ≤ 1.12): compare the azimuthal mean at ρ = R/2
+    ring = np.abs(rho - radius_px / 2) < 0.7
+    assert cell[ring].mean() == pytest.approx(4.0 * math.sqrt(1 - 0.25), abs=0.1)  # P·sqrt(1 − 1/4)
+    assert cell[ring].min() > 4.0 * math.sqrt(1 - 0.53**2) - 0.05
+    assert (cell > 0.5).sum() * SPHERE.pixel_size_um**2 == pytest.approx(math.pi * 10.0**2 * (1 - (0.5 / 4) ** 2),
+                                                                         rel=0.1)
+    assert cell[rho > 1.1 * radius_px].max() == 0.0  # nothing outside the (smoothed) rim
+
+
+def test_styles_are_named_configs_and_unknown_styles_are_refused():
+    assert PhantomConfig.style("classic") == PhantomConfig()
+    assert PhantomConfig.realistic() == PhantomConfig.style("realistic")
+    assert set(STYLES) == {"classic", "realistic", "round", "dense"}
+    assert not PhantomConfig.realistic().clip_phase and PhantomConfig.realistic().has_round_cells
+    with pytest.raises(ValueError, match="unknown phantom style"):
+        PhantomConfig.style("fancy")
+    with pytest.raises(ValidationError):
+        PhantomConfig(field_kind_weights=(0.0, 0.0, 0.0))
+
+
+@pytest.fixture(scope="module")
+def round_stats():
+    cfg = PhantomConfig.style("round", size_px=400, nominal_cover=(0.3, 0.3))
+    return [specimen_statistics(*make_phase_amplitude(field_seed(1, k), cfg)) for k in range(4)]
+
+
+def test_round_cell_fields_are_as_thick_as_measured_hl60(round_stats):
+    # measured HL60 (../shared/realdata, 316.4 nm): 51–56 % of the cell pixels at 3–5 rad; classic phantoms ~7 %
+    thick = np.mean([s["thick_fraction_3_5"] for s in round_stats])
+    assert 0.42 < thick < 0.65
+    classic = specimen_statistics(*make_phase_amplitude(field_seed(1, 0), PhantomConfig(size_px=400)))
+    assert classic["thick_fraction_3_5"] < 0.25
+
+
+def test_realistic_background_and_amplitude_statistics_are_in_the_measured_ranges(round_stats):
+    for s in round_stats:
+        assert 0.04 < s["background_phase_std_rad"] < 0.11  # measured 0.05 / 0.10 rad
+        assert 0.035 < s["background_amplitude_std"] < 0.09  # measured 5.1 % / 8.4 %
+        assert 0.05 < s["cell_amplitude_std"] < 0.16  # measured 11–15 %
+
+
+def test_cell_amplitude_is_partly_independent_of_phase_and_rings_sit_at_edges():
+    cfg = PhantomConfig.style("round", size_px=320, nominal_cover=(0.3, 0.3), background_amplitude_std=(0, 0),
+                              cell_amplitude_std=(0, 0))
+    p, a = make_phase_amplitude(3, cfg)
+    mask = p > 1.0
+    edge = ndimage.binary_dilation(mask, iterations=2) & ~ndimage.binary_erosion(mask, iterations=2)  # ±2 px rims
+    inside = ndimage.binary_erosion(p > 1.0, iterations=6)
+    assert np.abs(a[edge] - 1).max() > 0.2  # refraction rings at the rims
+    assert a[edge].std() > 2 * a[inside].std()  # the variation sits at the rims, not inside
+    textured = PhantomConfig.style("round", size_px=320, nominal_cover=(0.3, 0.3), edge_ring_defocus_um=(0, 0))
+    p, a = make_phase_amplitude(3, textured)
+    inside = ndimage.binary_erosion(p > 1.0, iterations=6)
+    assert abs(np.corrcoef(a[inside], p[inside])[0, 1]) < 0.5  # amplitude does not just track the phase
+    assert 0.04 < a[inside].std() / a[inside].mean() < 0.16
+
+
+def test_dense_fields_reach_confluence_and_sparse_fields_exist():
+    dense = [specimen_statistics(make_phase_amplitude(field_seed(2, k), PhantomConfig.style("dense", size_px=320))[0])
+             for k in range(3)]
+    assert max(s["cover"] for s in dense) > 0.8 and min(s["cover"] for s in dense) > 0.6
+    assert max(s["above_two_pi_fraction"] for s in dense) < 1e-3  # stacked cells saturate below 2π
+    sparse = PhantomConfig.realistic(size_px=320, nominal_cover=(0.03, 0.03))
+    assert specimen_statistics(make_phase_amplitude(0, sparse)[0])["cover"] < 0.1
+
+
+def test_the_soft_ceiling_is_monotonic_identity_below_its_knee_and_stays_below_the_ceiling():
+    from napari_dmicro.phantoms.generate import soft_ceiling
+
+    x = np.linspace(0, 20, 2001, dtype=np.float32)
+    y = soft_ceiling(x, 6.1)
+    assert np.array_equal(y[x <= 4.9], x[x <= 4.9])
+    assert np.all(np.diff(y) >= 0) and y.max() <= 6.1 + 1e-5  # rad; tanh saturates in float32
+    assert y[np.searchsorted(x, 5.5)] == pytest.approx(5.45, abs=0.02)  # a 5.5 rad cell barely changes
+
+
+def test_realistic_phase_is_the_true_unclipped_phase():
+    cfg = PhantomConfig.realistic(size_px=256)
+    p, a = make_phase_amplitude(4, cfg)
+    assert p.min() < 0.0  # noise below 0 is kept (not clipped), the background stays near 0.15 rad
+    assert abs(float(np.median(p[p < 0.5])) - cfg.background_offset_rad) < 0.05
+    f = make_field(4, cfg)
+    np.testing.assert_allclose(np.angle(f * np.exp(-1j * p)), 0, atol=1e-5)  # the field is exp(i·true phase)
+    np.testing.assert_allclose(np.abs(f), a, rtol=1e-5)
+
+
+@pytest.mark.parametrize("style", ["realistic", "round", "dense"])
+def test_every_style_reproduces_from_its_seed(style):
+    cfg = PhantomConfig.style(style, size_px=160)
+    a, b = make_field(field_seed(5, 2), cfg), make_field(field_seed(5, 2), cfg)
+    assert np.array_equal(a, b) and not np.array_equal(a, make_field(field_seed(5, 3), cfg))
+
+
+def test_the_classic_default_still_makes_the_shipped_sample_data():
+    from pathlib import Path
+
+    from napari_dmicro.io.fields import read_field
+
+    stored = sorted((Path(__file__).resolve().parents[1] / "sample_data").glob("phantom_*.zarr"))
+    assert len(stored) == 3
+    for path, fresh in zip(stored, make_fields(3, seed=100, config=PhantomConfig.style("classic"), size_px=256),
+                           strict=True):
+        old = np.asarray(read_field(path).data)
+        assert np.abs(np.angle(old * np.conj(fresh))).max() < 1e-4  # rad: float32 rounding only
+        assert np.abs(np.abs(old) - np.abs(fresh)).max() < 1e-5 * np.abs(fresh).max()
+
+
+def test_specimen_statistics_on_a_known_disk():
+    phase = np.full((100, 100), 0.2)
+    yy, xx = np.indices(phase.shape)
+    disk = np.hypot(yy - 50, xx - 50) < 20
+    phase[disk] = 3.5  # all cell pixels at 3.3 rad above the background
+    s = specimen_statistics(phase, np.ones_like(phase))
+    assert s["cover"] == pytest.approx(disk.mean())
+    assert s["phase_hist"]["3-4"] == pytest.approx(1.0) and s["thick_fraction_3_5"] == pytest.approx(1.0)
+    assert s["background_phase_std_rad"] < 1e-9 and s["background_amplitude_std"] < 1e-9
+    with pytest.raises(ValueError, match="unwrapped"):
+        specimen_statistics(np.exp(1j * phase))
+
+
+def test_the_phantom_command_writes_the_chosen_style(tmp_path):
+    from napari_dmicro.cli import main
+    from napari_dmicro.io.fields import read_field
+
+    assert main(["phantom", "--out", str(tmp_path), "--count", "2", "--size", "96", "--seed", "3",
+                 "--style", "round"]) == 0
+    stored = read_field(tmp_path / "phantom_0001.zarr")
+    assert stored.attrs["style"] == "round"
+    expected = make_field(field_seed(3, 1), PhantomConfig.style("round", size_px=96))
+    assert np.abs(np.angle(np.asarray(stored.data) * np.conj(expected))).max() < 1e-4
+    with pytest.raises(SystemExit):
+        main(["phantom", "--out", str(tmp_path / "x"), "--style", "fancy"])

@@ -63,13 +63,13 @@ def cmd_phantom(args) -> int:
     from .io.fields import write_field
     from .phantoms import PhantomConfig, make_fields
 
-    config = PhantomConfig(size_px=args.size)
+    config = PhantomConfig.style(args.style, size_px=args.size)
     out = output_folder(args.out)
     paths = check_outputs(args, [out / f"phantom_{k:04d}.zarr" for k in range(args.count)])  # all before any
     fields = make_fields(args.count, seed=args.seed, config=config)
     for k, (path, field) in enumerate(zip(paths, _progress(fields, args.count, "phantoms"), strict=True)):
         write_field(path, field, pixel_size_um=config.pixel_size_um, wavelength_um=config.wavelength_um,
-                    attrs={"source": "napari_dmicro.phantoms", "seed": args.seed, "index": k,
+                    attrs={"source": "napari_dmicro.phantoms", "seed": args.seed, "index": k, "style": args.style,
                            "command": " ".join(["dmicro", *sys.argv[1:]])},
                     **replace_rule(args))
     print(f"wrote {args.count} phantom field(s) of {args.size[0]}×{args.size[1]} px to {out}")
@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1, help="number of fields (1)")
     p.add_argument("--size", type=_parse_size, default=(789, 789), help="N or RxC pixels (789)")
     p.add_argument("--seed", type=int, default=0, help="seed; field k uses a seed derived from it")
+    p.add_argument("--style", choices=("classic", "realistic", "round", "dense"), default="classic",
+                   help="classic: HeLa-like spread cells (the shipped models' data); realistic: spread, round "
+                        "(HL60-like) and mixed fields, sparse to confluent, measured-like noise; round; dense")
     _add_overwrite_flags(p, "existing napari-dmicro outputs")
     p.set_defaults(func=cmd_phantom)
 
