@@ -229,6 +229,12 @@ def check_measurement_matches_model(record: AcquisitionRecord, model) -> None:
     if record.binning ** 2 != compression:
         raise ValueError(f"this measurement is x{record.binning ** 2} but model {name} is x{compression}; "
                          "reconstruct with the model whose optics recorded it")
+    flat = bool(getattr(encoder.config.detector, "flat_field", False))
+    if record.flat_field_corrected != flat:
+        raise ValueError(f"this measurement is {'' if record.flat_field_corrected else 'not '}flat-field corrected "
+                         f"but model {name} {'expects' if flat else 'does not expect'} it: "
+                         + ("divide the camera image by the empty-field (flat) image of the same optics"
+                            if flat else "reconstruct the raw camera image (not divided by the flat)"))
     if made_by and name and str(made_by) != str(name) and Path(str(made_by)).stem != Path(str(name)).stem:
         warnings.warn(f"this measurement was simulated with model {made_by}, but {name} reconstructs it: its "
                       "decoder was trained for its own learned optics, so the phase will be wrong unless both "

@@ -11,9 +11,9 @@ from . import data as D
 class MeasurementPool:
     """Stage 2 inputs with the optics frozen, simulated once through the acquisition.
 
-    The pool holds whole acquisitions (noise free) with their photon reference: full field — every
-    training field (in its four flips) as one image; tiled — a bank of random aperture patches. A sample
-    is a camera-aligned crop of one (tiled: the whole aperture), exactly what the microscope records;
+    The pool holds whole raw acquisitions (noise free, before the flat field) with their photon reference:
+    full field — every training field (in its four flips) as one image; tiled — a bank of random aperture
+    patches. A sample is a camera-aligned crop of one (tiled: the whole aperture), exactly what the microscope records;
     noise is added per sample from the step's generator with the acquisition's photon reference.
     """
 
@@ -25,7 +25,8 @@ class MeasurementPool:
         self.cameras: list[torch.Tensor] = []   # usable noise-free camera image of each acquisition
         self.targets: list[np.ndarray] = []     # φ/2π over the same object pixels
         self.references: list[float] = []      # brightest camera pixel of the whole acquisition
-        with torch.no_grad():
+        with torch.no_grad():  # the optics are frozen: one flat field for the whole stage
+            self.flat = self.acq.flat_camera(self.device) if self.acq.flat_field else None
             if self.acq.tile_px is None:
                 self._add_full_fields(trainer.train_set, cfg.data.flips)
             else:
@@ -35,7 +36,7 @@ class MeasurementPool:
         variants = ((False, False), (True, False), (False, True), (True, True)) if flips else ((False, False),)
         for field, target in zip(fieldset.fields, fieldset.targets, strict=True):
             for fr, fc in variants:
-                acq = self.acq.acquire_field(D.flip(field, fr, fc), device=self.device)
+                acq = self.acq.acquire_field(D.flip(field, fr, fc), device=self.device, apply_flat=False)
                 rows, cols = field.shape[0] // self.b, field.shape[1] // self.b
                 self.cameras.append(torch.from_numpy(acq.camera[:rows, :cols].copy()))
                 self.targets.append(np.ascontiguousarray(D.flip(target, fr, fc)))
@@ -69,7 +70,7 @@ class MeasurementPool:
             targets.append(torch.from_numpy(np.ascontiguousarray(
                 self.targets[u][t0:t0 + self.patch, l0:l0 + self.patch])))
         meas_t = torch.stack(meas).to(self.device)
-        if self.acq.noisy:
-            meas_t = self.acq.expose(meas_t, "exact", noise_gen,
-                                     torch.tensor(refs, dtype=torch.float32, device=self.device))
+        if self.acq.noisy or self.flat is not None:  # raw exposures: noise, then the flat field
+            meas_t = self.acq.expose(meas_t, "exact" if self.acq.noisy else "none", noise_gen,
+                                     torch.tensor(refs, dtype=torch.float32, device=self.device), self.flat)
         return meas_t, torch.stack(targets).to(self.device)
