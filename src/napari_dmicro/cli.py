@@ -172,11 +172,15 @@ def cmd_evaluate(args) -> int:
     if reference.kind not in ("field", "phase"):
         raise CLIError(f"the reference {args.reference} is a {reference.kind}; give a field or a phase map")
     # block by block: memory of one block, not of the field
-    report = api.evaluate(phase.data, reference.data, keep_ssim_map=False)
+    align = not args.no_align_offset
+    report = api.evaluate(phase.data, reference.data, keep_ssim_map=False, align_offset=align,
+                          reference_convention=args.reference_convention)
     result = report.as_dict()
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
     if args.ssim_map:
-        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data), kind="amplitude",
+        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data, align_offset=align,
+                                                     reference_convention=args.reference_convention),
+                    kind="amplitude",
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},
@@ -412,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("phase", help="phase map .zarr (radians)")
     p.add_argument("--reference", required=True, help="ground-truth field or phase map")
     p.add_argument("--ssim-map", help="also write the SSIM map to this .zarr")
+    p.add_argument("--no-align-offset", action="store_true",
+                   help="score the phase as given (default: remove the median global phase offset first, "
+                        "which no intensity microscope can observe; the report gives offset_rad)")
+    p.add_argument("--reference-convention", choices=("background", "absolute"), default="background",
+                   help="read a reference field's phase relative to its background (default) or mod 2π")
     _add_overwrite_flags(p, "an existing napari-dmicro SSIM map")
     p.set_defaults(func=cmd_evaluate)
 

@@ -49,7 +49,10 @@ def _blocks(array, block_px: int):
             block = array[r0:min(r0 + block_px, rows), c0:min(c0 + block_px, cols)]
             if hasattr(block, "compute"):  # dask
                 block = block.compute(scheduler="synchronous")
-            yield phase_of(block)
+            block = np.asarray(block)
+            phase = np.angle(block) if np.iscomplexobj(block) else block.astype(np.float32)
+            finite = np.isfinite(phase)
+            yield phase if finite.all() else phase[finite]  # NaN/inf carry no phase (callers refuse them)
 
 
 def _circular_mode(hist: np.ndarray) -> float:
@@ -77,19 +80,25 @@ def background_phase_rad(field, *, block_px: int = BLOCK_PX, iterations: int = 3
         raise ValueError(f"background_phase_rad needs a 2-D field or phase map; got shape "
                          f"{getattr(field, 'shape', None)}")
     hist = np.zeros(HISTOGRAM_BINS, np.float64)
-    for phase in _blocks(field, block_px):
-        idx = np.floor((_wrap(phase) + math.pi) / (2 * math.pi) * HISTOGRAM_BINS).astype(np.int64)
-        hist += np.bincount(np.clip(idx, 0, HISTOGRAM_BINS - 1).ravel(), minlength=HISTOGRAM_BINS)
+    for phase in _blocks(field, block_px):  # float32, in place: memory of about one block
+        phase = phase + np.float32(math.pi)
+        np.mod(phase, np.float32(2 * math.pi), out=phase)
+        phase *= np.float32(HISTOGRAM_BINS / (2 * math.pi))
+        idx = np.minimum(phase.astype(np.intp), HISTOGRAM_BINS - 1)
+        del phase
+        hist += np.bincount(idx.ravel(), minlength=HISTOGRAM_BINS)
     if hist.sum() == 0:
         raise ValueError("the field is empty: no background phase to estimate")
     estimate = _circular_mode(hist)
     for _ in range(iterations):
         s = c = 0.0
         for phase in _blocks(field, block_px):
-            d = _wrap(phase - estimate)
-            near = np.abs(d) <= BACKGROUND_WINDOW_RAD
-            s += float(np.sin(d[near]).sum())
-            c += float(np.cos(d[near]).sum())
+            d = phase - np.float32(estimate - math.pi)
+            np.mod(d, np.float32(2 * math.pi), out=d)
+            d -= np.float32(math.pi)
+            d = d[np.abs(d) <= BACKGROUND_WINDOW_RAD].astype(np.float64)
+            s += float(np.sin(d).sum())
+            c += float(np.cos(d).sum())
         if c <= 0:
             break
         estimate = float(_wrap(estimate + math.atan2(s, c)))
