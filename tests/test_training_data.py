@@ -119,3 +119,22 @@ def test_thick_sampling_raises_the_thick_fraction():
         return float(np.mean([D.thick_fraction(t, 3.0) for t in p.targets]))
 
     assert fraction(thick) > 2 * fraction(plain)
+
+
+def test_train_flags_set_the_data_options_and_the_flat_field():
+    from argparse import Namespace
+
+    from napari_dmicro.cli import _with_data_options
+    from napari_dmicro.training import train_config
+
+    base = train_config("lff-x64", budget="cpu")
+    off = Namespace(phase_reference=None, extra_data=None, extra_data_weight=None, rotations=False,
+                    amplitude_scale=None, phase_scale=None, thick_weight=None, flat_field=False)
+    assert _with_data_options(base, off) is base
+    on = Namespace(phase_reference="background", extra_data=["cells"], extra_data_weight=0.3, rotations=True,
+                   amplitude_scale=(0.25, 4.0), phase_scale=(0.7, 1.4), thick_weight=2.0, flat_field=True)
+    config = _with_data_options(base, on)
+    assert config.data.phase_reference == "background" and config.data.extra_data == ("cells",)
+    assert config.data.rotations and config.data.phase_scale == (0.7, 1.4) and config.data.thick_weight == 2.0
+    assert config.system.encoder.detector.flat_field and not base.system.encoder.detector.flat_field
+    assert config.stages == base.stages and config.data.patch_px == base.data.patch_px
