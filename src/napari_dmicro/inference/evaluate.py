@@ -13,10 +13,15 @@ Reference convention: a complex reference field is read as background-referenced
 background noise below 0 stays negative instead of wrapping to ~2π; ``reference_convention="absolute"``
 keeps the old φ mod 2π. A real reference is a phase map (rad) taken as given.
 
+With the background convention the reference's background is placed at ``SCORE_BACKGROUND_RAD`` (0.15
+rad, the phantoms' level; SSIM is not shift invariant and collapses for local means near 0), its phase
+lies in [0.15 − 0.5, 0.15 + 2π − 0.5) rad, and the prediction is clipped to [−0.35 rad, 2π] instead of
+[0, 2π] so that neither background's noise is cut on one side only.
+
 Offset alignment (``align_offset=True``): a global phase offset is invisible to an intensity microscope,
-so the prediction is shifted by the median of (prediction − reference) (wrapped to (−π, π]) before
-scoring. The median comes from a first blockwise pass over a fine histogram (2¹⁴ bins over one turn,
-interpolated within the bin: error well below 1e-3 rad), additive over blocks, so the blockwise result equals the
+so the prediction is shifted by the median of (prediction − reference) before scoring. The median comes
+from a first blockwise pass over a fine histogram (2¹⁵ bins over ±2π, interpolated within the bin;
+differences beyond count in the end bins), additive over blocks, so the blockwise result equals the
 whole-field one.
 """
 
@@ -31,14 +36,21 @@ import numpy as np
 import torch
 
 from ..metrics import SSIM_HALO_PX, pooled_psnr, psnr, ssim, ssim_map_of_extended
-from ..phase_reference import background_phase_rad, wrap_referenced_rad
+from ..phase_reference import WRAP_MARGIN_RAD, background_phase_rad, wrap_referenced_rad
 
 __all__ = ["QualityPlanes", "FieldQuality", "evaluate_field", "ssim_map_view"]
 
 #: default block side (object px) of the blockwise evaluation
 BLOCK_PX = 2048
 #: histogram bins over one turn for the median offset
-OFFSET_BINS = 1 << 14
+OFFSET_BINS = 1 << 15
+#: a complex reference read in the background convention is scored with its background at this level
+#: (rad): the phantoms' and the shipped models' background. SSIM is not shift invariant: its luminance
+#: term collapses for local means near 0 (docs/physics.md), so a background at exactly 0 would punish
+#: a few hundredths of a radian of background structure like a wrong cell
+SCORE_BACKGROUND_RAD = 0.15
+#: the offset histogram spans ±this (rad); differences beyond count in the end bins
+OFFSET_RANGE_RAD = 2 * math.pi
 ReferenceConvention = Literal["background", "absolute"]
 
 
@@ -74,6 +86,10 @@ class QualityPlanes:
         self.background_rad = (background_phase_rad(reference, block_px=block_px) if self.reference_is_field
                                and reference_convention == "background" else None)
         self.offset_rad = float(offset_rad)
+        #: lowest predicted φ/2π scored: 0 (the paper), or −WRAP_MARGIN_RAD/2π with the background convention,
+        #: whose background noise is legitimately negative (clipping it at 0 would bias the background)
+        low_rad = SCORE_BACKGROUND_RAD - WRAP_MARGIN_RAD if reference_convention == "background" else 0.0
+        self.clip_low = np.float32(min(low_rad, 0.0) / (2 * np.pi))
 
     def read_rad(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
         """(prediction, reference phase) in radians (float32, not aligned, not clipped) over a block."""
@@ -83,8 +99,8 @@ class QualityPlanes:
         ref = _read(self.reference, rows, cols)
         self._check_finite(ref, "reference", r0, c0)
         if self.reference_is_field:
-            ref = (wrap_referenced_rad(ref, self.background_rad) if self.background_rad is not None
-                   else np.mod(np.angle(ref), 2 * np.pi))
+            ref = (wrap_referenced_rad(ref, self.background_rad) + np.float32(SCORE_BACKGROUND_RAD)
+                   if self.background_rad is not None else np.mod(np.angle(ref), 2 * np.pi))
         return pred, ref.astype(np.float32, copy=False)
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,21 +108,21 @@ class QualityPlanes:
         pred, ref = self.read_rad(r0, r1, c0, c1)
         if self.offset_rad:
             pred = pred - np.float32(self.offset_rad)
-        return np.clip(pred / np.float32(2 * np.pi), 0, 1), ref / np.float32(2 * np.pi)
+        return np.clip(pred / np.float32(2 * np.pi), self.clip_low, 1), ref / np.float32(2 * np.pi)
 
     def median_offset_rad(self, block_px: int = BLOCK_PX) -> float:
-        """Median of (prediction − reference), wrapped to (−π, π], over the whole field: a blockwise
-        histogram (additive, so independent of ``block_px``) interpolated within its bin."""
+        """Median of (prediction − reference) over the whole field: a blockwise histogram over ±2π
+        (additive, so independent of ``block_px``) interpolated within its bin."""
         hist = np.zeros(OFFSET_BINS, np.int64)
         rows, cols = self.shape
         for r0 in range(0, rows, block_px):
             for c0 in range(0, cols, block_px):
                 pred, ref = self.read_rad(r0, min(r0 + block_px, rows), c0, min(c0 + block_px, cols))
-                d = pred - ref
-                d += np.float32(math.pi)
-                np.mod(d, np.float32(2 * math.pi), out=d)
-                d *= np.float32(OFFSET_BINS / (2 * math.pi))
-                idx = np.minimum(d.astype(np.intp), OFFSET_BINS - 1)
+                d = pred - ref  # not wrapped: a folded thick cell (error < −π) must stay in the low tail
+                d += np.float32(OFFSET_RANGE_RAD)
+                d *= np.float32(OFFSET_BINS / (2 * OFFSET_RANGE_RAD))
+                np.clip(d, 0, OFFSET_BINS - 1, out=d)  # beyond ±range: counted in the end bins (rank kept)
+                idx = d.astype(np.intp)
                 del d
                 hist += np.bincount(idx.ravel(), minlength=OFFSET_BINS)
         cum = np.cumsum(hist)
@@ -114,7 +130,7 @@ class QualityPlanes:
         k = int(np.searchsorted(cum, half))
         below = cum[k - 1] if k else 0
         frac = (half - below) / hist[k] if hist[k] else 0.5
-        return (k + frac) / OFFSET_BINS * 2 * math.pi - math.pi
+        return (k + frac) / OFFSET_BINS * 2 * OFFSET_RANGE_RAD - OFFSET_RANGE_RAD
 
     @staticmethod
     def _check_finite(block: np.ndarray, name: str, r0: int, c0: int) -> None:
