@@ -36,7 +36,8 @@ def test_evaluate_uses_the_papers_convention_and_labels_patch_metrics():
     assert perfect.ssim == pytest.approx(1.0, abs=1e-5) and perfect.n_patches == 4
     noisy = truth + rng.normal(0, 0.2, truth.shape).astype(np.float32)
     noisy[:256, :256] = truth[:256, :256]  # one perfect patch: patch mean PSNR > pooled PSNR (Jensen)
-    report = dm.evaluate(noisy, np.exp(1j * truth))  # a complex reference works too
+    # a complex reference works too (read mod 2π: uniform phase has no background; scored as given)
+    report = dm.evaluate(noisy, np.exp(1j * truth), align_offset=False, reference_convention="absolute")
     assert report.patch_psnr_db > report.psnr_db + 3
     with pytest.raises(ValueError, match="shape"):
         dm.evaluate(truth[:10], truth)
@@ -215,12 +216,14 @@ def test_blockwise_evaluation_equals_the_whole_field_computation():
     p = torch.from_numpy(np.clip(phase / (2 * np.pi), 0, 1))
     t = torch.from_numpy(np.mod(np.angle(reference), 2 * np.pi).astype(np.float32) / (2 * np.pi))
     whole = ssim_map(p, t)[0, 0].numpy()  # the in-memory computation, one image
-    q = evaluate_field(phase, reference, block_px=512)  # 3 × 2 blocks, each read with a 5-px halo
+    q = evaluate_field(phase, reference, block_px=512, align_offset=False,  # 3 × 2 blocks, each read with a
+                       reference_convention="absolute")                    # 5-px halo; the mod-2π reference
     np.testing.assert_allclose(q.ssim_map, whole, rtol=0, atol=1e-5)
     assert q.ssim == pytest.approx(float(whole.mean(dtype=np.float64)), abs=1e-6)
     assert q.psnr_db == pytest.approx(float(psnr(p, t)[0]), abs=1e-4)  # dB
     assert len(q.patch_psnrs_db) == 4 * 3
-    lazy = dm.ssim_map_lazy(phase, reference, chunk_px=450)  # chunks not on the block grid
+    lazy = dm.ssim_map_lazy(phase, reference, chunk_px=450, align_offset=False,  # chunks not on the block grid
+                            reference_convention="absolute")
     np.testing.assert_allclose(lazy.compute(), whole, rtol=0, atol=1e-5)
 
 

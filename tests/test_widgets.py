@@ -155,7 +155,10 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     assert set(cmp_.results) == {"lff phase", "lff-seed1 phase"}
     from napari_dmicro import api
 
-    expected = api.evaluate(phases[0].data, field)
+    # the widget's reference is the field's phase layer read mod 2π (widgets.layers.reference_phase)
+    from napari_dmicro.widgets.layers import reference_phase
+
+    expected = api.evaluate(phases[0].data, reference_phase(phase_layer))
     assert cmp_.results["lff phase"].ssim == pytest.approx(expected.ssim, abs=1e-6)
     assert cmp_.table.rowCount() == 2 and cmp_.table.item(0, 2).text() == f"{expected.ssim:.3f}"
     assert "PSNR" in cmp_.summary.text() and "SSIM" in cmp_.summary.text()

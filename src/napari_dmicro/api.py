@@ -229,6 +229,12 @@ def check_measurement_matches_model(record: AcquisitionRecord, model) -> None:
     if record.binning ** 2 != compression:
         raise ValueError(f"this measurement is x{record.binning ** 2} but model {name} is x{compression}; "
                          "reconstruct with the model whose optics recorded it")
+    flat = bool(getattr(encoder.config.detector, "flat_field", False))
+    if record.flat_field_corrected != flat:
+        raise ValueError(f"this measurement is {'' if record.flat_field_corrected else 'not '}flat-field corrected "
+                         f"but model {name} {'expects' if flat else 'does not expect'} it: "
+                         + ("divide the camera image by the empty-field (flat) image of the same optics"
+                            if flat else "reconstruct the raw camera image (not divided by the flat)"))
     if made_by and name and str(made_by) != str(name) and Path(str(made_by)).stem != Path(str(name)).stem:
         warnings.warn(f"this measurement was simulated with model {made_by}, but {name} reconstructs it: its "
                       "decoder was trained for its own learned optics, so the phase will be wrong unless both "
@@ -245,7 +251,10 @@ class EvaluationReport:
 
     ``psnr_db``/``ssim``: full field (PSNR of the pooled error; mean of the SSIM map). ``patch_*``: mean
     over the 256² patches of a non-overlapping grid (the paper's "patch FoV" numbers, always higher).
-    ``ssim_map`` is None when :func:`evaluate` was asked not to keep it.
+    ``ssim_map`` is None when :func:`evaluate` was asked not to keep it. ``offset_rad``: the global phase
+    offset removed from the prediction before scoring (``offset_aligned``); ``reference_convention``:
+    how a complex reference was read (``"background"``: phase relative to its background,
+    ``reference_background_rad``).
     """
 
     psnr_db: float
@@ -257,30 +266,56 @@ class EvaluationReport:
     patch_psnrs_db: list[float] = dc_field(default_factory=list)
     patch_ssims: list[float] = dc_field(default_factory=list)
     extra: dict = dc_field(default_factory=dict)
+    offset_rad: float = 0.0
+    offset_aligned: bool = False
+    reference_convention: str = "background"
+    reference_background_rad: float | None = None
 
     def as_dict(self) -> dict:
         return {"psnr_db": self.psnr_db, "ssim": self.ssim, "patch_psnr_db": self.patch_psnr_db,
-                "patch_ssim": self.patch_ssim, "n_patches": self.n_patches, **self.extra}
+                "patch_ssim": self.patch_ssim, "n_patches": self.n_patches,
+                "offset_aligned": self.offset_aligned, "offset_rad": self.offset_rad,
+                "reference_convention": self.reference_convention,
+                "reference_background_rad": self.reference_background_rad, "alignment": self.alignment_note(),
+                **self.extra}
+
+    def alignment_note(self) -> str:
+        if not self.offset_aligned:
+            return "scored as given (no global phase offset removed)"
+        return (f"scored after removing a global phase offset of {self.offset_rad:+.4f} rad (the median of "
+                "phase − reference; unobservable by an intensity microscope)")
 
 
-def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = True) -> EvaluationReport:
+def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = True, align_offset: bool = True,
+             reference_convention: str = "background") -> EvaluationReport:
     """Compare a phase map (radians) with a reference field (complex) or phase map (radians).
 
     Computed block by block (numpy, dask or zarr inputs; memory bounded by the block unless the SSIM
     map is kept). NaN or infinite values in either are refused with their position.
+
+    ``align_offset`` (default True): a global phase offset is unobservable by an intensity microscope,
+    so the median of (phase − reference) is removed before scoring; the report gives it
+    (``offset_rad``) and says it was aligned. ``reference_convention``: a complex reference is read as
+    phase relative to its background (``"background"``, default: noise below 0 stays negative) or as
+    φ mod 2π (``"absolute"``, the convention before issue 10). See docs/physics.md.
     """
     from .inference.evaluate import evaluate_field
 
-    q = evaluate_field(phase, reference, patch_px=patch_px, keep_ssim_map=keep_ssim_map)
-    return EvaluationReport(
+    q = evaluate_field(phase, reference, patch_px=patch_px, keep_ssim_map=keep_ssim_map,
+                       align_offset=align_offset, reference_convention=reference_convention)
+    return EvaluationReport(offset_rad=q.offset_rad, offset_aligned=q.offset_aligned,
+                            reference_convention=q.reference_convention,
+                            reference_background_rad=q.reference_background_rad,
         psnr_db=q.psnr_db, ssim=q.ssim, ssim_map=q.ssim_map,
         patch_psnr_db=float(np.mean(q.patch_psnrs_db)) if q.patch_psnrs_db else None,
         patch_ssim=float(np.mean(q.patch_ssims)) if q.patch_ssims else None, n_patches=len(q.patch_psnrs_db),
         patch_psnrs_db=q.patch_psnrs_db, patch_ssims=q.patch_ssims)
 
 
-def ssim_map_lazy(phase, reference, *, chunk_px: int = 1024):
+def ssim_map_lazy(phase, reference, *, chunk_px: int = 1024, align_offset: bool = True,
+                  reference_convention: str = "background"):
     """The SSIM map of :func:`evaluate` as a dask array computed chunk by chunk (to stream it into a store)."""
     from .inference.evaluate import ssim_map_view
 
-    return ssim_map_view(phase, reference, chunk_px=chunk_px)
+    return ssim_map_view(phase, reference, chunk_px=chunk_px, align_offset=align_offset,
+                         reference_convention=reference_convention)

@@ -172,11 +172,15 @@ def cmd_evaluate(args) -> int:
     if reference.kind not in ("field", "phase"):
         raise CLIError(f"the reference {args.reference} is a {reference.kind}; give a field or a phase map")
     # block by block: memory of one block, not of the field
-    report = api.evaluate(phase.data, reference.data, keep_ssim_map=False)
+    align = not args.no_align_offset
+    report = api.evaluate(phase.data, reference.data, keep_ssim_map=False, align_offset=align,
+                          reference_convention=args.reference_convention)
     result = report.as_dict()
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
     if args.ssim_map:
-        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data), kind="amplitude",
+        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data, align_offset=align,
+                                                     reference_convention=args.reference_convention),
+                    kind="amplitude",
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},
@@ -218,6 +222,32 @@ def _parse_stages(text: str) -> tuple[int, ...]:
     return stages
 
 
+def _parse_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' must be LOW,HIGH (e.g. 0.25,4)") from None
+    return lo, hi
+
+
+def _with_data_options(config, args):
+    """The preset's config with the issue-10 data and flat-field options of ``dmicro train``."""
+    data = {k: v for k, v in {
+        "phase_reference": args.phase_reference, "extra_data": tuple(args.extra_data or ()) or None,
+        "extra_data_weight": args.extra_data_weight, "rotations": args.rotations or None,
+        "amplitude_scale": args.amplitude_scale, "phase_scale": args.phase_scale,
+        "thick_weight": args.thick_weight}.items() if v is not None}
+    if not data and not args.flat_field:
+        return config
+    update = {"data": type(config.data)(**{**config.data.model_dump(), **data})}
+    if args.flat_field:
+        system = config.system
+        detector = system.encoder.detector.model_copy(update={"flat_field": True})
+        update["system"] = system.model_copy(update={"encoder": system.encoder.model_copy(
+            update={"detector": detector})})
+    return type(config)(**{**dict(config), **update})
+
+
 def parse_stage_steps(text: str) -> dict[int, int]:
     """``"2=800,3=400"`` → {2: 800, 3: 400}: the length of those stages in optimiser steps."""
     steps = {}
@@ -250,6 +280,7 @@ def cmd_train(args) -> int:
         config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
                               read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
                               steps=args.steps, decoder=args.decoder, **overrides)
+        config = _with_data_options(config, args)
     except KeyError as exc:  # an unknown preset or decoder name
         raise CLIError(exc.args[0] if exc.args else str(exc)) from None
     cancel = threading.Event()
@@ -394,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, crops and noise (0)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (resumable)")
+    p.add_argument("--phase-reference", choices=("absolute", "background"), default=None,
+                   help="training targets: φ mod 2π (absolute, the presets' default) or phase relative to the "
+                        "background, unwrapped (docs/physics.md)")
+    p.add_argument("--extra-data", action="append", metavar="FOLDER",
+                   help="another folder of fields added to the training split (repeatable)")
+    p.add_argument("--extra-data-weight", type=float, default=None,
+                   help="probability that a training crop comes from the --extra-data folders")
+    p.add_argument("--rotations", action="store_true", help="augment with 90° rotations (with flips: 8 orientations)")
+    p.add_argument("--amplitude-scale", type=_parse_range, default=None, metavar="LOW,HIGH",
+                   help="augment: multiply a crop's amplitude by a log-uniform factor (e.g. 0.25,4)")
+    p.add_argument("--phase-scale", type=_parse_range, default=None, metavar="LOW,HIGH",
+                   help="augment: multiply a crop's background-referenced phase (e.g. 0.7,1.4; needs "
+                        "--phase-reference background)")
+    p.add_argument("--thick-weight", type=float, default=None,
+                   help="prefer crops with thick pixels: probability ∝ 1 + W·(fraction above 3 rad)")
+    p.add_argument("--flat-field", action="store_true",
+                   help="the camera image is divided by the flat-field (empty-field) image (docs/physics.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -415,6 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("phase", help="phase map .zarr (radians)")
     p.add_argument("--reference", required=True, help="ground-truth field or phase map")
     p.add_argument("--ssim-map", help="also write the SSIM map to this .zarr")
+    p.add_argument("--no-align-offset", action="store_true",
+                   help="score the phase as given (default: remove the median global phase offset first, "
+                        "which no intensity microscope can observe; the report gives offset_rad)")
+    p.add_argument("--reference-convention", choices=("background", "absolute"), default="background",
+                   help="read a reference field's phase relative to its background (default) or mod 2π")
     _add_overwrite_flags(p, "an existing napari-dmicro SSIM map")
     p.set_defaults(func=cmd_evaluate)
 

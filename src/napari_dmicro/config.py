@@ -126,6 +126,8 @@ class DetectorConfig(_Config):
     max_photons: float | None = Field(None, gt=0)
     read_noise_e: float = Field(0.0, ge=0)
     photon_reference: Literal["image_max", "unit_intensity"] = "image_max"
+    flat_field: bool = Field(False, description="divide the camera image by the flat-field (empty-field) "
+                             "image of the same optics and illumination (docs/physics.md)")
 
     @field_validator("compression")
     @classmethod

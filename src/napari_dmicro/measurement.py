@@ -41,6 +41,7 @@ class AcquisitionRecord(BaseModel):
     max_photons: float | None = Field(None, gt=0)
     read_noise_e: float = Field(0.0, ge=0)
     photon_reference: str | None = None
+    flat_field_corrected: bool = Field(False, description="the image is camera / flat-field image (docs/physics.md)")
     seed: int | None = None
     optics: str | None = Field(None, description="optics type that recorded it (e.g. 'lff', 'd2nn')")
     model: str | None = Field(None, description="the model (name or file) whose optics recorded it")

@@ -7,22 +7,51 @@ its SSIM map equals the whole-field map there; the full-field numbers are exact 
 (float64): PSNR of the pooled squared error, SSIM the mean of the map. Patch metrics use the 256²
 patches of a non-overlapping grid; blocks are whole numbers of patches, so every patch lies in one
 block. Inputs may be numpy, dask or zarr arrays; only one block of each is read at a time.
+
+Reference convention: a complex reference field is read as background-referenced phase
+(:mod:`napari_dmicro.phase_reference`: phase − background, wrapped into [−0.5, 2π − 0.5) rad), so its
+background noise below 0 stays negative instead of wrapping to ~2π; ``reference_convention="absolute"``
+keeps the old φ mod 2π. A real reference is a phase map (rad) taken as given.
+
+With the background convention the reference's background is placed at ``SCORE_BACKGROUND_RAD`` (0.15
+rad, the phantoms' level; SSIM is not shift invariant and collapses for local means near 0), its phase
+lies in [0.15 − 0.5, 0.15 + 2π − 0.5) rad, and the prediction is clipped to [−0.35 rad, 2π] instead of
+[0, 2π] so that neither background's noise is cut on one side only.
+
+Offset alignment (``align_offset=True``): a global phase offset is invisible to an intensity microscope,
+so the prediction is shifted by the median of (prediction − reference) before scoring. The median comes
+from a first blockwise pass over a fine histogram (2¹⁵ bins over ±2π, interpolated within the bin;
+differences beyond count in the end bins), additive over blocks, so the blockwise result equals the
+whole-field one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from typing import Literal
 
 import numpy as np
 import torch
 
 from ..metrics import SSIM_HALO_PX, pooled_psnr, psnr, ssim, ssim_map_of_extended
+from ..phase_reference import WRAP_MARGIN_RAD, background_phase_rad, wrap_referenced_rad
 
 __all__ = ["QualityPlanes", "FieldQuality", "evaluate_field", "ssim_map_view"]
 
 #: default block side (object px) of the blockwise evaluation
 BLOCK_PX = 2048
+#: histogram bins over one turn for the median offset
+OFFSET_BINS = 1 << 15
+#: a complex reference read in the background convention is scored with its background at this level
+#: (rad): the phantoms' and the shipped models' background. SSIM is not shift invariant: its luminance
+#: term collapses for local means near 0 (docs/physics.md), so a background at exactly 0 would punish
+#: a few hundredths of a radian of background structure like a wrong cell
+SCORE_BACKGROUND_RAD = 0.15
+#: the offset histogram spans ±this (rad); differences beyond count in the end bins
+OFFSET_RANGE_RAD = 2 * math.pi
+ReferenceConvention = Literal["background", "absolute"]
 
 
 def _read(array, rows: slice, cols: slice) -> np.ndarray:
@@ -38,7 +67,8 @@ class QualityPlanes:
     Non-finite values are refused with their position (``the phase map contains NaN … at row r, col c``).
     """
 
-    def __init__(self, phase, reference):
+    def __init__(self, phase, reference, *, reference_convention: ReferenceConvention = "background",
+                 offset_rad: float = 0.0, block_px: int = BLOCK_PX):
         for name, array in (("phase map", phase), ("reference", reference)):
             if len(getattr(array, "shape", ())) != 2:
                 raise ValueError(f"the {name} must be a 2-D array; got shape {getattr(array, 'shape', None)}")
@@ -50,18 +80,57 @@ class QualityPlanes:
         self.phase, self.reference = phase, reference
         self.shape = tuple(int(s) for s in phase.shape)
         self.reference_is_field = np.iscomplexobj(np.empty(0, dtype=reference.dtype))
+        if reference_convention not in ("background", "absolute"):
+            raise ValueError(f"reference_convention {reference_convention!r}: use 'background' or 'absolute'")
+        self.reference_convention = reference_convention
+        self.background_rad = (background_phase_rad(reference, block_px=block_px) if self.reference_is_field
+                               and reference_convention == "background" else None)
+        self.offset_rad = float(offset_rad)
+        #: lowest predicted φ/2π scored: 0 (the paper), or −WRAP_MARGIN_RAD/2π with the background convention,
+        #: whose background noise is legitimately negative (clipping it at 0 would bias the background)
+        low_rad = SCORE_BACKGROUND_RAD - WRAP_MARGIN_RAD if reference_convention == "background" else 0.0
+        self.clip_low = np.float32(min(low_rad, 0.0) / (2 * np.pi))
 
-    def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
-        """(prediction clipped, target) as float32 φ/2π over rows r0:r1, cols c0:c1 (inside the field)."""
+    def read_rad(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction, reference phase) in radians (float32, not aligned, not clipped) over a block."""
         rows, cols = slice(r0, r1), slice(c0, c1)
         pred = _read(self.phase, rows, cols).astype(np.float32, copy=False)
         self._check_finite(pred, "phase map", r0, c0)
         ref = _read(self.reference, rows, cols)
         self._check_finite(ref, "reference", r0, c0)
         if self.reference_is_field:
-            ref = np.mod(np.angle(ref), 2 * np.pi)
-        ref = ref.astype(np.float32, copy=False)
-        return np.clip(pred / np.float32(2 * np.pi), 0, 1), ref / np.float32(2 * np.pi)
+            ref = (wrap_referenced_rad(ref, self.background_rad) + np.float32(SCORE_BACKGROUND_RAD)
+                   if self.background_rad is not None else np.mod(np.angle(ref), 2 * np.pi))
+        return pred, ref.astype(np.float32, copy=False)
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction clipped, target) as float32 φ/2π over rows r0:r1, cols c0:c1 (inside the field)."""
+        pred, ref = self.read_rad(r0, r1, c0, c1)
+        if self.offset_rad:
+            pred = pred - np.float32(self.offset_rad)
+        return np.clip(pred / np.float32(2 * np.pi), self.clip_low, 1), ref / np.float32(2 * np.pi)
+
+    def median_offset_rad(self, block_px: int = BLOCK_PX) -> float:
+        """Median of (prediction − reference) over the whole field: a blockwise histogram over ±2π
+        (additive, so independent of ``block_px``) interpolated within its bin."""
+        hist = np.zeros(OFFSET_BINS, np.int64)
+        rows, cols = self.shape
+        for r0 in range(0, rows, block_px):
+            for c0 in range(0, cols, block_px):
+                pred, ref = self.read_rad(r0, min(r0 + block_px, rows), c0, min(c0 + block_px, cols))
+                d = pred - ref  # not wrapped: a folded thick cell (error < −π) must stay in the low tail
+                d += np.float32(OFFSET_RANGE_RAD)
+                d *= np.float32(OFFSET_BINS / (2 * OFFSET_RANGE_RAD))
+                np.clip(d, 0, OFFSET_BINS - 1, out=d)  # beyond ±range: counted in the end bins (rank kept)
+                idx = d.astype(np.intp)
+                del d
+                hist += np.bincount(idx.ravel(), minlength=OFFSET_BINS)
+        cum = np.cumsum(hist)
+        half = cum[-1] / 2.0
+        k = int(np.searchsorted(cum, half))
+        below = cum[k - 1] if k else 0
+        frac = (half - below) / hist[k] if hist[k] else 0.5
+        return (k + frac) / OFFSET_BINS * 2 * OFFSET_RANGE_RAD - OFFSET_RANGE_RAD
 
     @staticmethod
     def _check_finite(block: np.ndarray, name: str, r0: int, c0: int) -> None:
@@ -98,16 +167,23 @@ class FieldQuality:
     ssim_map: np.ndarray | None
     patch_psnrs_db: list[float] = dc_field(default_factory=list)
     patch_ssims: list[float] = dc_field(default_factory=list)
+    offset_rad: float = 0.0        #: global offset subtracted from the prediction (0 when not aligned)
+    offset_aligned: bool = False
+    reference_convention: str = "background"
+    reference_background_rad: float | None = None  #: background phase removed from a complex reference
 
 
 def evaluate_field(phase, reference, *, patch_px: int = 256, block_px: int = BLOCK_PX,
-                   keep_ssim_map: bool = True) -> FieldQuality:
+                   keep_ssim_map: bool = True, align_offset: bool = True,
+                   reference_convention: ReferenceConvention = "background") -> FieldQuality:
     """Full-field and patch PSNR/SSIM of ``phase`` (radians) against ``reference``, block by block.
 
     ``block_px`` is rounded down to a whole number of patches (at least one). With ``keep_ssim_map``
     the SSIM map is returned as a numpy array (the field's size); without it memory holds one block.
+    ``align_offset``: remove the median global offset first (a first blockwise pass; see the module).
     """
-    planes = QualityPlanes(phase, reference)
+    planes = QualityPlanes(phase, reference, reference_convention=reference_convention,
+                           block_px=max(int(block_px), 1))
     rows, cols = planes.shape
     if min(rows, cols) <= SSIM_HALO_PX:
         raise ValueError(f"images must be larger than {SSIM_HALO_PX} px per side for SSIM")
@@ -115,6 +191,8 @@ def evaluate_field(phase, reference, *, patch_px: int = 256, block_px: int = BLO
     if patch_px < 1:
         raise ValueError(f"patch_px={patch_px} must be >= 1")
     block_px = max(int(block_px) // patch_px, 1) * patch_px
+    if align_offset:
+        planes.offset_rad = planes.median_offset_rad(block_px)
     smap_out = np.empty((rows, cols), np.float32) if keep_ssim_map else None
     sq_err = ssim_sum = 0.0
     patches: list[tuple[int, int, float, float]] = []
@@ -131,7 +209,9 @@ def evaluate_field(phase, reference, *, patch_px: int = 256, block_px: int = BLO
     patches.sort()  # row-major over the field, as a single pass would list them
     return FieldQuality(psnr_db=pooled_psnr(sq_err, rows * cols), ssim=ssim_sum / (rows * cols),
                         ssim_map=smap_out, patch_psnrs_db=[q[2] for q in patches],
-                        patch_ssims=[q[3] for q in patches])
+                        patch_ssims=[q[3] for q in patches], offset_rad=planes.offset_rad,
+                        offset_aligned=bool(align_offset), reference_convention=reference_convention,
+                        reference_background_rad=planes.background_rad)
 
 
 def _patch_metrics(p: np.ndarray, t: np.ndarray, patch_px: int, origin: tuple[int, int], patches: list) -> None:
@@ -169,11 +249,15 @@ class _SSIMMapView:
         return _ssim_block(self.planes, rows.start, rows.stop, cols.start, cols.stop)[0]
 
 
-def ssim_map_view(phase, reference, *, chunk_px: int = 1024):
-    """The SSIM map as a lazy dask array computed chunk by chunk (e.g. to stream it into a zarr store)."""
+def ssim_map_view(phase, reference, *, chunk_px: int = 1024, align_offset: bool = True,
+                  reference_convention: ReferenceConvention = "background"):
+    """The SSIM map as a lazy dask array computed chunk by chunk (e.g. to stream it into a zarr store),
+    aligned and referenced as :func:`evaluate_field` (the offset pass runs here, before the chunks)."""
     import dask.array as da
 
-    planes = QualityPlanes(phase, reference)
+    planes = QualityPlanes(phase, reference, reference_convention=reference_convention)
+    if align_offset:
+        planes.offset_rad = planes.median_offset_rad()
     chunk_px = max(int(chunk_px), SSIM_HALO_PX + 1)
     chunks = tuple(min(chunk_px, n) for n in planes.shape)
     return da.from_array(_SSIMMapView(planes), chunks=chunks, asarray=False,

@@ -118,6 +118,7 @@ def simulate_full_field(field, encoder, *, max_photons: float | None = None, rea
         "max_photons": None if det.max_photons is None else float(det.max_photons),
         "read_noise_e": float(det.read_noise_e),
         "photon_reference": det.photon_reference,
+        "flat_field_corrected": bool(det.flat_field),
         "seed": seed,
         "optics": cfg.optics.kind,
         "outside_field": cfg.outside_field,

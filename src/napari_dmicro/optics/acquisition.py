@@ -16,8 +16,17 @@ benchmarks call it. Two strategies, chosen by the optics (``Encoder.tile_px()``)
 (full field) or the aperture tile (tiled). A training crop is exposed as part of the acquisition it is
 cut from: it carries that acquisition's reference (:meth:`Acquisition.photon_reference`), so a crop
 gets exactly the photons per intensity unit of the whole field. ``"unit_intensity"`` puts
-``max_photons`` at intensity 1 (an unobstructed beam). A flat-field correction (issue 10) would hook in
-:meth:`Acquisition.expose`.
+``max_photons`` at intensity 1 (an unobstructed beam).
+
+**Flat field** (``DetectorConfig.flat_field``, off by default): a microscope is calibrated with an
+empty-field image. The camera image is taken in units of the illumination (divided by the specimen's
+illumination intensity I₀, :func:`illumination_intensity`: the median |E|² of the field, or of a training
+region), exposed (photon budget and noise as above, on that raw exposure), then divided by the noise-free
+flat: the camera image of a unit blank field through the same optics (:meth:`Acquisition.flat_camera`;
+uniform for the shift-invariant LFF, one aperture's pattern for a tiled PhaseD2NN). Scaling a field's
+amplitude then leaves the noise-free measurement unchanged. The flat is recomputed from the current optics
+on every batch and keeps its gradient: the measurement the decoder sees is I(θ)/F(θ), and a gradient that
+ignored F would reward changing the overall transmission, which the division cancels.
 """
 
 from __future__ import annotations
@@ -55,6 +64,28 @@ def tile_seed(seed: int, index: int) -> int:
     """A reproducible, well-mixed seed for exposure ``index`` of an acquisition seeded by ``seed``."""
     state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
     return int(state[0]) << 31 ^ int(state[1])
+
+
+#: at most this many samples of a whole field enter its illumination estimate
+ILLUMINATION_SAMPLES = 1 << 22
+#: flat-field values below this (intensity units) are clamped: an optics that blocks a blank field
+#: cannot be flat-field corrected
+MIN_FLAT = 1e-6
+
+
+def illumination_intensity(field, band_px: int = 1024) -> float:
+    """I₀ of a 2-D field (numpy or lazily sliced): the median |E|² over (a regular subsample of) its pixels.
+
+    The specimen's illumination: a blank field of this intensity is what the flat-field image records. Any
+    amplitude scale a of the field scales it by a² exactly. Read in bands of ``band_px`` rows."""
+    rows, cols = int(field.shape[-2]), int(field.shape[-1])
+    step = max(1, math.ceil(math.sqrt(rows * cols / ILLUMINATION_SAMPLES)))
+    band_rows = max(step, band_px // step * step)  # whole strides: the subsample is one regular grid
+    samples = []
+    for r0 in range(0, rows, band_rows):
+        band = np.asarray(field[r0:min(r0 + band_rows, rows), 0:cols])
+        samples.append(np.square(np.abs(band[::step, ::step].astype(np.complex64))).ravel())
+    return max(float(np.median(np.concatenate(samples))), 1e-12)
 
 
 def _complex_tensor(array) -> torch.Tensor:
@@ -110,15 +141,51 @@ class Acquisition:
         """Camera image (noise free) from a full-resolution intensity: b × b bin means."""
         return self.detector.demagnify(intensity)
 
+    @property
+    def flat_field(self) -> bool:
+        return bool(self.detector.config.flat_field)
+
     def camera_image(self, regions: torch.Tensor, context_px: int = 0, **optics_kwargs) -> torch.Tensor:
-        """Noise-free camera images (B, P/b, P/b) of regions with context (see detector_intensity)."""
-        return self.bin(self.detector_intensity(regions, context_px, **optics_kwargs))
+        """Noise-free raw camera images (B, P/b, P/b) of regions with context (see detector_intensity);
+        with the flat field on, in units of each region's illumination (:func:`illumination_intensity`)."""
+        camera = self.bin(self.detector_intensity(regions, context_px, **optics_kwargs))
+        if self.flat_field:
+            i0 = regions.detach().abs().square().flatten(1).median(dim=1).values.clamp_min(1e-12)
+            camera = camera / i0.reshape(-1, 1, 1).to(camera.dtype)
+        return camera
+
+    def flat_camera(self, device=None, **optics_kwargs) -> torch.Tensor:
+        """The noise-free flat-field camera image of the current optics (differentiable): a unit blank
+        field through the optics, binned. (t, t) for tiled optics (one aperture), (1, 1) for the
+        shift-invariant LFF (every camera pixel sees the same blank field)."""
+        b = self.binning
+        if self.tile_px is not None:
+            size, ctx = int(self.tile_px), 0
+        elif getattr(self.encoder.config.optics, "convolution", "linear") == "circular":
+            size, ctx = int(self.encoder.config.optics.filter_size_px), 0
+        else:
+            size, ctx = b + 2 * self.context_px, self.context_px
+        blank = torch.ones(1, size, size, dtype=torch.complex64, device=device)
+        flat = self.bin(self.detector_intensity(blank, ctx, **optics_kwargs))[0]
+        if self.tile_px is None:
+            flat = flat.mean().reshape(1, 1)
+        return flat.clamp_min(MIN_FLAT)
 
     def expose(self, camera: torch.Tensor, noise: NoiseMode, generator: torch.Generator | None = None,
-               reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Photon scaling and noise of camera images (B, h, w); ``reference`` (B,) is the photon reference
-        of the acquisition each image belongs to (default: the image itself is the whole acquisition)."""
-        return self.detector.add_noise(camera, noise, generator, reference)
+               reference: torch.Tensor | None = None, flat: torch.Tensor | None = None) -> torch.Tensor:
+        """The measurement of raw camera images (B, h, w): photon scaling and noise, then (flat field on)
+        division by the flat-field image. ``reference`` (B,) is the photon reference of the acquisition
+        each image belongs to (default: the image itself is the whole acquisition); ``flat`` a flat
+        computed before (default: :meth:`flat_camera` of the current optics)."""
+        out = self.detector.add_noise(camera, noise, generator, reference)
+        if not self.flat_field:
+            return out
+        flat = self.flat_camera(camera.device) if flat is None else flat.to(camera.device)
+        h, w = out.shape[-2:]
+        fh, fw = flat.shape[-2:]
+        if h % fh or w % fw:
+            raise ValueError(f"a {h}×{w} camera image is not a whole number of {fh}×{fw} flat-field tiles")
+        return out / flat.repeat(h // fh, w // fw)
 
     def __call__(self, field: torch.Tensor, noise: NoiseMode = "none", generator: torch.Generator | None = None,
                  *, context_px: int = 0, reference: torch.Tensor | None = None, **optics_kwargs) -> torch.Tensor:
@@ -131,18 +198,27 @@ class Acquisition:
     @torch.no_grad()
     def acquire_field(self, field, *, noise: NoiseMode = "none", seed: int = 0, device=None,
                       progress: Progress = None, block_px: int = 2048, keep_intensity: bool = False,
-                      **optics_kwargs) -> FieldAcquisition:
+                      apply_flat: bool = True, **optics_kwargs) -> FieldAcquisition:
         """Camera image of a 2-D complex field of any size (numpy, torch, or a lazily sliced array).
 
         Camera pixel (i, j) integrates object pixels [i·b, (i+1)·b) × [j·b, (j+1)·b); beyond the field's
         edges the specimen continues by ``outside_field``. Noise (``"exact"``) is sampled on the CPU from
         generators seeded by ``seed`` (per tile: :func:`tile_seed`), so it does not depend on ``device``.
-        ``progress(done, total)`` is called after every block or batch of tiles.
+        ``progress(done, total)`` is called after every block or batch of tiles. With the flat field on,
+        the camera is in units of the field's illumination (:func:`illumination_intensity`) and, unless
+        ``apply_flat`` is False (a raw exposure to be exposed later), divided by the flat.
         """
         device = torch.device("cpu" if device is None else device)
+        i0 = illumination_intensity(field) if self.flat_field else 1.0
+        flat = self.flat_camera(device, **optics_kwargs).cpu() if self.flat_field and apply_flat else None
         if self.tile_px is None:
-            return self._full_field(field, noise, seed, device, progress, block_px, keep_intensity, optics_kwargs)
-        return self._tiled(field, noise, seed, device, progress, keep_intensity, optics_kwargs)
+            acq = self._full_field(field, noise, seed, device, progress, block_px, keep_intensity, i0,
+                                   optics_kwargs)
+            if flat is not None:
+                acq.camera = acq.camera / flat.numpy()
+        else:
+            acq = self._tiled(field, noise, seed, device, progress, keep_intensity, i0, flat, optics_kwargs)
+        return acq
 
     def _region_intensity(self, field, device, top: int, left: int, size_r: int, size_c: int, optics_kwargs):
         """|E|² (size_r, size_c) of the object region at (top, left), read with its optical context."""
@@ -151,7 +227,7 @@ class Acquisition:
                                         self.outside_field)
         return self.detector_intensity(_complex_tensor(region).to(device), ctx, **optics_kwargs)
 
-    def _full_field(self, field, noise, seed, device, progress, block_px, keep_intensity, optics_kwargs):
+    def _full_field(self, field, noise, seed, device, progress, block_px, keep_intensity, i0, optics_kwargs):
         b = self.binning
         if block_px < b or block_px % b:
             raise ValueError(f"block_px={block_px} must be a positive multiple of the binning {b}")
@@ -169,7 +245,7 @@ class Acquisition:
             for c0 in lefts:
                 c1 = min(c0 + block_px, C)
                 block = self._region_intensity(field, device, r0, c0, r1 - r0, c1 - c0, optics_kwargs)
-                camera[r0 // b:r1 // b, c0 // b:c1 // b] = self.bin(block[None])[0].float().cpu().numpy()
+                camera[r0 // b:r1 // b, c0 // b:c1 // b] = self.bin(block[None])[0].float().cpu().numpy() / i0
                 if intensity is not None:
                     intensity[r0:r1, c0:c1] = block.float().cpu().numpy()
                 del block
@@ -178,10 +254,11 @@ class Acquisition:
                     progress(done, total)
         reference = self._reference_of(camera)
         if noise != "none" and self.noisy:  # one exposure: the whole field of view
-            camera = self._noisy(torch.from_numpy(camera)[None], noise, seed)[0].numpy()
+            camera = self.detector.add_noise(torch.from_numpy(camera)[None], noise,
+                                             torch.Generator(device="cpu").manual_seed(int(seed)))[0].numpy()
         return FieldAcquisition(camera, (R, C), 1, None, intensity, reference)
 
-    def _tiled(self, field, noise, seed, device, progress, keep_intensity, optics_kwargs):
+    def _tiled(self, field, noise, seed, device, progress, keep_intensity, i0, flat, optics_kwargs):
         tile, b = int(self.tile_px), self.binning
         if tile % b:
             raise ValueError(f"the aperture ({tile} px) is not a multiple of the binning {b}")
@@ -198,11 +275,14 @@ class Acquisition:
                 k1 = min(k0 + TILE_BATCH, n_c)
                 x = _complex_tensor(tiles[k0:k1])
                 full = self.detector_intensity(x.to(device), 0, **optics_kwargs)
-                binned = self.bin(full).float().cpu()
+                binned = self.bin(full).float().cpu() / i0
                 for k in range(k0, k1):
                     img = binned[k - k0:k - k0 + 1]
                     if noise != "none" and self.noisy:  # each tile is its own exposure
-                        img = self._noisy(img, noise, tile_seed(seed, tr * n_c + k))
+                        gen = torch.Generator(device="cpu").manual_seed(int(tile_seed(seed, tr * n_c + k)))
+                        img = self.detector.add_noise(img, noise, gen)
+                    if flat is not None:
+                        img = img / flat
                     camera[tr * t:(tr + 1) * t, k * t:(k + 1) * t] = img[0].numpy()
                     if intensity is not None:
                         intensity[tr * tile:(tr + 1) * tile, k * tile:(k + 1) * tile] = \
@@ -218,11 +298,6 @@ class Acquisition:
         if self.detector.config.photon_reference == "unit_intensity":
             return 1.0
         return max(float(camera.max()), 1e-12)
-
-    def _noisy(self, image: torch.Tensor, noise: NoiseMode, seed: int) -> torch.Tensor:
-        """Noise on a (1, h, w) CPU image that is one whole exposure, reproducible from ``seed``."""
-        gen = torch.Generator(device="cpu").manual_seed(int(seed))
-        return self.expose(image, noise, gen)
 
     @torch.no_grad()
     def photon_reference(self, field, device=None, **optics_kwargs) -> float | None:

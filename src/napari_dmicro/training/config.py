@@ -78,6 +78,34 @@ class DataConfig(_Config):
     val_patches_per_side: int = Field(3, ge=1, description="fixed grid of n×n validation/test patches per field")
     flips: bool = True
     d2nn_bank_size: int = Field(256, ge=1, description="stage 2 PhaseD2NN: simulated patches kept in memory")
+    # issue 10: every option below is off by default, so existing runs resume and reproduce unchanged
+    phase_reference: Literal["absolute", "background"] = Field(
+        "absolute", description="targets: φ mod 2π ('absolute') or background-referenced, unwrapped phase "
+        "('background', docs/physics.md); both divided by 2π")
+    extra_data: tuple[str, ...] = Field((), description="more folders of fields, added to the training split")
+    extra_data_weight: float | None = Field(None, ge=0, le=1, description="probability that a training crop "
+                                            "comes from the extra folders (None: in proportion to field count)")
+    rotations: bool = Field(False, description="90° rotations of training crops (with flips: all 8 orientations)")
+    amplitude_scale: tuple[float, float] | None = Field(None, description="log-uniform factor on a training "
+                                                        "crop's amplitude (e.g. (0.25, 4); tests the flat field)")
+    phase_scale: tuple[float, float] | None = Field(None, description="uniform factor on a training crop's "
+                                                    "background-referenced phase (e.g. (0.7, 1.4))")
+    thick_weight: float = Field(0.0, ge=0, description="crops kept with probability ∝ 1 + w·(fraction of "
+                                "target pixels above thick_threshold_rad)")
+    thick_threshold_rad: float = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _augmentations(self):
+        for name in ("amplitude_scale", "phase_scale"):
+            lo_hi = getattr(self, name)
+            if lo_hi is not None and not 0 < lo_hi[0] <= lo_hi[1]:
+                raise ValueError(f"{name} {lo_hi} must be (low, high) with 0 < low <= high")
+        if self.phase_scale is not None and self.phase_reference != "background":
+            raise ValueError("phase_scale multiplies the phase relative to the background: it needs "
+                             "phase_reference='background' (with absolute phase it would scale the offset too)")
+        if self.extra_data_weight is not None and not self.extra_data:
+            raise ValueError("extra_data_weight needs extra_data folders")
+        return self
 
 
 class TrainConfig(_Config):

@@ -5,6 +5,11 @@
   (seed, stage, step): the batch of step k is the same whether or not the run was resumed.
 - Validation and test patches are a fixed grid of n × n patches per field, aligned to the camera
   pixels, so their measurements are exact crops of the full-field measurement.
+- Options of :class:`~napari_dmicro.training.config.DataConfig` (all off by default: an old run draws
+  exactly the same crops): targets in the background-referenced phase convention, extra folders of
+  the user's fields mixed into the training split with a weight, 90° rotations (the transposed fields
+  join the training set as views, so a crop still names the whole field it is cut from), amplitude and
+  phase scaling of crops, and sampling that prefers crops with thick (> 3 rad) pixels.
 - Crops carry ``context_px`` of surrounding field (beyond the field's edge: the encoder's
   ``outside_field`` rule, :func:`~napari_dmicro.optics.grids.crop_with_surroundings`) so a crop's
   simulated measurement equals the same region of the full-field measurement (learnable Fourier filter),
@@ -53,20 +58,49 @@ def split_by_field(paths: list[Path], val_fraction: float, test_fraction: float,
             "train": sorted(order[n_val + n_test:])}
 
 
+@dataclass(frozen=True)
+class Augment:
+    """Per-crop augmentations of training patches (None / 0: off)."""
+
+    amplitude_scale: tuple[float, float] | None = None
+    phase_scale: tuple[float, float] | None = None
+    thick_weight: float = 0.0
+    thick_threshold_rad: float = 3.0
+
+    @classmethod
+    def of(cls, data) -> Augment:
+        return cls(data.amplitude_scale, data.phase_scale, data.thick_weight, data.thick_threshold_rad)
+
+
 @dataclass
 class FieldSet:
-    """Fields held in memory (complex64) with their phase targets φ/2π in [0, 1)."""
+    """Fields held in memory (complex64) with their phase targets φ/2π (``absolute``: in [0, 1);
+    ``background``: background-referenced, unwrapped). ``weights``: sampling probability of each field
+    (None: uniform); ``augment``: per-crop augmentations of training patches (None: none)."""
 
     paths: list[Path]
     fields: list[np.ndarray]
     targets: list[np.ndarray]
+    weights: np.ndarray | None = None
+    augment: Augment | None = None
 
     def __len__(self) -> int:
         return len(self.fields)
 
 
+def phase_target(field: np.ndarray, phase_reference: str = "absolute") -> np.ndarray:
+    """The training target of a field, φ/2π (float32): φ mod 2π, or background-referenced unwrapped φ."""
+    if phase_reference == "absolute":
+        return (np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).astype(np.float32)
+    if phase_reference == "background":
+        from ..phase_reference import referenced_phase_rad
+
+        return (referenced_phase_rad(field) / np.float32(2 * np.pi)).astype(np.float32)
+    raise ValueError(f"phase_reference {phase_reference!r}: use 'absolute' or 'background'")
+
+
 def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: float,
-                  min_side_px: int) -> FieldSet:
+                  min_side_px: int, phase_reference: str = "absolute") -> FieldSet:
     """Read fields; refuse ones whose grid differs from the model's or that are smaller than a patch."""
     from ..io.fields import read_field
 
@@ -80,8 +114,28 @@ def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: flo
             raise ValueError(f"{path}: {field.shape[0]}×{field.shape[1]} px is smaller than one "
                              f"{min_side_px}-px training patch")
         fields.append(field)
-        targets.append((np.mod(np.angle(field), 2 * np.pi) / (2 * np.pi)).astype(np.float32))
+        targets.append(phase_target(field, phase_reference))
     return FieldSet(list(paths), fields, targets)
+
+
+def training_fieldset(paths: list[Path], data, **load) -> FieldSet:
+    """The training split with the options of ``data`` (a DataConfig): targets in its phase convention,
+    its extra folders mixed in (``extra_data_weight``), transposed views of every field (``rotations``:
+    with the flips, all 8 orientations) and its per-crop augmentations. Off: :func:`load_fieldset`."""
+    main = load_fieldset(paths, phase_reference=data.phase_reference, **load)
+    extra_paths = [p for folder in data.extra_data for p in discover_fields(folder)]
+    extra = load_fieldset(extra_paths, phase_reference=data.phase_reference, **load)
+    out = FieldSet(main.paths + extra.paths, main.fields + extra.fields, main.targets + extra.targets)
+    if data.extra_data_weight is not None:
+        w = data.extra_data_weight
+        out.weights = np.array([(1 - w) / len(main)] * len(main) + [w / len(extra)] * len(extra))
+    if data.rotations:  # a transposed field + flips = the 90° rotations; views, no copies
+        out = FieldSet(out.paths + [Path(f"{p} (transposed)") for p in out.paths],
+                       out.fields + [f.T for f in out.fields], out.targets + [t.T for t in out.targets],
+                       None if out.weights is None else np.concatenate([out.weights, out.weights]) / 2)
+    augment = Augment.of(data)
+    out.augment = augment if augment != Augment() else None
+    return out
 
 
 def _check_grid(path, have: float, want: float, what: str, unit: str) -> None:
@@ -127,21 +181,63 @@ class TrainingPatches:
 def sample_training_patches(fieldset: FieldSet, rng: np.random.Generator, batch: int, patch_px: int,
                             context_px: int = 0, flips: bool = True, align_px: int = 1,
                             outside: str = "reflect") -> TrainingPatches:
-    """Random patches of the (randomly flipped) fields, with ``context_px`` of surroundings."""
+    """Random patches of the (randomly flipped) fields, with ``context_px`` of surroundings, augmented
+    by ``fieldset.augment`` (random numbers are drawn for an option only when it is on)."""
     regions, targets, sources = [], [], []
     size = patch_px + 2 * context_px
+    aug = fieldset.augment
     for _ in range(batch):
-        k = int(rng.integers(len(fieldset)))
-        field, target = fieldset.fields[k], fieldset.targets[k]
-        top = int(rng.integers((field.shape[0] - patch_px) // align_px + 1)) * align_px
-        left = int(rng.integers((field.shape[1] - patch_px) // align_px + 1)) * align_px
+        for _attempt in range(THICK_MAX_TRIES):
+            if fieldset.weights is None:
+                k = int(rng.integers(len(fieldset)))
+            else:
+                k = int(rng.choice(len(fieldset), p=fieldset.weights))
+            field, target = fieldset.fields[k], fieldset.targets[k]
+            top = int(rng.integers((field.shape[0] - patch_px) // align_px + 1)) * align_px
+            left = int(rng.integers((field.shape[1] - patch_px) // align_px + 1)) * align_px
+            crop_target = target[top:top + patch_px, left:left + patch_px]
+            if aug is None or not aug.thick_weight or keep_thick(rng, crop_target, aug):
+                break
         fr, fc = (bool(rng.integers(2)), bool(rng.integers(2))) if flips else (False, False)
         region = crop_with_surroundings(field, top - context_px, left - context_px, size, size, outside)
+        if aug is not None:
+            region, crop_target = _augment(rng, aug, region, crop_target, target,
+                                           (top - context_px, left - context_px, size, outside))
         regions.append(flip(region, fr, fc))
-        targets.append(flip(target[top:top + patch_px, left:left + patch_px], fr, fc))
+        targets.append(flip(crop_target, fr, fc))
         sources.append((k, fr, fc))
     return TrainingPatches(np.ascontiguousarray(np.stack(regions)), np.ascontiguousarray(np.stack(targets)),
                            sources)
+
+
+#: rejection sampling of thick crops gives up after this many candidates (and keeps the last)
+THICK_MAX_TRIES = 64
+
+
+def thick_fraction(target: np.ndarray, threshold_rad: float) -> float:
+    """Fraction of a target crop (φ/2π) whose phase exceeds ``threshold_rad``."""
+    return float(np.mean(target > threshold_rad / (2 * np.pi)))
+
+
+def keep_thick(rng, crop_target: np.ndarray, aug: Augment) -> bool:
+    """Accept a candidate crop with probability (1 + w·f) / (1 + w): sampling ∝ 1 + w·(thick fraction f)."""
+    f = thick_fraction(crop_target, aug.thick_threshold_rad)
+    return bool(rng.random() < (1 + aug.thick_weight * f) / (1 + aug.thick_weight))
+
+
+def _augment(rng, aug: Augment, region: np.ndarray, crop_target: np.ndarray, target: np.ndarray, where):
+    """Phase scale (background-referenced targets: the region's phase becomes s·φ, the target s·φ/2π,
+    the background stays 0) and amplitude scale (log-uniform) of one training crop."""
+    if aug.phase_scale is not None:
+        s = float(rng.uniform(*aug.phase_scale))
+        top, left, size, outside = where
+        phase = crop_with_surroundings(target, top, left, size, size, outside) * np.float32(2 * np.pi * s)
+        region = (np.abs(region) * np.exp(1j * phase)).astype(np.complex64)
+        crop_target = (crop_target * np.float32(s)).astype(np.float32)
+    if aug.amplitude_scale is not None:
+        lo, hi = aug.amplitude_scale
+        region = (region * np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi))))).astype(np.complex64)
+    return region, crop_target
 
 
 def grid_offsets(length_px: int, patch_px: int, per_side: int, align_px: int) -> list[int]:

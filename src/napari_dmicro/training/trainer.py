@@ -83,9 +83,9 @@ class Trainer:
         grid = cfg.system.encoder.optics.grid
         patch = cfg.data.patch_px
         load = dict(pixel_size_um=grid.pixel_size_um, wavelength_um=grid.wavelength_um, min_side_px=patch)
-        self.train_set = D.load_fieldset(self.splits["train"], **load)
-        self.val_set = D.load_fieldset(self.splits["val"], **load)
-        self.test_set = D.load_fieldset(self.splits["test"], **load)
+        self.train_set = D.training_fieldset(self.splits["train"], cfg.data, **load)
+        self.val_set = D.load_fieldset(self.splits["val"], phase_reference=cfg.data.phase_reference, **load)
+        self.test_set = D.load_fieldset(self.splits["test"], phase_reference=cfg.data.phase_reference, **load)
         self.fingerprint = D.fingerprint(D.FieldSet(
             self.train_set.paths + self.val_set.paths + self.test_set.paths,
             self.train_set.fields + self.val_set.fields + self.test_set.fields, []))
