@@ -91,7 +91,8 @@ def test_thick_cell_target_is_max_of_a_quarter_radian_and_ten_percent():
 def _record(decoded_core):
     peaks = (1.0, 6.0)
     thick = [{"peak_rad": p, "cells": 2, "true_core_rad": 0.977 * p, "decoded_core_rad": d,
-              "tolerance_rad": max(0.25, 0.0977 * p), "within": hm.within_target(d, 0.977 * p), "cells_within": 0}
+              "tolerance_rad": max(0.25, 0.0977 * p), "within": hm.within_target(d, 0.977 * p),
+              "cells_within": 2 * hm.within_target(d, 0.977 * p)}
              for p, d in zip(peaks, decoded_core, strict=True)]
     return {"model": "lff-x64", "condition": {"photons": None, "read_noise_e": 0.0}, "thick": thick,
             "invariance": {"amplitude_x0.25": 0.01, "amplitude_x4": 0.5, "global_phase_1rad": 0.0,
