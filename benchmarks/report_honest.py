@@ -296,7 +296,9 @@ def invariance_section(records: dict[str, dict]) -> list[str]:
         lines.append(f"| {name} | {v['amplitude_x0.25']:.3f} | {v['amplitude_x4']:.3f} | {v['global_phase_1rad']:.1e} | "
                      f"{v['global_phase_2rad']:.1e} |")
     return lines + ["", "A global phase leaves every intensity unchanged, so the reconstruction is unchanged to float "
-                    "precision; the amplitude scale is read by the decoder (no flat-field normalisation yet).", ""]
+                    "precision; the amplitude scale is read by the decoder (no flat-field normalisation yet). The "
+                    "reconstruction is not bounded to [0, 2π): changes larger than 2π rad rms mean the decoder "
+                    "extrapolates far outside that range on an unfamiliar intensity scale.", ""]
 
 
 def gains_section(records: dict[str, dict]) -> list[str]:
@@ -323,9 +325,11 @@ def gains_section(records: dict[str, dict]) -> list[str]:
         lines.append(f"| {name} | {g['model'][0]:.2f} / {g['model'][1]:.2f} | {g['base'][0]:.2f} / {g['base'][1]:.2f} "
                      f"| **{g['model'][0] - g['base'][0]:+.2f} / {g['model'][1] - g['base'][1]:+.2f}** | {paper} | "
                      f"{g['source']} |")
-    lines += ["", "Ours from results/quality.json (8 held-out test fields, unaligned, the paper's metric), where a "
-              "stage-1-only run of the preset exists; a -noisy model is compared with the baseline of the optics it "
-              "was fine-tuned from, its PSNR measured under noise."]
+    lines += ["", "Ours on the 8 held-out test fields, unaligned, the paper's metric: from results/quality.json "
+              "(`bench_quality.py --baseline`), or from bench_honest.py `--baseline` where the source column names "
+              "its command. A -noisy model is compared with the baseline of the optics it was fine-tuned from, its "
+              "PSNR measured under noise. lff-x64 and lff-x256 have the same all-optical baseline: their presets "
+              "share stage 1 (the same filter, read at full resolution; the binning comes after it)."]
     if missing:
         lines += ["", f"Not measured: {', '.join(missing)} (no stage-1-only run). To produce one: "
                   "`dmicro train --preset NAME --stages 1 --data /tmp/dmicro_bench_fields --out bench_runs/NAME-stage1` "
