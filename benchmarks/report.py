@@ -73,6 +73,8 @@ def _training_section(records: list[dict]) -> list[str]:
             fastest = f", {max(rates):.2f}" if rates else ""
             stages.append(f"{name} {st.get('steps')} ({_fmt(st.get('steps_per_s'))}{fastest})")
         best, test = r.get("best_validation") or {}, r.get("test") or {}
+        if set(r["stages"]) == {"optics"}:  # an all-optical baseline run: its "test" used an untrained decoder
+            test = {"psnr_db": "— (stage 1 only: all-optical baseline", "ssim": "no decoder)"}
         t28 = (r.get("time_to_psnr_s") or {}).get("28")
         lines.append(
             f"| {r['preset']}{noise} ({r['budget']}) | {_init_name(r['init']) if r.get('init') else '—'} | "
@@ -81,7 +83,7 @@ def _training_section(records: list[dict]) -> list[str]:
             f"{_fmt(best.get('psnr_db'), 4)} / {_fmt(best.get('ssim'))} | {_fmt(test.get('psnr_db'), 4)} / "
             f"{_fmt(test.get('ssim'))} | `{r['command']}` |")
     experiments = [r for r in records if r.get("init") == r["preset"] and r.get("test")]
-    base = {r["preset"]: r for r in records if not r.get("init") and r.get("test")}
+    base = {r["preset"]: r for r in records if not r.get("init") and r.get("test") and set(r["stages"]) != {"optics"}}
     for preset in sorted({r["preset"] for r in experiments} & set(base)):
         b = base[preset]
         lines += ["", f"Experiments on the shipped {preset}'s decoder (same optics, same test fields; not shipped):",
