@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from report_models import _load, _pyplot, _save, machine_label
+from report_models import _load, _pyplot, _save, finish_plot, machine_label
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -225,12 +225,8 @@ def thick_section(records: dict[str, dict]) -> list[str]:
     for name, r in rows:
         ax.plot([t["true_core_rad"] for t in r["thick"]], [t["decoded_core_rad"] for t in r["thick"]], "o-",
                 label=f"{name} ({_cond(r)})")
-    ax.set_xlabel("true core phase (rad)")
-    ax.set_ylabel("decoded core phase (rad)")
-    ax.set_title(f"round cells, P = 1…6 rad; {machine_label(rows[0][1]['machine'])}", fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    _save(fig, "bench_thick_core.png")
+    finish_plot(fig, ax, "true core phase (rad)", "decoded core phase (rad)",
+                f"round cells, P = 1…6 rad; {machine_label(rows[0][1]['machine'])}", "bench_thick_core.png", 8)
     return lines
 
 

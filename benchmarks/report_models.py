@@ -253,12 +253,8 @@ def photons_section() -> list[str]:
         if free:
             ax.axhline(free[0]["full_psnr_db"], color=line.get_color(), ls=":", lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("photons at the brightest camera pixel (read noise σ 6 e⁻)")
-    ax.set_ylabel("full FoV PSNR (dB)")
-    ax.set_title(f"dotted: the same model noise free; {machine_label(p['machine'])}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, "bench_photons.png")
+    finish_plot(fig, ax, "photons at the brightest camera pixel (read noise σ 6 e⁻)", "full FoV PSNR (dB)",
+                f"dotted: the same model noise free; {machine_label(p['machine'])}", "bench_photons.png")
     return lines
 
 
@@ -315,6 +311,16 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def finish_plot(fig, ax, xlabel: str, ylabel: str, title: str, name: str, fontsize: int = 9) -> None:
+    """Labels, grid and legend of a one-panel plot, saved as docs/images/<name>."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=fontsize)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=fontsize - 1)
+    _save(fig, name)
 
 
 def _save(fig, name: str) -> None:
