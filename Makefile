@@ -70,7 +70,7 @@ sample-data: $(STAMP)
 bench-train: $(STAMP)
 	$(VENV)/bin/dmicro phantom --out $(BENCH_DATA) --count 80 --seed 1 --overwrite
 	for p in lff-x4 lff-x16 lff-x1024; do $(VENV)/bin/dmicro train --preset $$p --data $(BENCH_DATA) --out $(BENCH_RUNS)/$$p --quiet; done
-	for p in lff-x64 d2nn-x64; do $(VENV)/bin/dmicro train --preset $$p --stages 1 --data $(BENCH_DATA) --out $(BENCH_RUNS)/$$p-stage1 --quiet; done
+	for p in lff-x64 lff-x256 d2nn-x64; do $(VENV)/bin/dmicro train --preset $$p --stages 1 --data $(BENCH_DATA) --out $(BENCH_RUNS)/$$p-stage1 --quiet; done
 
 # Regenerates docs/benchmarks.md and its plots from the shipped models (+ the bench-train runs).
 bench: $(STAMP)
@@ -88,6 +88,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_realdata.py --model lff-x256
 	$(PY) benchmarks/bench_realdata.py --model d2nn-x64
 	$(PY) benchmarks/figure_reconstructions.py --data $(BENCH_DATA)
+	for m in lff-x64 lff-x256 d2nn-x64; do \
+		$(PY) benchmarks/bench_honest.py --model $$m --data $(BENCH_DATA) --baseline $(BENCH_RUNS)/$$m-stage1; done
+	for m in lff-x64-noisy d2nn-x64-noisy; do \
+		$(PY) benchmarks/bench_honest.py --model $$m --data $(BENCH_DATA) --baseline $(BENCH_RUNS)/$${m%-noisy}-stage1; done
 	$(PY) benchmarks/report.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Quality of the shipped models on held-out phantom fields, with baselines and the information limit.
+"""Quality of the shipped models on held-out phantom fields, with baselines and the binned-phase reference.
 
     python benchmarks/bench_quality.py --data /tmp/bench_fields \
         --curve x4=RUN --curve x16=RUN --curve x1024=RUN --baseline lff-x64=RUN --baseline d2nn-x64=RUN
@@ -17,9 +17,10 @@ patches, divisible by every binning):
 
 Rows: every shipped model (noise-free, and the ``-noisy`` models at 10⁴ photons, σ 6 e⁻ beside the
 noise-free model under the same noise); the all-optical baselines (``--baseline``: a run of stage 1
-only, its camera intensity at full resolution read as φ/2π, the paper's B1/B2); the oracle of every
-compression ratio (true φ/2π averaged over each camera pixel's b×b object pixels, bicubic upsampled:
-what a perfect decoder of an ideal intensity-encoded phase would get with no learned prior); and the
+only, its camera intensity at full resolution read as φ/2π, the paper's B1/B2); the binned-phase reference
+of every compression ratio (true φ/2π averaged over each camera pixel's b×b object pixels, bicubic
+upsampled: a *phase* camera with the model's pixel pitch; intensity optics cannot realise it above ~π, where
+intensity folds, and it is not a bound either, since a decoder with a learned prior can beat it); and the
 compression curve (``--curve`` runs trained with the ``lff-x4``/``lff-x16``/``lff-x1024`` presets plus
 the shipped lff-x64 and lff-x256). Writes ``benchmarks/results/quality.json``.
 """
@@ -126,8 +127,9 @@ def all_optical(model, paths) -> dict:
     return summarise(per_field)
 
 
-def oracle_phase(field: np.ndarray, binning: int) -> np.ndarray:
-    """The oracle's phase (rad): true φ/2π averaged over each b×b camera pixel, bicubic upsampled back.
+def binned_phase_reference(field: np.ndarray, binning: int) -> np.ndarray:
+    """The binned-phase reference (rad): true φ/2π averaged over each b×b camera pixel, bicubic upsampled back
+    (a phase camera binned b×b; neither achievable by intensity optics above ~π nor a bound).
 
     ``field``'s sides must be multiples of ``binning``."""
     import torch.nn.functional as F
@@ -138,14 +140,14 @@ def oracle_phase(field: np.ndarray, binning: int) -> np.ndarray:
     return 2 * np.pi * up.clamp(0, 1).numpy()
 
 
-def oracle(binning: int, paths) -> dict:
-    """The oracle (see ``oracle_phase``) scored on each test field's region."""
+def binned_reference(binning: int, paths) -> dict:
+    """The binned-phase reference (see ``binned_phase_reference``) scored on each test field's region."""
     from napari_dmicro.io.fields import read_field
 
     per_field = []
     for path in paths:
         field = np.asarray(read_field(path).data)[:REGION, :REGION]
-        per_field.append(scores(oracle_phase(field, binning), field))
+        per_field.append(scores(binned_phase_reference(field, binning), field))
     return summarise(per_field)
 
 
@@ -185,7 +187,7 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else list(shipped_models())
     command = "python benchmarks/bench_quality.py " + " ".join(argv or sys.argv[1:])
     result = {"machine": machine(), "region_px": REGION, "noise": NOISE, "models": {}, "baselines": {},
-              "oracle": {}, "curve": {}, "commands": [command], "wall_s": 0.0}
+              "binned_reference": {}, "curve": {}, "commands": [command], "wall_s": 0.0}
     previous = RESULTS / "quality.json"
     if args.update and previous.exists():
         old = json.loads(previous.read_text())
@@ -216,7 +218,7 @@ def main(argv=None) -> int:
         result["baselines"][name] = all_optical(dm.load_model(run), paths)
         print(f"all-optical {name}: {result['baselines'][name]}", flush=True)
     for b in (2, 4, 8, 16, 32):
-        result["oracle"][f"x{b * b}"] = oracle(b, paths)
+        result["binned_reference"][f"x{b * b}"] = binned_reference(b, paths)
     curve_runs = {f"x{dm.load_model(n).config.compression}": n for n in ("lff-x64", "lff-x256")
                   if n in names or f"x{dm.load_model(n).config.compression}" not in result["curve"]}
     curve_runs.update(dict(spec.split("=", 1) for spec in args.curve))

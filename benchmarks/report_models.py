@@ -13,14 +13,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 IMAGES = HERE.parent / "docs" / "images"
 
-#: The paper's Tables 1 and 2 (metrics on φ/2π, data range 1) and this project's targets (issue 5).
+#: The paper's Tables 1 and 2 (metrics on φ/2π, data range 1, on its HeLa fields). The issue-5 targets below
+#: were set against these numbers; since the data differ (our phantoms vs the paper's HeLa), the report shows
+#: them side by side without met/missed and compares gains over each one's own baseline (report_honest.py).
 PAPER = {
-    "lff-x64": {"row": "C2", "patch": (29.76, 0.903), "full": (27.26, 0.897), "target_patch": (30.0, 0.90),
-                "target_full": (27.3, 0.90)},
-    "lff-x256": {"row": "C4", "patch": (27.61, 0.830), "full": (26.00, 0.822), "target_patch": (27.6, 0.83),
-                 "target_full": (26.0, 0.83)},
-    "d2nn-x64": {"row": "C8", "patch": (27.24, 0.860), "full": (25.86, 0.852), "target_patch": (27.3, 0.86),
-                 "target_full": (25.9, 0.86)},
+    "lff-x64": {"row": "C2", "patch": (29.76, 0.903), "full": (27.26, 0.897)},
+    "lff-x256": {"row": "C4", "patch": (27.61, 0.830), "full": (26.00, 0.822)},
+    "d2nn-x64": {"row": "C8", "patch": (27.24, 0.860), "full": (25.86, 0.852)},
 }
 PAPER_NOISY = {"row": "E1", "patch": (29.81, 0.900), "full": (27.38, 0.894)}
 NOISY_TOLERANCE_DB = 0.5
@@ -34,13 +33,6 @@ def machine_label(m: dict) -> str:
 def _load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _verdict(value: float, target: float, unit: str) -> str:
-    if value >= target:
-        return "met"
-    gap = target - value
-    return f"**missed by {gap:.2f} dB**" if unit == "dB" else f"**missed by {gap:.3f}**"
 
 
 def _pair(m: dict, kind: str) -> tuple[float, float]:
@@ -74,22 +66,12 @@ def fresh_section() -> list[str]:
               f"{mach['cores']} cores, {f['wall_s'] / 60:.1f} min): {f['fields']} new fields from the same "
               f"generator with phantom seed {f['phantom_seed']} (never seen in training or selection), evaluated "
               f"exactly as above.", "",
-              "| model | condition | patch PSNR / SSIM | target patch | PSNR | SSIM | full FoV PSNR / SSIM | "
-              "target full FoV | PSNR | SSIM |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | condition | patch PSNR / SSIM | full FoV PSNR / SSIM | paper (HeLa) patch / full FoV PSNR |",
+              "|---|---|---|---|---|"]
     for name, m in sorted(f["models"].items()):
         ref = PAPER.get(name.removesuffix("-noisy"))
-        cells = [name, m["condition"]]
-        for kind in ("patch", "full"):
-            ours = _pair(m, kind)
-            cells.append(_with_ci(m, kind))
-            if ref and not name.endswith("-noisy"):
-                target = ref[f"target_{kind}"]
-                cells += [f"≥ {target[0]} / {target[1]}", _verdict(ours[0], target[0], "dB"),
-                          _verdict(ours[1], target[1], "")]
-            else:
-                cells += ["—", "—", "—"]
-        lines.append("| " + " | ".join(cells) + " |")
+        paper = f"{ref['patch'][0]:.2f} / {ref['full'][0]:.2f}" if ref and not name.endswith("-noisy") else "—"
+        lines.append(f"| {name} | {m['condition']} | {_with_ci(m, 'patch')} | {_with_ci(m, 'full')} | {paper} |")
     if f.get("cell_area_fraction"):
         _plot_density(f)
         cover = f["cell_area_fraction"]
@@ -120,10 +102,10 @@ def _plot_density(f: dict) -> None:
             continue
         ax.plot(cover, m["per_field"]["full_psnr_db"], "o", ms=4, label=name)
     for ref in PAPER.values():
-        ax.axhline(ref["full"][0], ls=":", lw=1, color="gray")
+        ax.axhline(ref["full"][0], ls=":", lw=1, color="gray")  # the paper's, on HeLa
     ax.set_xlabel("cell-covered fraction of the field (%, phase > 0.5 rad)")
     ax.set_ylabel("full FoV PSNR (dB)")
-    ax.set_title(f"{f['fields']} fresh phantom fields; dotted: the paper's full-FoV PSNRs; "
+    ax.set_title(f"{f['fields']} fresh phantom fields; dotted: the paper's full-FoV PSNRs (on HeLa); "
                  f"{machine_label(f['machine'])}", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -132,7 +114,7 @@ def _plot_density(f: dict) -> None:
 
 def quality_section() -> list[str]:
     q = _load("quality.json")
-    lines = ["## Shipped models against the paper (Tables 1 and 2)", ""]
+    lines = ["## Shipped models beside the paper's numbers (Tables 1 and 2; different data)", ""]
     if q is None:
         return lines + ["Not measured yet: run `benchmarks/bench_quality.py`.", ""]
     mach = q["machine"]
@@ -144,23 +126,22 @@ def quality_section() -> list[str]:
               f"1) over each field's top-left {q['region_px']}² px. **Patch** = mean over all 256² patches of "
               f"per-patch PSNR/SSIM (the paper's patch-FoV convention); **full FoV** = PSNR/SSIM computed once on "
               f"the {q['region_px']}² field, averaged over the fields. ± is the 95 % interval of the mean over "
-              f"fields (where measured).", "",
-              "| model | paper row | paper patch | ours patch | target patch | PSNR | SSIM | paper full FoV | "
-              "ours full FoV | target full FoV | PSNR | SSIM |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"fields (where measured). Not offset aligned (see Errors by true-phase band for aligned numbers).", "",
+              "The paper's numbers are on its own HeLa fields, ours on this project's phantoms, which are easier "
+              "(our all-optical baseline scores 24.4 dB patch where the paper's B1 scores 17.0 dB): the columns are "
+              "side by side for orientation, not a met/missed comparison. The like-for-like comparison is the "
+              "gain over each system's own all-optical baseline (see Gain over each system's own all-optical "
+              "baseline) and issue 10's targets at the top.", "",
+              "| model | paper row | paper patch (HeLa) | ours patch (phantoms) | paper full FoV (HeLa) | "
+              "ours full FoV (phantoms) |",
+              "|---|---|---|---|---|---|"]
     for name, ref in PAPER.items():
         m = (q["models"].get(name) or {}).get("noise_free")
         if m is None:
-            lines.append(f"| {name} | {ref['row']} | {ref['patch'][0]} / {ref['patch'][1]} | not measured | | | | | | | | |")
+            lines.append(f"| {name} | {ref['row']} | {ref['patch'][0]} / {ref['patch'][1]} | not measured | | |")
             continue
-        cells = [name, ref["row"]]
-        for kind in ("patch", "full"):
-            ours = _pair(m, kind)
-            target = ref[f"target_{kind}"]
-            cells += [f"{ref[kind][0]:.2f} / {ref[kind][1]:.3f}", _with_ci(m, kind),
-                      f"≥ {target[0]} / {target[1]}", _verdict(ours[0], target[0], "dB"),
-                      _verdict(ours[1], target[1], "")]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {ref['row']} | {ref['patch'][0]:.2f} / {ref['patch'][1]:.3f} | "
+                     f"{_with_ci(m, 'patch')} | {ref['full'][0]:.2f} / {ref['full'][1]:.3f} | {_with_ci(m, 'full')} |")
     lines += ["", f"Noise-robust models at {q['noise']['photons']:g} photons (brightest camera pixel), read noise "
               f"σ {q['noise']['read_noise']:g} e⁻ (paper {PAPER_NOISY['row']}: patch {PAPER_NOISY['patch'][0]} / "
               f"{PAPER_NOISY['patch'][1]}, full FoV {PAPER_NOISY['full'][0]} / {PAPER_NOISY['full'][1]}). "
@@ -187,33 +168,37 @@ def quality_section() -> list[str]:
         row.append(f"{under['patch_psnr_db']:.2f} / {under['full_psnr_db']:.2f}" if under else "—")
         lines.append("| " + " | ".join(row) + " |")
     lines += [""] + fresh_section()
-    lines += ["### Baselines and the information limit", "",
+    lines += ["### Baselines and the binned-phase reference", "",
               "All-optical (the paper's B1/B2): a run of stage 1 only (same preset and seed), its camera intensity "
-              "at full resolution read as φ/2π. Oracle: the true φ/2π averaged over each camera pixel's b×b object "
-              "pixels, then bicubic upsampled — a perfect intensity-encoded camera with no learned prior.", "",
+              "at full resolution read as φ/2π. Binned-phase reference: the true φ/2π averaged over each camera "
+              "pixel's b×b object pixels, then bicubic upsampled — a *phase camera* with the model's pixel pitch. "
+              "It is neither achievable by intensity optics (intensity is periodic in phase and folds above about "
+              "π; see Thick cells) nor a bound (a decoder with a learned prior can exceed it, as the x1024 point "
+              "almost does): a reference point, not an information limit.", "",
               "| reference | patch PSNR / SSIM | full FoV PSNR / SSIM |", "|---|---|---|"]
     for name, b in q["baselines"].items():
         lines.append(f"| all-optical {name} (stage 1 only) | {b['patch_psnr_db']:.2f} / {b['patch_ssim']:.3f} | "
                      f"{b['full_psnr_db']:.2f} / {b['full_ssim']:.3f} |")
-    for ratio, o in sorted(q["oracle"].items(), key=lambda kv: int(kv[0][1:])):
-        lines.append(f"| oracle {ratio} (bin + bicubic) | {o['patch_psnr_db']:.2f} / {o['patch_ssim']:.3f} | "
+    for ratio, o in sorted(_binned(q).items(), key=lambda kv: int(kv[0][1:])):
+        lines.append(f"| binned-phase reference {ratio} (bin + bicubic) | {o['patch_psnr_db']:.2f} / {o['patch_ssim']:.3f} | "
                      f"{o['full_psnr_db']:.2f} / {o['full_ssim']:.3f} |")
     lines += ["", "### Compression curve", "",
               "The last column is the model's best *validation* patch PSNR (8 other held-out fields, from its "
               "training record), to show how much the field split moves each point.", "",
-              "| compression | model | patch PSNR / SSIM | full FoV PSNR / SSIM | oracle full FoV PSNR | model − oracle "
+              "| compression | model | patch PSNR / SSIM | full FoV PSNR / SSIM | binned-phase reference full FoV PSNR | "
+              "model − reference "
               "| validation patch PSNR |",
               "|---|---|---|---|---|---|---|"]
     for ratio, c in sorted(q["curve"].items(), key=lambda kv: int(kv[0][1:])):
-        o = q["oracle"].get(ratio)
+        o = _binned(q).get(ratio)
         record = _load(f"training_{c['model']}_cpu.json") or {}
         val = (record.get("best_validation") or {}).get("psnr_db")
         lines.append(f"| {ratio} | {c['model']} | {c['patch_psnr_db']:.2f} / {c['patch_ssim']:.3f} | "
                      f"{c['full_psnr_db']:.2f} / {c['full_ssim']:.3f} | "
                      f"{o['full_psnr_db']:.2f} | {c['full_psnr_db'] - o['full_psnr_db']:+.2f} dB | "
                      + (f"{val:.2f} |" if val is not None else "— |") if o else "")
-    lines += ["", "Reading the curve: the oracle falls by 5–6 dB per 4x, the learned models far less; at x1024 "
-              "the model is within a fraction of a dB of the oracle, at x4 more than 20 dB below it. The x4 and "
+    lines += ["", "Reading the curve: the binned-phase reference falls by 5–6 dB per 4x, the learned models far "
+              "less; at x1024 the model is within a fraction of a dB of it, at x4 more than 20 dB below it. The x4 and "
               "x16 models had half lff-x64's decoder steps (1200, on 64² and 128² crops; 16–19 min of training "
               "against 45 min, see Training runs) and score *below* lff-x64 on the test fields although above it on the validation fields: "
               "at low compression our decoders, not the optics, limit quality, and these two points are not "
@@ -223,11 +208,16 @@ def quality_section() -> list[str]:
     return lines
 
 
+def _binned(q: dict) -> dict:
+    """The binned-phase reference entries of quality.json (written as "oracle" before issue 10)."""
+    return q.get("binned_reference") or q.get("oracle") or {}
+
+
 def _plot_curve(q: dict) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, label in ((axes[0], "full_psnr_db", "full FoV PSNR (dB)"), (axes[1], "full_ssim", "full FoV SSIM")):
-        for name, data, style in (("trained LFF + decoder", q["curve"], "o-"), ("oracle (bin + bicubic)", q["oracle"], "s--")):
+        for name, data, style in (("trained LFF + decoder", q["curve"], "o-"), ("binned-phase reference (bin + bicubic)", _binned(q), "s--")):
             pts = sorted((int(r[1:]), v[key]) for r, v in data.items())
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
@@ -263,12 +253,8 @@ def photons_section() -> list[str]:
         if free:
             ax.axhline(free[0]["full_psnr_db"], color=line.get_color(), ls=":", lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("photons at the brightest camera pixel (read noise σ 6 e⁻)")
-    ax.set_ylabel("full FoV PSNR (dB)")
-    ax.set_title(f"dotted: the same model noise free; {machine_label(p['machine'])}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, "bench_photons.png")
+    finish_plot(fig, ax, "photons at the brightest camera pixel (read noise σ 6 e⁻)", "full FoV PSNR (dB)",
+                f"dotted: the same model noise free; {machine_label(p['machine'])}", "bench_photons.png")
     return lines
 
 
@@ -327,6 +313,16 @@ def _pyplot():
     return plt
 
 
+def finish_plot(fig, ax, xlabel: str, ylabel: str, title: str, name: str, fontsize: int = 9) -> None:
+    """Labels, grid and legend of a one-panel plot, saved as docs/images/<name>."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=fontsize)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=fontsize - 1)
+    _save(fig, name)
+
+
 def _save(fig, name: str) -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -348,7 +344,7 @@ def _fresh_note(name: str) -> str:
 def summary_section(full_fov: list[dict]) -> list[str]:
     """One line per target of the issues: met, or missed by how much (all from the results files)."""
     q, s = _load("quality.json"), _load("speed.json")
-    lines = ["## Targets at a glance", "",
+    lines = ["## Earlier targets (issues 5–9) at a glance", "",
              "Every line is computed by `benchmarks/report.py` from the results files below.", ""]
     if q:
         for name, ref in PAPER.items():
@@ -359,10 +355,9 @@ def summary_section(full_fov: list[dict]) -> list[str]:
             parts = []
             for kind, label in (("patch", "patch"), ("full", "full FoV")):
                 psnr, ssim = _pair(m, kind)
-                tp, ts = ref[f"target_{kind}"]
-                parts.append(f"{label} {psnr:.2f} dB ({_verdict(psnr, tp, 'dB')}) / SSIM {ssim:.3f} "
-                             f"({_verdict(ssim, ts, '')})")
-            line = f"- **{name}** vs paper {ref['row']}: " + "; ".join(parts)
+                parts.append(f"{label} {psnr:.2f} dB / SSIM {ssim:.3f} (paper {ref[kind][0]:.2f} / {ref[kind][1]:.3f})")
+            line = (f"- **{name}** on phantoms, beside paper {ref['row']} on HeLa (different data: no verdict; "
+                    "see the gains): " + "; ".join(parts))
             if m.get("ci95"):
                 line += (f" (8 test fields; 95 % interval of the patch PSNR ± {m['ci95']['patch_psnr_db']:.2f} dB"
                          + _fresh_note(name) + ")")

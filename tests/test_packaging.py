@@ -32,7 +32,8 @@ def _third_party_imports(root: Path) -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"napari_dmicro", "__future__"}
+    local = {p.stem for p in (REPO / "benchmarks").glob("*.py")}  # the benchmark scripts the harness tests import
+    return names - set(sys.stdlib_module_names) - {"napari_dmicro", "__future__"} - local
 
 
 def _distributions_of(modules: set[str]) -> set[str]:

@@ -1,0 +1,340 @@
+"""Sections of docs/benchmarks.md from the honest evaluation (results/honest_<model>.json, bench_honest.py):
+the issue-10 targets with met / missed, errors by true-phase band, the thick-cell sweep, dense vs sparse
+fields, measured cells embedded in an empty field, invariance, and the gain over each model's own
+all-optical baseline beside the paper's. Used by ``benchmarks/report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from report_models import _load, _pyplot, _save, finish_plot, machine_label
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ORDER = ("lff-x64", "lff-x64-noisy", "lff-x256", "d2nn-x64", "d2nn-x64-noisy")
+
+#: the paper's Table 1 (full FoV / patch PSNR, dB): each system and its own all-optical baseline
+PAPER_GAINS = {
+    "lff-x64": {"row": "C2", "baseline": "B1", "model": (27.26, 29.76), "base": (16.16, 16.98)},
+    "lff-x64-noisy": {"row": "E1", "baseline": "B1", "model": (27.38, 29.81), "base": (16.16, 16.98)},
+    "lff-x256": {"row": "C4", "baseline": "B1", "model": (26.00, 27.61), "base": (16.16, 16.98)},
+    "d2nn-x64": {"row": "C8", "baseline": "B2", "model": (25.86, 27.24), "base": (12.37, 12.66)},
+    "d2nn-x64-noisy": {"row": "E2", "baseline": "B2", "model": (25.77, 27.07), "base": (12.37, 12.66)},
+}
+#: issue 10: offset-aligned patch / full-FoV (PSNR dB, SSIM) targets on held-out fields
+PSNR_TARGETS = {"lff-x64": ((30.0, 0.90), (27.3, 0.90)), "lff-x256": ((27.6, 0.83), (26.0, 0.83)),
+                "d2nn-x64": ((27.3, 0.86), (25.9, 0.86)), "lff-x64-noisy": ((29.5, 0.89), (27.0, 0.89))}
+GAIN_TARGET_DB = 8.0
+THICK_BAND_TARGET_RAD = 0.5
+INVARIANCE_TARGET_RAD = 0.02
+MEASURED_TARGET_DB = 26.0
+
+
+def load_all() -> dict[str, dict]:
+    found = {json.loads(p.read_text())["model"]: json.loads(p.read_text()) for p in sorted(RESULTS.glob("honest_*.json"))}
+    return {k: found[k] for k in ORDER if k in found} | {k: v for k, v in found.items() if k not in ORDER}
+
+
+def _cond(r: dict) -> str:
+    c = r["condition"]
+    return f"{c['photons']:g} photons, σ {c['read_noise_e']:g} e⁻" if c.get("photons") else "noise free"
+
+
+def _miss(value: float, target: float, unit: str, higher_is_better: bool = True) -> str:
+    ok = value >= target if higher_is_better else value < target
+    if ok:
+        return "met"
+    return f"**missed by {abs(value - target):.2f}{unit}**" if unit != "" else f"**missed by {abs(value - target):.3f}**"
+
+
+def _thick_ok(t: dict) -> bool:
+    """A peak passes when every cell's decoded core is within the tolerance (a mean over cells read too high
+    and too low could pass while no cell does)."""
+    return t["cells_within"] == t["cells"]
+
+
+def own_gain(name: str, r: dict | None) -> dict | None:
+    """Gain (dB) of a model over its own all-optical baseline: from honest_<name>.json's ``gain`` (bench_honest.py
+    --baseline) if measured, else from results/quality.json (bench_quality.py --baseline, same preset's stage-1
+    run; the -noisy models share their noise-free model's optics initialisation and baseline)."""
+    if r and "gain" in r:
+        g = r["gain"]
+        return {"model": (g["model"]["full_psnr_db"], g["model"]["patch_psnr_db"]),
+                "base": (g["baseline"]["full_psnr_db"], g["baseline"]["patch_psnr_db"]),
+                "source": f"`{r['command']}`"}
+    q = _load("quality.json")
+    if not q:
+        return None
+    base = q.get("baselines", {}).get(name.removesuffix("-noisy"))
+    entry = q["models"].get(name) or {}
+    m = entry.get("noisy") or entry.get("noise_free")
+    if not base or not m:
+        return None
+    return {"model": (m["full_psnr_db"], m["patch_psnr_db"]), "base": (base["full_psnr_db"], base["patch_psnr_db"]),
+            "source": "results/quality.json"}
+
+
+def targets_section(records: dict[str, dict]) -> list[str]:
+    """Issue 10's targets, each met or missed by how much, from the honest results."""
+    lines = ["## Issue 10 targets: met or missed (the models shipped before the retraining)", ""]
+    if not records:
+        return lines + ["Not measured yet: run `benchmarks/bench_honest.py --model NAME` for each shipped model.", ""]
+    lines += ["Computed from `benchmarks/results/honest_<model>.json` (`benchmarks/bench_honest.py`) and, for the "
+              "gains, `results/quality.json`. These are the **before** numbers: the shipped models were trained "
+              "before issue 10 and miss most targets; the retrained models must beat them. Phantom numbers are on "
+              "the project's current phantoms (held-out test split and fresh fields of the same generator), whose "
+              "phase histogram is thinner than the measured HL60 cells' (see Phantoms): the issue asks for fields "
+              "with a realistic histogram, which do not exist yet on this branch.", ""]
+    for name, r in records.items():
+        parts = []
+        thick = r.get("thick") or []
+        if thick:
+            bad = [t for t in thick if not _thick_ok(t)]
+            worst = max(thick, key=lambda t: abs(t["decoded_core_rad"] - t["true_core_rad"]))
+            err = abs(worst["decoded_core_rad"] - worst["true_core_rad"])
+            parts.append("thick-cell sweep (every cell): " + ("met for P = 1…6" if not bad else
+                         f"**missed for P = {', '.join(format(t['peak_rad'], 'g') for t in bad)}** (worst P = "
+                         f"{worst['peak_rad']:g}: {worst['decoded_core_rad']:.2f} rad for "
+                         f"{worst['true_core_rad']:.2f}, off by {err:.2f} rad, {err - worst['tolerance_rad']:.2f} "
+                         "beyond the tolerance)"))
+        bands = (r.get("bands") or {}).get("fresh")
+        if bands:
+            top = bands["bands"][-1]
+            parts.append(f"rms error at 4–2π rad (fresh fields): {top['rms_rad']:.2f} rad "
+                         f"({_miss(top['rms_rad'], THICK_BAND_TARGET_RAD, ' rad', False)}, target < 0.5)")
+        inv = r.get("invariance")
+        if inv:
+            worst = max(inv["amplitude_x0.25"], inv["amplitude_x4"])
+            parts.append(f"illumination ×0.25 / ×4: {inv['amplitude_x0.25']:.3f} / {inv['amplitude_x4']:.3f} rad rms "
+                         f"change ({_miss(worst, INVARIANCE_TARGET_RAD, ' rad', False)}, target < 0.02)")
+        t = PSNR_TARGETS.get(name)
+        test = (r.get("bands") or {}).get("test_split")
+        if t and test:
+            (tp, tps), (tf, tfs) = t
+            parts.append(f"offset-aligned test split patch {test['patch_psnr_db']:.2f} dB "
+                         f"({_miss(test['patch_psnr_db'], tp, ' dB')}) / SSIM {test['patch_ssim']:.3f} "
+                         f"({_miss(test['patch_ssim'], tps, '')}), full FoV {test['full_psnr_db']:.2f} dB "
+                         f"({_miss(test['full_psnr_db'], tf, ' dB')}) / {test['full_ssim']:.3f} "
+                         f"({_miss(test['full_ssim'], tfs, '')})")
+        meas = r.get("measured") or []
+        if meas and "x64" in name:
+            parts.append("measured cells on the cell region: " + ", ".join(
+                f"{m['name'].split(' (')[0]} {m['cell']['psnr_db']:.1f} dB "
+                f"({_miss(m['cell']['psnr_db'], MEASURED_TARGET_DB, ' dB')})" for m in meas) + " (target ≥ 26)")
+        g = own_gain(name, r)
+        if g:
+            gain = g["model"][1] - g["base"][1]
+            parts.append(f"gain over its own all-optical baseline {gain:+.2f} dB patch "
+                         f"({_miss(gain, GAIN_TARGET_DB, ' dB')}, target ≥ +8)")
+        else:
+            parts.append("gain over its own all-optical baseline: **not measured** (no stage-1-only run; see Gains)")
+        lines.append(f"- **{name}** ({_cond(r)}): " + "; ".join(parts) + ".")
+    lines += ["- Learned optics beat the best designed optics by ≥ 1 dB: **not measured here** (the optics helper's "
+              "learned-vs-designed table).", ""]
+    return lines
+
+
+def bands_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Errors by true-phase band", ""]
+    rows = [(n, r) for n, r in records.items() if r.get("bands")]
+    if not rows:
+        return lines + ["Not measured yet.", ""]
+    first = rows[0][1]["bands"]
+    lines += ["rms error (rad) of the offset-aligned reconstruction, by the true phase above the background, pooled "
+              "over the pixels of each field's top-left 768² px. *Test split*: the "
+              f"{first['test_split']['fields']} held-out fields named in each model's card "
+              "(`dmicro phantom --out /tmp/dmicro_bench_fields --count 80 --seed 1`); *fresh*: "
+              f"{first['fresh']['fields']} new fields of the same generator (`--seed 2`, never seen in training). "
+              "Alignment: the prediction minus the median of (prediction − truth) over the background pixels "
+              "(a global phase is unobservable by intensity optics); the truth is the generator's phase (never "
+              "wrapped). Offset-aligned PSNR/SSIM on φ/2π (data range 1); the unaligned full-FoV PSNR is the "
+              "convention of the sections above.", "",
+              "| model | condition | fields | 0–1 | 1–2 | 2–3 | 3–4 | 4–2π | pixels at 4–2π | patch PSNR / SSIM "
+              "(aligned) | full FoV PSNR / SSIM (aligned) | full FoV PSNR unaligned |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+    for name, r in rows:
+        for split in ("test_split", "fresh"):
+            s = r["bands"][split]
+            b = s["bands"]
+            lines.append(f"| {name} | {_cond(r)} | {split.replace('_', ' ')} ({s['fields']}) | "
+                         + " | ".join(f"{x['rms_rad']:.2f}" for x in b) + f" | {b[-1]['pixels']:,} | "
+                         f"{s['patch_psnr_db']:.2f} / {s['patch_ssim']:.3f} | {s['full_psnr_db']:.2f} / "
+                         f"{s['full_ssim']:.3f} | {s.get('unaligned_full_psnr_db', float('nan')):.2f} |")
+    dense = [f for f in rows[0][1]["bands"]["test_split"]["per_field"] if f["cell_cover"] > 0.6]
+    if dense:
+        lines += ["", f"On the densest test fields (cell cover > 60 %: {', '.join(f['name'] for f in dense)}) the "
+                  "decoded background itself is off (median offset " + ", ".join(
+                      f"{f['offset_rad']:+.2f}" for f in dense) + f" rad for {rows[0][0]}), so aligning on the few "
+                  "background pixels lowers their PSNR: the offset-aligned means are lower than the unaligned ones "
+                  "there. That is a property of the model (its background reading depends on the neighbouring "
+                  "cells), not of the alignment, which any user referencing the phase to the background does."]
+    lines += ["", "![rms error by true-phase band](images/bench_band_errors.png)", ""]
+    _plot_bands(rows)
+    return lines
+
+
+def _plot_bands(rows) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, split in zip(axes, ("test_split", "fresh"), strict=True):
+        for name, r in rows:
+            b = r["bands"][split]["bands"]
+            ax.plot([(x["band_rad"][0] + min(x["band_rad"][1], 6.28)) / 2 for x in b], [x["rms_rad"] for x in b],
+                    "o-", label=name)
+        ax.axhline(THICK_BAND_TARGET_RAD, color="gray", ls="--", lw=0.8)
+        ax.set_xlabel("true phase above background (rad, band centre)")
+        ax.set_title(f"{split.replace('_', ' ')} ({rows[0][1]['bands'][split]['fields']} fields)", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("rms error, offset aligned (rad)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"dashed: target 0.5 rad at 4–2π; {machine_label(rows[0][1]['machine'])}", fontsize=8)
+    _save(fig, "bench_band_errors.png")
+
+
+def thick_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Thick cells: decoded vs true core phase", ""]
+    rows = [(n, r) for n, r in records.items() if r.get("thick")]
+    if not rows:
+        return lines + ["Not measured yet.", ""]
+    peaks = [t["peak_rad"] for t in rows[0][1]["thick"]]
+    cells = rows[0][1]["thick"][0]["cells"]
+    lines += [f"Test object (analytic, `honest_metrics.cap_cell_field`): one 512² field per peak phase P with {cells} "
+              "round cells, φ(r) = P·sqrt(1 − r²/R²), diameters 9–20 µm, not touching, on a flat 0.15 rad background "
+              "with 0.02 rad noise and 1 % amplitude noise. Core phase = mean phase above the background over "
+              "r < 0.3 R (true core = 0.977 P); decoded after offset alignment. Each entry: the mean decoded core over "
+              "the field's cells, ✓ when EVERY cell is within max(0.25 rad, 10 %) of its true core (the target), "
+              "and in brackets how many cells are. "
+              "(Issue 10's own figures used a larger core, true core 0.86 P.)", "",
+              "| model | condition | " + " | ".join(f"P = {p:g}" for p in peaks) + " |",
+              "|---|---|" + "---|" * len(peaks)]
+    lines.append("| true core (rad) | | " + " | ".join(f"{t['true_core_rad']:.2f}" for t in rows[0][1]["thick"]) + " |")
+    for name, r in rows:
+        lines.append(f"| {name} | {_cond(r)} | " + " | ".join(
+            f"{t['decoded_core_rad']:.2f} {'✓' if _thick_ok(t) else '✗'} ({t['cells_within']}/{t['cells']})"
+            for t in r["thick"]) + " |")
+    lines += ["", "![decoded vs true core phase](images/bench_thick_core.png)", ""]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    top = max(t["true_core_rad"] for t in rows[0][1]["thick"]) * 1.1
+    ax.plot([0, top], [0, top], "k-", lw=0.8, label="truth")
+    xs = [0, 2.5, top]
+    ax.fill_between(xs, [x - max(0.25, 0.1 * x) for x in xs], [x + max(0.25, 0.1 * x) for x in xs], color="gray",
+                    alpha=0.2, label="target max(0.25 rad, 10 %)")
+    for name, r in rows:
+        ax.plot([t["true_core_rad"] for t in r["thick"]], [t["decoded_core_rad"] for t in r["thick"]], "o-",
+                label=f"{name} ({_cond(r)})")
+    finish_plot(fig, ax, "true core phase (rad)", "decoded core phase (rad)",
+                f"round cells, P = 1…6 rad; {machine_label(rows[0][1]['machine'])}", "bench_thick_core.png", 8)
+    return lines
+
+
+def density_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Dense vs sparse fields", ""]
+    rows = [(n, r) for n, r in records.items() if r.get("density")]
+    if not rows:
+        return lines + ["Not measured yet.", ""]
+    d0 = rows[0][1]["density"]
+    lines += [f"Round-cell fields (512², peaks 1–5 rad, same background as the thick-cell sweep): *sparse* = "
+              f"{len(d0['sparse']['per_field'])} fields of 14 cells of 9–20 µm placed at random, not touching (mean "
+              f"cover {100 * d0['sparse']['cover']:.0f} %); *dense* = {len(d0['dense']['per_field'])} fields of "
+              f"12–16 µm cells packed on a hexagonal lattice with 3 px gaps (mean cover "
+              f"{100 * d0['dense']['cover']:.0f} %). Whole-field PSNR / SSIM of φ/2π and rms error (rad), offset "
+              "aligned on the gaps and borders.", "",
+              "| model | condition | sparse PSNR / SSIM | sparse rms (rad) | dense PSNR / SSIM | dense rms (rad) | "
+              "dense − sparse PSNR |", "|---|---|---|---:|---|---:|---:|"]
+    for name, r in rows:
+        s, d = r["density"]["sparse"], r["density"]["dense"]
+        lines.append(f"| {name} | {_cond(r)} | {s['psnr_db']:.2f} / {s['ssim']:.3f} | {s['rms_rad']:.2f} | "
+                     f"{d['psnr_db']:.2f} / {d['ssim']:.3f} | {d['rms_rad']:.2f} | {d['psnr_db'] - s['psnr_db']:+.2f} dB |")
+    return lines + [""]
+
+
+def measured_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Measured cells embedded in an empty field, beside matched phantom cells", ""]
+    rows = [(n, r) for n, r in records.items() if r.get("measured")]
+    if not rows:
+        return lines + ["Not measured yet.", ""]
+    lines += ["Each measured HL60 cell (../shared/realdata, resampled to 316.4 nm, phase unwrapped and referenced to "
+              "its own background) is pasted in the middle of an EMPTY 256² field: background phase 0.15 rad plus "
+              "noise at the measured field's own background level, amplitude 1 plus its amplitude noise (no "
+              "mirrored copies of the cell). Scored on the cell region (phase > background + 0.3 rad, dilated "
+              "3 px): PSNR of φ/2π and rms error (rad) on the region, SSIM on its bounding box, after offset "
+              "alignment on the background. *Matched phantom*: a spherical-cap cell with the same area above "
+              "0.3 rad and the same peak (99th percentile) in the same kind of field, through the same pipeline. "
+              "*Flat*: the background phase everywhere, scored on the measured cell's region.", "",
+              "| model | condition | cell | size (px) | peak (rad) | cell px at 3–5 rad | measured PSNR / SSIM | measured "
+              "rms (rad) | matched phantom PSNR / SSIM | phantom rms (rad) | flat PSNR |",
+              "|---|---|---|---|---:|---:|---|---:|---|---:|---:|"]
+    for name, r in rows:
+        for m in r["measured"]:
+            c, p = m["cell"], m["matched_phantom"]
+            lines.append(f"| {name} | {_cond(r)} | {m['name']} | {m['shape'][0]}×{m['shape'][1]} | {m['peak_rad']:.2f} | "
+                         f"{100 * m['fraction_cell_px_3_to_5_rad']:.0f} % | {c['psnr_db']:.2f} / {c['ssim_box']:.3f} | "
+                         f"{c['rms_rad']:.2f} | {p['psnr_db']:.2f} / {p['ssim_box']:.3f} | {p['rms_rad']:.2f} | "
+                         f"{c['flat_psnr_db']:.2f} |")
+    return lines + [""]
+
+
+def invariance_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Invariance to what a microscope cannot know", ""]
+    rows = [(n, r) for n, r in records.items() if r.get("invariance")]
+    if not rows:
+        return lines + ["Not measured yet.", ""]
+    lines += [f"rms change (rad, all pixels, no alignment) of the noise-free reconstruction of "
+              f"{rows[0][1]['invariance']['fields']} fresh phantom fields (512²) when the field's amplitude is "
+              "scaled (illumination power × exposure) or the field is multiplied by e^{iθ} (a global phase). "
+              f"Target for the amplitude: < {INVARIANCE_TARGET_RAD} rad.", "",
+              "| model | amplitude × 0.25 | amplitude × 4 | e^{i·1} | e^{i·2} |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows:
+        v = r["invariance"]
+        lines.append(f"| {name} | {v['amplitude_x0.25']:.3f} | {v['amplitude_x4']:.3f} | {v['global_phase_1rad']:.1e} | "
+                     f"{v['global_phase_2rad']:.1e} |")
+    return lines + ["", "A global phase leaves every intensity unchanged, so the reconstruction is unchanged to float "
+                    "precision; the amplitude scale is read by the decoder (no flat-field normalisation yet). The "
+                    "reconstruction is not bounded to [0, 2π): changes larger than 2π rad rms mean the decoder "
+                    "extrapolates far outside that range on an unfamiliar intensity scale.", ""]
+
+
+def gains_section(records: dict[str, dict]) -> list[str]:
+    lines = ["## Gain over each system's own all-optical baseline, beside the paper's", ""]
+    lines += ["The paper's numbers are on its HeLa fields, ours on this project's phantoms: absolute PSNRs are not "
+              "comparable (our all-optical baseline scores far higher on the phantoms than the paper's B1 on HeLa), "
+              "so the like-for-like comparison is the *gain* of each full system over its own all-optical baseline "
+              "(stage 1 only: the optics trained to make the camera intensity ≈ φ/2π, read at full resolution). "
+              "Paper (Table 1 of the seed paper): B1 (LFF) 16.16 / 16.98 dB, B2 (PhaseD2NN) 12.37 / 12.66 dB "
+              "(full FoV / patch). Issue 10's target: ≥ +8 dB.", "",
+              "| model | ours: model full / patch (dB) | ours: own baseline full / patch | **ours: gain** full / patch | "
+              "paper row | paper model full / patch | paper baseline | **paper gain** full / patch | source |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    missing = []
+    for name in ORDER:
+        p = PAPER_GAINS[name]
+        g = own_gain(name, records.get(name))
+        paper = (f"{p['row']} | {p['model'][0]:.2f} / {p['model'][1]:.2f} | {p['baseline']} {p['base'][0]:.2f} / "
+                 f"{p['base'][1]:.2f} | **{p['model'][0] - p['base'][0]:+.2f} / {p['model'][1] - p['base'][1]:+.2f}**")
+        if g is None:
+            missing.append(name)
+            lines.append(f"| {name} | — | not measured | — | {paper} | — |")
+            continue
+        lines.append(f"| {name} | {g['model'][0]:.2f} / {g['model'][1]:.2f} | {g['base'][0]:.2f} / {g['base'][1]:.2f} "
+                     f"| **{g['model'][0] - g['base'][0]:+.2f} / {g['model'][1] - g['base'][1]:+.2f}** | {paper} | "
+                     f"{g['source']} |")
+    lines += ["", "Ours on the 8 held-out test fields, unaligned, the paper's metric: from results/quality.json "
+              "(`bench_quality.py --baseline`), or from bench_honest.py `--baseline` where the source column names "
+              "its command. A -noisy model is compared with the baseline of the optics it was fine-tuned from, its "
+              "PSNR measured under noise. lff-x64 and lff-x256 have the same all-optical baseline: their presets "
+              "share stage 1 (the same filter, read at full resolution; the binning comes after it)."]
+    if missing:
+        lines += ["", f"Not measured: {', '.join(missing)} (no stage-1-only run). To produce one: "
+                  "`dmicro train --preset NAME --stages 1 --data /tmp/dmicro_bench_fields --out bench_runs/NAME-stage1` "
+                  "(as `make bench-train`), then `python benchmarks/bench_honest.py --model NAME --baseline "
+                  "bench_runs/NAME-stage1 --sections gain --update`."]
+    return lines + [""]
+
+
+def sections() -> list[str]:
+    records = load_all()
+    return (bands_section(records) + thick_section(records) + density_section(records) + measured_section(records)
+            + invariance_section(records) + gains_section(records))
