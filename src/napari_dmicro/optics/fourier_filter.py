@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..config import FourierFilterConfig
-from .designed_filters import DESIGNED_FILTERS, ALL_PASS_LOGIT, designed_logits
+from .designed_filters import ALL_PASS_LOGIT, DESIGNED_FILTERS, designed_logits
 from .grids import as_batch, frequency_grid, require_complex
 
 #: sigmoid(12) = 1 − 6e-6: the amplitude logit used for an all-pass filter.

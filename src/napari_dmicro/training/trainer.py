@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,11 +32,11 @@ from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.atomic import write_file_atomically, write_text_atomically
 from ..io.safetensors_header import file_sha256
-from ..system import Microscope
 from . import data as D
 from .config import TrainConfig
 from .evaluation import evaluate_patches
 from .events import TrainEvent
+from .initial import initial_microscope, seed_of
 from .stages import Stage, build_stage
 
 MODEL_FILE = "model.safetensors"
@@ -52,8 +51,7 @@ class TrainingError(ValueError):
     """A run cannot start or continue; the message says why and what to do."""
 
 
-def _seed_of(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+_seed_of = seed_of
 
 
 class Trainer:
@@ -92,9 +90,7 @@ class Trainer:
         b = cfg.system.encoder.detector.binning
         if patch % b:
             raise TrainingError(f"patch_px {patch} is not a multiple of the binning {b}")
-        with torch.random.fork_rng():  # decoder initialisation draws from the global generator
-            torch.manual_seed(_seed_of(cfg.seed, 0, 1))
-            self.model = Microscope(cfg.system, generator=torch.Generator().manual_seed(_seed_of(cfg.seed, 0)))
+        self.model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
         tile = self.model.encoder.tile_px()
         if tile is not None and patch != tile:
             raise TrainingError(f"patches of optics imaged aperture by aperture must equal the aperture "
@@ -187,7 +183,8 @@ class Trainer:
                 raise TrainingError(f"{self.out_dir} has no saved training state to resume")
             return None
         record = json.loads((self.out_dir / RUN_FILE).read_text())
-        if record["config"] != json.loads(self.config.model_dump_json()):
+        # compared as configurations: fields added since the run started take their defaults
+        if TrainConfig.model_validate(record["config"]) != self.config:
             raise TrainingError(f"the run in {self.out_dir} was started with a different configuration; "
                                 "resume with the same options (see run.json) or start a new --out")
         if record["data_fingerprint"] != self.fingerprint:
