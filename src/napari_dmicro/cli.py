@@ -188,8 +188,8 @@ def cmd_evaluate(args) -> int:
 def cmd_models(args) -> int:
     import json
 
-    from .io.checkpoints import read_checkpoint_info
-    from .pretrained import describe_model, shipped_models
+    from .io.checkpoints import load_checkpoint, read_checkpoint_info
+    from .pretrained import describe_model, optics_report, shipped_models
 
     models = shipped_models()
     if not models:
@@ -200,7 +200,8 @@ def cmd_models(args) -> int:
         info = read_checkpoint_info(path)
         size_mb = path.stat().st_size / 2**20
         print(f"{name}  ({size_mb:.1f} MB)")
-        for line in describe_model(info.config, info.card):
+        model, _ = load_checkpoint(path, device="cpu")
+        for line in describe_model(info.config, info.card, optics_report(model, info.card)):
             print(f"    {line}")
         if args.verbose:
             print(json.dumps(info.card, indent=2, default=str))
@@ -242,6 +243,8 @@ def cmd_train(args) -> int:
     from .training.trainer import saved_files_message
 
     overrides = {"seed": args.seed, "device": args.device}
+    if args.optics_init is not None:
+        overrides["optics_init"] = args.optics_init
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
     if args.vgg19_weights:
@@ -249,7 +252,8 @@ def cmd_train(args) -> int:
     try:
         config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
                               read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
-                              steps=args.steps, decoder=args.decoder, **overrides)
+                              steps=args.steps, decoder=args.decoder, optics_objective=args.stage1_objective,
+                              **overrides)
     except KeyError as exc:  # an unknown preset or decoder name
         raise CLIError(exc.args[0] if exc.args else str(exc)) from None
     cancel = threading.Event()
@@ -386,7 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")
     p.add_argument("--read-noise", type=float, default=0.0, help="noise-aware training: read noise σ (e-)")
-    p.add_argument("--freeze-optics", action="store_true", help="stage 3 keeps the optics fixed")
+    p.add_argument("--freeze-optics", action="store_true",
+                   help="stage 3 (and a joint stage 1) keep the optics fixed (a designed or built microscope)")
+    p.add_argument("--optics-init", choices=("random", "all_pass", "zernike", "knife_edge", "dpc"), default=None,
+                   help="how the optics start without --init: the paper's random masks or a designed Fourier "
+                        "filter (LFF; default: the preset's)")
+    p.add_argument("--stage1-objective", choices=("phase_intensity", "joint"), default=None,
+                   help="stage 1: intensity read as φ/2π (the paper) or optics trained jointly with the decoder "
+                        "(default: the preset's)")
     p.add_argument("--vgg19-weights", help="safetensors file with ImageNet VGG19 weights (perceptual loss)")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, crops and noise (0)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")

@@ -27,7 +27,8 @@ class StageConfig(_Config):
     epochs: float | None = Field(None, gt=0, description="passes over the training fields, one patch each")
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0, description="learning rate of the trained part (decoder in stage 3)")
-    optics_lr: float | None = Field(None, gt=0, description="stage 3: learning rate of the optics")
+    optics_lr: float | None = Field(None, gt=0, description="stages 1 and 3: learning rate of the optics "
+                                    "(default: lr)")
     milestones: tuple[float, ...] = ()
     gamma: float = Field(0.1, gt=0, le=1)
     val_every: int = Field(100, ge=1, description="validate every this many steps (and at the end)")
@@ -46,8 +47,8 @@ class StageConfig(_Config):
         "phase_intensity", description="stage 1: 'phase_intensity' = L1 of the detector intensity against φ/2π "
         "(the paper; pushes towards a level encoding that folds above ~π); 'joint' = L1 of the decoder's output "
         "through the optics, optics and decoder trained together from the start (keeps what the decoder needs)")
-    optics_lr_scale: float = Field(1.0, gt=0, description="stage 1 and 3: the optics' learning rate × this "
-                                   "(stage 3: of optics_lr, or of lr)")
+    optics_lr_scale: float = Field(1.0, gt=0, description="stages 1 and 3: the optics' learning rate "
+                                   "(optics_lr, or lr) × this")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -61,7 +62,8 @@ class StageConfig(_Config):
             raise ValueError("Algorithm 1 (progressive_layers) trains the optics alone: use "
                              "optics_objective='phase_intensity' with it")
         if self.name == "optics" and self.freeze_optics and self.optics_objective != "joint":
-            raise ValueError("stage 1 with frozen optics trains nothing unless optics_objective='joint'")
+            raise ValueError("stage 1 with frozen optics trains nothing unless optics_objective='joint'; "
+                             "drop stage 1 (e.g. --stages 2,3) to train a decoder behind fixed optics")
         if self.name == "decoder" and (self.optics_objective != "phase_intensity" or self.optics_lr_scale != 1):
             raise ValueError("stage 2 keeps the optics fixed: optics_objective and optics_lr_scale are for "
                              "stages 1 and 3")

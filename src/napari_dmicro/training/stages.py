@@ -150,7 +150,7 @@ class OpticsStage(Stage):
         if self.joint:
             groups.append({"params": m.decoder_parameters(), "lr": cfg.lr, "base_lr": cfg.lr})
         if not cfg.freeze_optics:
-            olr = cfg.lr * cfg.optics_lr_scale
+            olr = (cfg.optics_lr or cfg.lr) * cfg.optics_lr_scale
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
 
