@@ -12,6 +12,7 @@ optics movement after the run (:func:`napari_dmicro.optics.report.optics_movemen
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -38,15 +39,23 @@ def _masks(model):
 
 
 def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: float, out: Path) -> dict:
-    # the joint objective trains a decoder too: the decoder at the stage-2 rate of the preset (1e-3)
-    lr = 1e-3 if objective == "joint" else optics_lr
-    stage_update = dict(steps=steps, val_every=10 ** 6, optics_objective=objective, lr=lr, optics_lr=optics_lr)
-    cfg = train_config("lff-x64", stages=(1,), steps={1: steps}, optics_init=optics_init)
+    """``objective``: a stage-1 objective, or "end_to_end" (stage 3 of the shipped lff-x64, fine-tuned)."""
+    if objective == "end_to_end":
+        cfg = train_config("lff-x64", stages=(3,), steps={3: steps}, init="lff-x64")
+        stage_update = dict(val_every=10 ** 6, optics_lr=optics_lr)
+        number = 3
+    else:
+        # the joint objective trains a decoder too: the decoder at the stage-2 rate of the preset (1e-3)
+        lr = 1e-3 if objective == "joint" else optics_lr
+        cfg = train_config("lff-x64", stages=(1,), steps={1: steps}, optics_init=optics_init)
+        stage_update = dict(val_every=10 ** 6, optics_objective=objective, lr=lr, optics_lr=optics_lr)
+        number = 1
     cfg = cfg.model_copy(update={"stages": (cfg.stages[0].model_copy(update=stage_update),)})
     cfg = type(cfg).model_validate(cfg.model_dump())
     trainer = Trainer(cfg, data, out)
     out.mkdir(parents=True, exist_ok=True)
     trainer._prepare()
+    start = copy.deepcopy(trainer.model)
     stage = build_stage(cfg.stages[0], trainer)
     stage.setup()
     groups, _ = stage.param_groups(0, steps)
@@ -57,9 +66,9 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = stage.config.lr_at(step, steps, g["base_lr"])
-        rng = D.step_rng(cfg.seed, 1, step)
-        torch.manual_seed(seed_of(cfg.seed, 1, step, 1))
-        noise = torch.Generator().manual_seed(seed_of(cfg.seed, 1, step, 2))
+        rng = D.step_rng(cfg.seed, number, step)
+        torch.manual_seed(seed_of(cfg.seed, number, step, 1))
+        noise = torch.Generator().manual_seed(seed_of(cfg.seed, number, step, 2))
         opt.zero_grad(set_to_none=True)
         loss, _ = stage.loss(rng, noise, None)
         loss.backward()
@@ -70,12 +79,13 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
         stats["grad_amp_rms"].append(float(ga[inside].pow(2).mean().sqrt()))
         opt.step()
         stats["update_phase_mean_abs"].append(float((optics.phase_rad.detach() - before)[inside].abs().mean()))
-    init = initial_microscope(cfg.system, cfg.seed, optics_init)
+    init = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
     result = {"objective": objective, "optics_init": optics_init, "optics_lr": optics_lr,
               "steps": steps, "wall_s": round(time.perf_counter() - t0, 1),
               **{k: float(np.median(v)) for k, v in stats.items()},
               "update_phase_sum_abs_mean": float(np.sum(stats["update_phase_mean_abs"])),
               "movement": optics_movement(trainer.model, init),
+              "movement_in_this_run": optics_movement(trainer.model, start),
               "throughput_blank": light_throughput(trainer.model.encoder)}
     return result
 
@@ -86,14 +96,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--work", type=Path, default=Path("/tmp/optx/runs"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "optics_movement.json")
+    parser.add_argument("--only", choices=("phase_intensity", "joint", "end_to_end"), action="append",
+                        help="run only these objectives (default: all)")
     args = parser.parse_args()
-    runs = [("phase_intensity", "random", 0.1), ("joint", "random", 0.1), ("joint", "knife_edge", 0.1)]
+    runs = [("phase_intensity", "random", 0.1), ("joint", "random", 0.1), ("joint", "knife_edge", 0.1),
+            ("end_to_end", "random", 5e-4), ("end_to_end", "random", 5e-2)]
+    runs = [r for r in runs if not args.only or r[0] in args.only]
     results = []
     for objective, init, optics_lr in runs:
-        r = run(args.data, args.steps, objective, init, optics_lr, args.work / f"{objective}-{init}")
+        r = run(args.data, args.steps, objective, init, optics_lr, args.work / f"{objective}-{init}-{optics_lr:g}")
         print(json.dumps(r))
         results.append(r)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        args.out = args.out.with_name(args.out.stem + "_" + "_".join(args.only) + ".json")
     args.out.write_text(json.dumps({"command": f"bench_optics_movement.py {args.data} --steps {args.steps}",
                                     "data": f"{args.data} (dmicro phantom --count 8 --size 512 --seed 3)",
                                     "runs": results}, indent=2))

@@ -10,6 +10,7 @@ from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterCon
 from napari_dmicro.decoders import decoder_config
 from napari_dmicro.optics.designed_filters import AMPLITUDE_TOLERANCE, designed_transmission
 from napari_dmicro.optics.report import light_throughput, optics_movement
+from napari_dmicro.pretrained import describe_model
 from napari_dmicro.system import SystemConfig
 from napari_dmicro.training import DataConfig, StageConfig, TrainConfig, Trainer
 from napari_dmicro.training.initial import initial_microscope
@@ -69,6 +70,11 @@ def test_joint_stage1_trains_optics_and_decoder_together(tiny_data, tmp_path):
     assert validation and "psnr_db" in validation[-1]  # the decoder's output is what is selected
     card = json.loads(json.dumps(read_card(tmp_path / "run")))
     assert card["train_config"]["optics_init"] == "knife_edge"
+    report = card["optics_report"]  # the finished model's card says how far its optics moved
+    assert report["init"] == "knife_edge (seed 0)" and 0 < report["mean_abs_damplitude"]
+    lines = describe_model(trainer.model.config, card)
+    assert any("knife_edge (seed 0) initialisation" in line for line in lines)
+    assert any("light throughput" in line for line in lines)
 
 
 def read_card(run):

@@ -44,7 +44,7 @@ def optics_report(model, card: dict) -> dict:
     train = card.get("train_config") or {}
     seed = int(train.get("seed") or 0)
     start = train.get("optics_init") or "random"
-    init = initial_microscope(model.config, seed, start)
+    init = initial_microscope(model.config, seed, start).to(next(model.parameters()).device)
     tile = model.encoder.tile_px()
     cells = make_field(REPORT_FIELD_SEED, size_px=tile or REPORT_FIELD_PX)
     return {"init": f"{start} (seed {seed})", "fine_tuned_from": train.get("init"),
@@ -67,8 +67,8 @@ def describe_optics(report: dict) -> list[str]:
     return [moved, light]
 
 
-def describe_model(config, card: dict, optics: dict | None = None) -> list[str]:
-    """Lines of a model card for people (``dmicro models`` and the Reconstruct widget); ``optics``: an
+def describe_model(config, card: dict, report: dict | None = None) -> list[str]:
+    """Lines of a model card for people (``dmicro models`` and the Reconstruct widget); ``report``: an
     :func:`optics_report` of the model (default: the card's ``optics_report``, if any)."""
     det, dec = config.encoder.detector, config.decoder
     optics = config.encoder.optics.display_name
@@ -90,9 +90,9 @@ def describe_model(config, card: dict, optics: dict | None = None) -> list[str]:
         if metrics.get("psnr_db") is not None:
             lines.append(f"{key} (mean of {metrics.get('patches', '?')} 256² patches): PSNR "
                          f"{metrics['psnr_db']:.2f} dB, SSIM {metrics.get('ssim', float('nan')):.3f}")
-    optics = optics or card.get("optics_report")
-    if optics:
-        lines += describe_optics(optics)
+    report = report or card.get("optics_report")
+    if report:
+        lines += describe_optics(report)
     if det.max_photons:
         lines.append(f"noise aware: {det.max_photons:g} photons, read noise {det.read_noise_e:g} e⁻")
     if card.get("data_description"):

@@ -32,6 +32,7 @@ from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.atomic import write_file_atomically, write_text_atomically
 from ..io.safetensors_header import file_sha256
+from ..pretrained import optics_report
 from . import data as D
 from .config import TrainConfig
 from .evaluation import evaluate_patches
@@ -346,7 +347,7 @@ class Trainer:
         info = ck.read_checkpoint_info(best_path)
         test = evaluate_patches(self.model, self.test_set, self.test_patches, cfg.data.patch_px, cfg.seed,
                                 self.device, optical=True, decoder=True) if self.test_patches else {}
-        card = {**info.card, "test": test, "test_protocol": (
+        card = {**info.card, "test": test, "optics_report": optics_report(self.model, info.card), "test_protocol": (
             f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
             f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once"),
             "wall_time_s": round(self.elapsed_s, 1)}
