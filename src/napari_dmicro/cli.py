@@ -35,6 +35,9 @@ examples:
                --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
   dmicro train --preset d2nn-x64 --init d2nn-x64 --decoder conv --stages 2 \\
                --data fields/ --out runs/d2nn-conv              # a new decoder for a microscope you built
+  dmicro train --preset lff-x64 --optics-init knife_edge --stages 2,3 --freeze-optics \
+               --data fields/ --out runs/knife-edge             # a designed (knife-edge) filter, kept fixed
+  dmicro train --preset lff-x64-v2 --data fields/ --out runs/lff-x64-v2  # knife-edge start, joint stage 1
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
 run.json (configuration, splits, data fingerprint) and events.jsonl (the log).

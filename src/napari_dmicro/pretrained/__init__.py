@@ -54,7 +54,9 @@ def optics_report(model, card: dict) -> dict:
 
 def describe_optics(report: dict) -> list[str]:
     """Card lines of an :func:`optics_report`."""
-    moved = (f"optics vs their {report['init']} initialisation: phase correlation {report['phase_corr']:.2f}, "
+    corr = report["phase_corr"]  # undefined (nan) when the initial phase is constant (a designed filter)
+    corr_text = f"phase correlation {corr:.2f}, " if corr == corr else ""
+    moved = (f"optics vs their {report['init']} initialisation: {corr_text}"
              f"mean |Δphase| {report['mean_abs_dphase_rad']:.2f} rad")
     if "mean_abs_dphase_above_na_rad" in report:
         moved += f" ({report['mean_abs_dphase_above_na_rad']:.2f} rad above NA 0.25)"
