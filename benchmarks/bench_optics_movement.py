@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -38,17 +39,19 @@ def _masks(model):
     return optics, inside, high
 
 
-def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: float, out: Path) -> dict:
+def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: float, out: Path,
+        smoothing_px: float = 0.0) -> dict:
     """``objective``: a stage-1 objective, or "end_to_end" (stage 3 of the shipped lff-x64, fine-tuned)."""
     if objective == "end_to_end":
         cfg = train_config("lff-x64", stages=(3,), steps={3: steps}, init="lff-x64")
-        stage_update = dict(val_every=10 ** 6, optics_lr=optics_lr)
+        stage_update = dict(val_every=10 ** 6, optics_lr=optics_lr, optics_grad_smoothing_px=smoothing_px)
         number = 3
     else:
         # the joint objective trains a decoder too: the decoder at the stage-2 rate of the preset (1e-3)
         lr = 1e-3 if objective == "joint" else optics_lr
         cfg = train_config("lff-x64", stages=(1,), steps={1: steps}, optics_init=optics_init)
-        stage_update = dict(val_every=10 ** 6, optics_objective=objective, lr=lr, optics_lr=optics_lr)
+        stage_update = dict(val_every=10 ** 6, optics_objective=objective, lr=lr, optics_lr=optics_lr,
+                            optics_grad_smoothing_px=smoothing_px)
         number = 1
     cfg = cfg.model_copy(update={"stages": (cfg.stages[0].model_copy(update=stage_update),)})
     cfg = type(cfg).model_validate(cfg.model_dump())
@@ -72,6 +75,7 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
         opt.zero_grad(set_to_none=True)
         loss, _ = stage.loss(rng, noise, None)
         loss.backward()
+        stage.after_backward(None)
         before = optics.phase_rad.detach().clone()
         gp, ga = optics.phase_rad.grad, optics.amplitude_logit.grad
         stats["grad_phase_rms"].append(float(gp[inside].pow(2).mean().sqrt()))
@@ -81,6 +85,7 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
         stats["update_phase_mean_abs"].append(float((optics.phase_rad.detach() - before)[inside].abs().mean()))
     init = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
     result = {"objective": objective, "optics_init": optics_init, "optics_lr": optics_lr,
+              "optics_grad_smoothing_px": smoothing_px,
               "steps": steps, "wall_s": round(time.perf_counter() - t0, 1),
               **{k: float(np.median(v)) for k, v in stats.items()},
               "update_phase_sum_abs_mean": float(np.sum(stats["update_phase_mean_abs"])),
@@ -98,19 +103,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "optics_movement.json")
     parser.add_argument("--only", choices=("phase_intensity", "joint", "end_to_end"), action="append",
                         help="run only these objectives (default: all)")
+    parser.add_argument("--smoothing-px", type=float, default=0.0, help="optics_grad_smoothing_px of every run")
     args = parser.parse_args()
     runs = [("phase_intensity", "random", 0.1), ("joint", "random", 0.1), ("joint", "knife_edge", 0.1),
             ("end_to_end", "random", 5e-4), ("end_to_end", "random", 5e-2)]
     runs = [r for r in runs if not args.only or r[0] in args.only]
     results = []
     for objective, init, optics_lr in runs:
-        r = run(args.data, args.steps, objective, init, optics_lr, args.work / f"{objective}-{init}-{optics_lr:g}")
+        r = run(args.data, args.steps, objective, init, optics_lr,
+                args.work / f"{objective}-{init}-{optics_lr:g}-{args.smoothing_px:g}", args.smoothing_px)
         print(json.dumps(r))
         results.append(r)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.only:
-        args.out = args.out.with_name(args.out.stem + "_" + "_".join(args.only) + ".json")
-    args.out.write_text(json.dumps({"command": f"bench_optics_movement.py {args.data} --steps {args.steps}",
+    if args.only or args.smoothing_px:
+        tag = "_".join(args.only or ["all"]) + (f"_smooth{args.smoothing_px:g}" if args.smoothing_px else "")
+        args.out = args.out.with_name(f"{args.out.stem}_{tag}.json")
+    args.out.write_text(json.dumps({"command": " ".join(["bench_optics_movement.py", *sys.argv[1:]]),
                                     "data": f"{args.data} (dmicro phantom --count 8 --size 512 --seed 3)",
                                     "runs": results}, indent=2))
 

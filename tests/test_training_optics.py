@@ -121,3 +121,23 @@ def test_optics_report_measures_movement_and_throughput():
     assert light_throughput(start.encoder) == pytest.approx(float(dc.abs() ** 2), rel=1e-3)
     all_pass = initial_microscope(system, 0, "all_pass")
     assert light_throughput(all_pass.encoder) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_optics_gradient_smoothing_spreads_a_bins_evidence_to_its_neighbours_and_keeps_its_sum():
+    from napari_dmicro.training.stages import smooth_optics_gradients
+
+    system = train_config("lff-x64").system
+    model = initial_microscope(system, 0)
+    phase = model.encoder.optics.phase_rad
+    grad = torch.zeros_like(phase)
+    grad[128, 100] = 1.0
+    phase.grad = grad.clone()
+    smooth_optics_gradients(model, 0.0)
+    assert torch.equal(phase.grad, grad)  # off: untouched
+    smooth_optics_gradients(model, 2.0)
+    g = phase.grad
+    assert float(g.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert float(g[128, 100]) == pytest.approx(1 / (2 * torch.pi * 4), rel=0.02)  # 2-D Gaussian peak, σ 2
+    assert float(g[128, 102]) / float(g[128, 100]) == pytest.approx(float(torch.exp(torch.tensor(-0.5))), rel=0.02)
+    with pytest.raises(ValueError, match="stages 1 and 3"):
+        StageConfig(name="decoder", steps=1, batch_size=1, lr=1e-3, optics_grad_smoothing_px=2)

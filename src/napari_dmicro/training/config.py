@@ -47,6 +47,9 @@ class StageConfig(_Config):
         "phase_intensity", description="stage 1: 'phase_intensity' = L1 of the detector intensity against φ/2π "
         "(the paper; pushes towards a level encoding that folds above ~π); 'joint' = L1 of the decoder's output "
         "through the optics, optics and decoder trained together from the start (keeps what the decoder needs)")
+    optics_grad_smoothing_px: float = Field(0.0, ge=0, le=64, description="stages 1 and 3: σ (mask pixels) of a "
+                                            "Gaussian blur of the optics' gradients before the optimiser step: "
+                                            "neighbouring frequency bins share their evidence (0: off)")
     optics_lr_scale: float = Field(1.0, gt=0, description="stages 1 and 3: the optics' learning rate "
                                    "(optics_lr, or lr) × this")
 
@@ -64,9 +67,10 @@ class StageConfig(_Config):
         if self.name == "optics" and self.freeze_optics and self.optics_objective != "joint":
             raise ValueError("stage 1 with frozen optics trains nothing unless optics_objective='joint'; "
                              "drop stage 1 (e.g. --stages 2,3) to train a decoder behind fixed optics")
-        if self.name == "decoder" and (self.optics_objective != "phase_intensity" or self.optics_lr_scale != 1):
-            raise ValueError("stage 2 keeps the optics fixed: optics_objective and optics_lr_scale are for "
-                             "stages 1 and 3")
+        if self.name == "decoder" and (self.optics_objective != "phase_intensity" or self.optics_lr_scale != 1
+                                       or self.optics_grad_smoothing_px):
+            raise ValueError("stage 2 keeps the optics fixed: optics_objective, optics_lr_scale and "
+                             "optics_grad_smoothing_px are for stages 1 and 3")
         return self
 
     def steps_per_epoch(self, n_train_fields: int) -> int:

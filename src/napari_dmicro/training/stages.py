@@ -154,6 +154,9 @@ class OpticsStage(Stage):
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
 
+    def after_backward(self, schedule) -> None:
+        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
+
     def optics_kwargs(self, schedule) -> dict:
         return {}
 
@@ -292,6 +295,9 @@ class EndToEndStage(Stage):
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
 
+    def after_backward(self, schedule) -> None:
+        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
+
     def loss(self, rng, noise_gen, schedule):
         pred, targets = decoded_crops(self, rng, noise_gen)
         terms, loss = {}, torch.zeros((), device=self.trainer.device)
@@ -315,6 +321,30 @@ def decoded_crops(stage: Stage, rng, noise_gen) -> tuple[torch.Tensor, torch.Ten
     reference = crop_references(t, patches.sources) if acq.noisy else None
     meas = acq.expose(camera, "differentiable", noise_gen, reference)
     return stage.model.decode(meas), targets
+
+
+def smooth_optics_gradients(model, sigma_px: float) -> None:
+    """Blur the gradients of the optics' masks (last two axes) with a Gaussian of ``sigma_px`` mask pixels.
+
+    Each frequency bin of a random mask sees a gradient whose sign changes from batch to batch; Adam
+    gives every bin the same step, so most bins random-walk. Blurring lets neighbours share evidence
+    (a smooth preconditioner; the parametrisation and the checkpoints are unchanged). 0: nothing."""
+    if not sigma_px:
+        return
+    radius = max(int(round(3 * sigma_px)), 1)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (x / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    for p in model.optics_parameters():
+        if p.grad is None or p.ndim < 2:
+            continue
+        g = p.grad.reshape(-1, 1, *p.grad.shape[-2:])
+        k = kernel.to(g.device, g.dtype)
+        g = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (radius, radius, 0, 0), mode="reflect"),
+                                       k.view(1, 1, 1, -1))
+        g = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (0, 0, radius, radius), mode="reflect"),
+                                       k.view(1, 1, -1, 1))
+        p.grad = g.reshape(p.grad.shape)
 
 
 def fit_fresh_normalization(trainer, sample) -> None:
