@@ -4,9 +4,10 @@ short stage 1 under the paper's objective vs the joint objective.
     dmicro phantom --out /tmp/optx/fields --count 8 --size 512 --seed 3
     PYTHONPATH=src python benchmarks/bench_optics_movement.py /tmp/optx/fields --steps 40
 
-Prints (and writes benchmarks/results/optics_movement.json): per objective, the rms gradient of the phase
-and amplitude logits (inside the pupil, and above NA 0.25), the mean |Adam update| per step, and the
-optics movement after the run (:func:`napari_dmicro.optics.report.optics_movement`). A few minutes on 2 cores.
+Prints (and writes benchmarks/results/optics_movement*.json): per objective, the rms gradient of the phase
+and amplitude logits (inside the pupil, and above NA 0.25; after the optional gradient smoothing), the mean
+|Adam update| per step and their sum, the training loss over the first and last 5 steps, and the optics
+movement after the run (:func:`napari_dmicro.optics.report.optics_movement`). A few minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
     groups, _ = stage.param_groups(0, steps)
     opt = torch.optim.Adam(groups)
     optics, inside, high = _masks(trainer.model)
+    losses = []
     stats = {"grad_phase_rms": [], "grad_phase_rms_high_na": [], "grad_amp_rms": [], "update_phase_mean_abs": []}
     t0 = time.perf_counter()
     for step in range(steps):
@@ -75,6 +77,7 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
         opt.zero_grad(set_to_none=True)
         loss, _ = stage.loss(rng, noise, None)
         loss.backward()
+        losses.append(float(loss.detach()))
         stage.after_backward(None)
         before = optics.phase_rad.detach().clone()
         gp, ga = optics.phase_rad.grad, optics.amplitude_logit.grad
@@ -89,6 +92,7 @@ def run(data: Path, steps: int, objective: str, optics_init: str, optics_lr: flo
               "steps": steps, "wall_s": round(time.perf_counter() - t0, 1),
               **{k: float(np.median(v)) for k, v in stats.items()},
               "update_phase_sum_abs_mean": float(np.sum(stats["update_phase_mean_abs"])),
+              "loss_first5": float(np.mean(losses[:5])), "loss_last5": float(np.mean(losses[-5:])),
               "movement": optics_movement(trainer.model, init),
               "movement_in_this_run": optics_movement(trainer.model, start),
               "throughput_blank": light_throughput(trainer.model.encoder)}
