@@ -85,7 +85,9 @@ class Stage:
         raise NotImplementedError
 
     def after_backward(self, schedule) -> None:
-        """Between backward and the optimiser step (e.g. gradient masks)."""
+        """Between backward and the optimiser step (e.g. gradient masks); by default the optional
+        smoothing of the optics' gradients (``optics_grad_smoothing_px``; 0 in stage 2)."""
+        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
 
     def after_step(self) -> None:
         """After the optimiser step (e.g. a discriminator update)."""
@@ -153,9 +155,6 @@ class OpticsStage(Stage):
             olr = (cfg.optics_lr or cfg.lr) * cfg.optics_lr_scale
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
-
-    def after_backward(self, schedule) -> None:
-        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
 
     def optics_kwargs(self, schedule) -> dict:
         return {}
@@ -294,9 +293,6 @@ class EndToEndStage(Stage):
             olr = (stage.optics_lr or stage.lr) * stage.optics_lr_scale
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
-
-    def after_backward(self, schedule) -> None:
-        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
 
     def loss(self, rng, noise_gen, schedule):
         pred, targets = decoded_crops(self, rng, noise_gen)
