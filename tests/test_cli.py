@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import napari_dmicro as dm
 from napari_dmicro.cli import main
@@ -225,3 +226,21 @@ def test_train_steps_override_replaces_the_budget_length_of_named_stages(capsys)
     with pytest.raises(SystemExit) as exc:
         main(["train", "--preset", "lff-x64", "--data", "x", "--out", "y", "--steps", "2:5"])
     assert exc.value.code == 2 and "stage=steps" in capsys.readouterr().err
+
+
+def test_train_command_starts_from_designed_optics_and_keeps_them_frozen(tmp_path, monkeypatch):
+    from napari_dmicro.io.checkpoints import load_checkpoint, read_checkpoint_info
+    from napari_dmicro.optics.designed_filters import AMPLITUDE_TOLERANCE, designed_transmission
+
+    _tiny_train_preset(monkeypatch, tmp_path, steps=2)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
+                 "--optics-init", "knife_edge", "--stage1-objective", "joint", "--freeze-optics"]) == 0
+    card = read_checkpoint_info(out / "model.safetensors").card
+    stages = card["train_config"]["stages"]
+    assert card["train_config"]["optics_init"] == "knife_edge"
+    assert stages[0]["optics_objective"] == "joint" and stages[0]["freeze_optics"] and stages[2]["freeze_optics"]
+    model, _ = load_checkpoint(out / "model.safetensors")
+    optics = model.encoder.optics
+    amp, _ = designed_transmission(optics.config, "knife_edge")
+    assert torch.allclose(optics.transmission().abs(), (amp * optics.pupil).float(), atol=AMPLITUDE_TOLERANCE)

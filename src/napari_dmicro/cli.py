@@ -35,6 +35,9 @@ examples:
                --freeze-optics --data my_fields/ --out runs/finetuned       # fine-tune on your fields
   dmicro train --preset d2nn-x64 --init d2nn-x64 --decoder conv --stages 2 \\
                --data fields/ --out runs/d2nn-conv              # a new decoder for a microscope you built
+  dmicro train --preset lff-x64 --optics-init knife_edge --stages 2,3 --freeze-optics \
+               --data fields/ --out runs/knife-edge             # a designed (knife-edge) filter, kept fixed
+  dmicro train --preset lff-x64-v2 --data fields/ --out runs/lff-x64-v2  # knife-edge start, joint stage 1
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
 run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
@@ -192,8 +195,8 @@ def cmd_evaluate(args) -> int:
 def cmd_models(args) -> int:
     import json
 
-    from .io.checkpoints import read_checkpoint_info
-    from .pretrained import describe_model, shipped_models
+    from .io.checkpoints import load_checkpoint, read_checkpoint_info
+    from .pretrained import describe_model, optics_report, shipped_models
 
     models = shipped_models()
     if not models:
@@ -204,7 +207,8 @@ def cmd_models(args) -> int:
         info = read_checkpoint_info(path)
         size_mb = path.stat().st_size / 2**20
         print(f"{name}  ({size_mb:.1f} MB)")
-        for line in describe_model(info.config, info.card):
+        model, _ = load_checkpoint(path, device="cpu")
+        for line in describe_model(info.config, info.card, optics_report(model, info.card)):
             print(f"    {line}")
         if args.verbose:
             print(json.dumps(info.card, indent=2, default=str))
@@ -272,6 +276,8 @@ def cmd_train(args) -> int:
     from .training.trainer import saved_files_message
 
     overrides = {"seed": args.seed, "device": args.device}
+    if args.optics_init is not None:
+        overrides["optics_init"] = args.optics_init
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
     if args.vgg19_weights:
@@ -279,7 +285,8 @@ def cmd_train(args) -> int:
     try:
         config = train_config(args.preset, budget=args.budget, stages=args.stages, max_photons=args.photons,
                               read_noise_e=args.read_noise, freeze_optics=args.freeze_optics, init=args.init,
-                              steps=args.steps, decoder=args.decoder, **overrides)
+                              steps=args.steps, decoder=args.decoder, optics_objective=args.stage1_objective,
+                              **overrides)
         config = _with_data_options(config, args)
     except KeyError as exc:  # an unknown preset or decoder name
         raise CLIError(exc.args[0] if exc.args else str(exc)) from None
@@ -405,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train optics and decoder (the paper's three stages)",
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", required=True, help="lff-x64, lff-x256, d2nn-x64 (shipped models) or lff-x4, "
-                   "lff-x16, lff-x1024 (the compression curve)")
+                   "lff-x16, lff-x1024 (the compression curve), lff-x64-v2, lff-x256-v2 (issue 10 recipe)")
     p.add_argument("--data", required=True, help="folder of field files (.zarr, .npy, .npz), split by field")
     p.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model.safetensors")
     p.add_argument("--stages", type=_parse_stages, default=(1, 2, 3), help="subset of 1,2,3 (1,2,3)")
@@ -420,7 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")
     p.add_argument("--read-noise", type=float, default=0.0, help="noise-aware training: read noise σ (e-)")
-    p.add_argument("--freeze-optics", action="store_true", help="stage 3 keeps the optics fixed")
+    p.add_argument("--freeze-optics", action="store_true",
+                   help="stage 3 (and a joint stage 1) keep the optics fixed (a designed or built microscope)")
+    p.add_argument("--optics-init", choices=("random", "all_pass", "zernike", "knife_edge", "dpc"), default=None,
+                   help="how the optics start without --init: the paper's random masks or a designed Fourier "
+                        "filter (LFF; default: the preset's)")
+    p.add_argument("--stage1-objective", choices=("phase_intensity", "joint"), default=None,
+                   help="stage 1: intensity read as φ/2π (the paper) or optics trained jointly with the decoder "
+                        "(default: the preset's)")
     p.add_argument("--vgg19-weights", help="safetensors file with ImageNet VGG19 weights (perceptual loss)")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, crops and noise (0)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")

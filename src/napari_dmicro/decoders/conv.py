@@ -30,11 +30,13 @@ __all__ = ["ConvDecoder", "ResBlock"]
 
 
 class ResBlock(nn.Module):
-    def __init__(self, width: int, res_scale: float = 1.0):
+    """x + res_scale · conv(ReLU(conv(x))), both 3x3 convolutions dilated by ``dilation``."""
+
+    def __init__(self, width: int, res_scale: float = 1.0, dilation: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
         self.act = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
         self.res_scale = float(res_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ MAX_MLP_RATIO = 16.0
 MAX_WIDTH = 1024
 MAX_BLOCKS = 128
 MAX_NUM_FEAT = 512
+MAX_DILATION = 64
 
 
 Shapes = dict[str, tuple[int, ...]]
@@ -70,6 +71,15 @@ def _conv_decoder(c) -> Shapes:
             | _conv(f"tail.{2 + 2 * stages}", c.num_feat, out))
 
 
+def _dilated_decoder(c) -> Shapes:
+    w, u, out = c.width, c.upscale, c.out_chans
+    shapes = _conv("head", c.in_chans, w)
+    for i in range(len(c.dilations)):
+        shapes |= _conv(f"body.{i}.conv1", w, w) | _conv(f"body.{i}.conv2", w, w)
+    return (shapes | _conv("conv_after_body", w, w) | _conv("tail.0", w, out * u * u)
+            | _conv("refine.0", out, c.refine_width) | _conv("refine.2", c.refine_width, out))
+
+
 def _swinir(c) -> Shapes:
     e, u, out = c.embed_dim, c.upscale, c.out_chans
     hidden = int(e * c.mlp_ratio)
@@ -93,6 +103,8 @@ def _swinir(c) -> Shapes:
 def decoder_tensor_shapes(config) -> Shapes:
     """Name → shape of every tensor in ``build_decoder(config).state_dict()``, from the configuration's
     numbers alone (nothing is built)."""
+    if config.family == "dilated":
+        return _dilated_decoder(config)
     return _conv_decoder(config) if config.family == "conv" else _swinir(config)
 
 

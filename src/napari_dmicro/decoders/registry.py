@@ -5,9 +5,12 @@
 
 * ``family="swinir"``: ``embed_dim, depths, num_heads, window_size, mlp_ratio, resi_connection,
   upsampler, num_feat, drop_path_rate, img_size``;
-* ``family="conv"``: ``width, n_blocks, res_scale, upsampler, num_feat``.
+* ``family="conv"``: ``width, n_blocks, res_scale, upsampler, num_feat``;
+* ``family="dilated"``: ``width, dilations, res_scale, refine_width`` (always one PixelShuffle; its receptive
+  field on the camera grid is :meth:`DecoderConfig.receptive_field_camera_px`).
 
 ``upscale`` is the side ratio object/camera, i.e. sqrt(compression): x64 -> 8, x256 -> 16.
+``img_size`` (every family) is also the camera window of the blended whole-field inference.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from . import limits as L
 from .conv import ConvDecoder
+from .dilated import DilatedConvDecoder, receptive_field_camera_px
 from .swinir import SwinIR
 
 __all__ = [
@@ -46,7 +50,7 @@ class DecoderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    family: Literal["swinir", "conv"]
+    family: Literal["swinir", "conv", "dilated"]
     upscale: int = Field(description="output side / input side, a power of 2 in 2..32")
     in_chans: int = Field(1, ge=1, le=L.MAX_CHANNELS)
     out_chans: int = Field(1, ge=1, le=L.MAX_CHANNELS)
@@ -73,13 +77,17 @@ class DecoderConfig(BaseModel):
     n_blocks: int = Field(8, ge=0, le=L.MAX_BLOCKS)
     res_scale: float = Field(1.0, gt=0)
 
+    # --- dilated ---
+    dilations: tuple[int, ...] = Field((1, 2, 4, 4, 2, 1), description="dilation of each residual block")
+    refine_width: int = Field(16, ge=1, le=L.MAX_WIDTH, description="channels of the full-resolution refinement")
+
     @model_validator(mode="before")
     @classmethod
     def _family_defaults(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("upsampler") is None:
             data = dict(data)
             data["upsampler"] = (
-                "pixelshuffledirect" if data.get("family") == "conv" else "pixelshuffle"
+                "pixelshuffledirect" if data.get("family") in ("conv", "dilated") else "pixelshuffle"
             )
         return data
 
@@ -112,6 +120,13 @@ class DecoderConfig(BaseModel):
             raise ValueError(f"num_heads={v}: every head count must lie in 1..{L.MAX_HEADS}")
         return v
 
+    @field_validator("dilations")
+    @classmethod
+    def _dilations(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(v) > L.MAX_BLOCKS or any(d < 1 or d > L.MAX_DILATION for d in v):
+            raise ValueError(f"dilations={v}: at most {L.MAX_BLOCKS} blocks, each dilation in 1..{L.MAX_DILATION}")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.family == "swinir":
@@ -141,6 +156,15 @@ class DecoderConfig(BaseModel):
     def parameter_count(self) -> int:
         """Number of parameters of the decoder this configuration builds (arithmetic; nothing is built)."""
         return L.decoder_parameter_count(self)
+
+    def receptive_field_camera_px(self) -> int | None:
+        """Side of the decoder's receptive field on the camera grid (camera pixels); None for SwinIR
+        (shifted windows: the whole image, in principle)."""
+        if self.family == "dilated":
+            return receptive_field_camera_px(self.dilations)
+        if self.family == "conv":
+            return receptive_field_camera_px((1,) * self.n_blocks) if self.upsampler == "pixelshuffledirect" else None
+        return None
 
     @property
     def compression(self) -> int:
@@ -239,6 +263,17 @@ DECODER_PRESETS: dict[str, DecoderPreset] = {
         "residual CNN: width 64, 8 residual blocks, single PixelShuffle(upscale)",
         dict(family="conv", width=64, n_blocks=8, upsampler="pixelshuffledirect"),
     ),
+    "conv-dilated": DecoderPreset(
+        "dilated residual CNN on the camera grid (width 64, dilations 1,2,4,4,2,1: a receptive field of 63 "
+        "camera pixels, 159 µm at x64 with 2.53 µm pixels), single PixelShuffle(upscale), a small "
+        "full-resolution refinement; sees whole cells to unfold thick ones",
+        # img_size: the window of the blended whole-field inference, 2x the receptive field's reach
+        dict(family="dilated", width=64, dilations=(1, 2, 4, 4, 2, 1), refine_width=16, img_size=128),
+    ),
+    "conv-dilated-tiny": DecoderPreset(
+        "minimal dilated residual CNN for tests: width 8, dilations 1,2,4",
+        dict(family="dilated", width=8, dilations=(1, 2, 4), refine_width=4),
+    ),
     "conv-tiny": DecoderPreset(
         "minimal residual CNN for tests: width 16, 2 residual blocks",
         dict(family="conv", width=16, n_blocks=2, upsampler="pixelshuffledirect"),
@@ -291,6 +326,10 @@ def build_decoder(config: DecoderConfig) -> torch.nn.Module:
             upsampler=config.upsampler,
             num_feat=config.num_feat,
         )
+    elif config.family == "dilated":
+        module = DilatedConvDecoder(upscale=config.upscale, in_chans=config.in_chans, out_chans=config.out_chans,
+                                    width=config.width, dilations=config.dilations, res_scale=config.res_scale,
+                                    refine_width=config.refine_width)
     else:  # pragma: no cover - guarded by the Literal
         raise ValueError(f"unknown decoder family {config.family!r}")
     module.config = config

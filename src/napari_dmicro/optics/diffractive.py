@@ -38,7 +38,8 @@ class PhaseD2NN(nn.Module):
         elif init == "zeros":
             phase = torch.zeros(shape)
         else:
-            raise ValueError(f"unknown init '{init}'; use 'random' or 'zeros'")
+            raise ValueError(f"unknown init '{init}' for a PhaseD2NN; use 'random' or 'zeros' (the designed "
+                             "filters zernike, knife_edge and dpc are Fourier filters: LFF presets only)")
         self.phase_rad = nn.Parameter(phase)
         if cfg.mode == "amplitude_phase":
             self.amplitude_logit = nn.Parameter(torch.full(shape, 3.0))

@@ -10,6 +10,10 @@ The Fourier-plane mask is sampled on an ``N × N`` grid (``N = filter_size_px``)
 - ``convolution="circular"``: the authors' periodic model on an N × N input, kept for comparison.
 
 The 4f image inversion (x → −x) is not modelled: it is equivalent to reading the camera rotated by 180°.
+
+Initialisations (``init=``): ``"random"`` (the paper: both logits ~ N(0, 1)), ``"all_pass"``, and two
+designed filters that the learned optics can start from (:mod:`.designed_filters`): ``"zernike"``
+(phase contrast) and ``"knife_edge"`` (alias ``"dpc"``: asymmetric, phase gradient → intensity).
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import torch
 from torch import nn
 
 from ..config import FourierFilterConfig
+from .designed_filters import ALL_PASS_LOGIT, DESIGNED_FILTERS, designed_logits
 from .grids import as_batch, frequency_grid, require_complex
 
 #: sigmoid(12) = 1 − 6e-6: the amplitude logit used for an all-pass filter.
-_ALL_PASS_LOGIT = 12.0
+_ALL_PASS_LOGIT = ALL_PASS_LOGIT
+#: every accepted ``init``
+LFF_INITS = ("random", "all_pass", *DESIGNED_FILTERS)
 
 
 class LearnableFourierFilter(nn.Module):
@@ -38,8 +45,12 @@ class LearnableFourierFilter(nn.Module):
         elif init == "all_pass":
             amp = torch.full((n, n), _ALL_PASS_LOGIT)
             phase = torch.zeros(n, n)
+        elif init in DESIGNED_FILTERS:
+            if self.config.mode != "amplitude_phase":
+                raise ValueError(f"init '{init}' needs an amplitude mask: use mode='amplitude_phase'")
+            amp, phase = designed_logits(self.config, init)
         else:
-            raise ValueError(f"unknown init '{init}'; use 'random' or 'all_pass'")
+            raise ValueError(f"unknown init '{init}'; use one of {', '.join(LFF_INITS)}")
         self.phase_rad = nn.Parameter(phase)
         if self.config.mode == "amplitude_phase":
             self.amplitude_logit = nn.Parameter(amp)

@@ -27,8 +27,51 @@ def resolve_model(name_or_path) -> Path:
                             f"(shipped models: {known}); give a .safetensors path or a run folder")
 
 
-def describe_model(config, card: dict) -> list[str]:
-    """Lines of a model card for people (``dmicro models`` and the Reconstruct widget)."""
+#: the "typical cell field" of the optics report: phantom field seed and side (object pixels)
+REPORT_FIELD_SEED = 12345
+REPORT_FIELD_PX = 256
+
+
+def optics_report(model, card: dict) -> dict:
+    """How far a model's optics moved from the initialisation its training started from (the optics of
+    ``initial_microscope`` for the card's seed and ``optics_init``; for a fine-tuned model the random
+    draw of the same seed, which is the root model's start when it used that seed), and its light
+    throughput on a blank field and on a phantom cell field (:mod:`napari_dmicro.optics.report`)."""
+    from ..optics.report import light_throughput, optics_movement
+    from ..phantoms import make_field
+    from ..training.initial import initial_microscope
+
+    train = card.get("train_config") or {}
+    seed = int(train.get("seed") or 0)
+    start = train.get("optics_init") or "random"
+    init = initial_microscope(model.config, seed, start).to(next(model.parameters()).device)
+    tile = model.encoder.tile_px()
+    cells = make_field(REPORT_FIELD_SEED, size_px=tile or REPORT_FIELD_PX)
+    return {"init": f"{start} (seed {seed})", "fine_tuned_from": train.get("init"),
+            **optics_movement(model, init), "throughput_blank": light_throughput(model.encoder),
+            "throughput_cells": light_throughput(model.encoder, cells)}
+
+
+def describe_optics(report: dict) -> list[str]:
+    """Card lines of an :func:`optics_report`."""
+    corr = report["phase_corr"]  # undefined (nan) when the initial phase is constant (a designed filter)
+    corr_text = f"phase correlation {corr:.2f}, " if corr == corr else ""
+    moved = (f"optics vs their {report['init']} initialisation: {corr_text}"
+             f"mean |Δphase| {report['mean_abs_dphase_rad']:.2f} rad")
+    if "mean_abs_dphase_above_na_rad" in report:
+        moved += f" ({report['mean_abs_dphase_above_na_rad']:.2f} rad above NA 0.25)"
+    if "mean_abs_damplitude" in report:
+        moved += f", mean |Δamplitude| {report['mean_abs_damplitude']:.3f}"
+    if report.get("layer_phase_corr"):
+        moved += ", per layer " + "/".join(f"{c:.2f}" for c in report["layer_phase_corr"])
+    light = (f"light throughput: {100 * report['throughput_blank']:.0f} % of a blank field's energy reaches "
+             f"the camera, {100 * report['throughput_cells']:.0f} % of a phantom cell field's")
+    return [moved, light]
+
+
+def describe_model(config, card: dict, report: dict | None = None) -> list[str]:
+    """Lines of a model card for people (``dmicro models`` and the Reconstruct widget); ``report``: an
+    :func:`optics_report` of the model (default: the card's ``optics_report``, if any)."""
     det, dec = config.encoder.detector, config.decoder
     optics = config.encoder.optics.display_name
     lines = []
@@ -49,6 +92,9 @@ def describe_model(config, card: dict) -> list[str]:
         if metrics.get("psnr_db") is not None:
             lines.append(f"{key} (mean of {metrics.get('patches', '?')} 256² patches): PSNR "
                          f"{metrics['psnr_db']:.2f} dB, SSIM {metrics.get('ssim', float('nan')):.3f}")
+    report = report or card.get("optics_report")
+    if report:
+        lines += describe_optics(report)
     if det.max_photons:
         lines.append(f"noise aware: {det.max_photons:g} photons, read noise {det.read_noise_e:g} e⁻")
     if card.get("data_description"):

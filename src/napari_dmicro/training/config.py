@@ -27,7 +27,8 @@ class StageConfig(_Config):
     epochs: float | None = Field(None, gt=0, description="passes over the training fields, one patch each")
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0, description="learning rate of the trained part (decoder in stage 3)")
-    optics_lr: float | None = Field(None, gt=0, description="stage 3: learning rate of the optics")
+    optics_lr: float | None = Field(None, gt=0, description="stages 1 and 3: learning rate of the optics "
+                                    "(default: lr)")
     milestones: tuple[float, ...] = ()
     gamma: float = Field(0.1, gt=0, le=1)
     val_every: int = Field(100, ge=1, description="validate every this many steps (and at the end)")
@@ -40,7 +41,17 @@ class StageConfig(_Config):
     joint_lr: float = Field(5e-5, gt=0, description="Algorithm 1: learning rate of joint sub-steps")
     power_lr: float | None = Field(None, gt=0, description="Algorithm 1: learning rate of the layer powers "
                                    "P_i (default: that of the layers)")
-    freeze_optics: bool = Field(False, description="stage 3: keep the optics fixed (built microscope)")
+    freeze_optics: bool = Field(False, description="stage 1 and 3: keep the optics fixed (a designed or built "
+                                "microscope; stage 1 then only trains the decoder under objective 'joint')")
+    optics_objective: Literal["phase_intensity", "joint"] = Field(
+        "phase_intensity", description="stage 1: 'phase_intensity' = L1 of the detector intensity against φ/2π "
+        "(the paper; pushes towards a level encoding that folds above ~π); 'joint' = L1 of the decoder's output "
+        "through the optics, optics and decoder trained together from the start (keeps what the decoder needs)")
+    optics_grad_smoothing_px: float = Field(0.0, ge=0, le=64, description="stages 1 and 3: σ (mask pixels) of a "
+                                            "Gaussian blur of the optics' gradients before the optimiser step: "
+                                            "neighbouring frequency bins share their evidence (0: off)")
+    optics_lr_scale: float = Field(1.0, gt=0, description="stages 1 and 3: the optics' learning rate "
+                                   "(optics_lr, or lr) × this")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -50,6 +61,16 @@ class StageConfig(_Config):
             raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
         if self.name == "optics" and self.loss != "l1":
             raise ValueError("stage 1 (optics) uses the L1 phase-to-intensity loss of the paper")
+        if self.progressive_layers and self.optics_objective == "joint":
+            raise ValueError("Algorithm 1 (progressive_layers) trains the optics alone: use "
+                             "optics_objective='phase_intensity' with it")
+        if self.name == "optics" and self.freeze_optics and self.optics_objective != "joint":
+            raise ValueError("stage 1 with frozen optics trains nothing unless optics_objective='joint'; "
+                             "drop stage 1 (e.g. --stages 2,3) to train a decoder behind fixed optics")
+        if self.name == "decoder" and (self.optics_objective != "phase_intensity" or self.optics_lr_scale != 1
+                                       or self.optics_grad_smoothing_px):
+            raise ValueError("stage 2 keeps the optics fixed: optics_objective, optics_lr_scale and "
+                             "optics_grad_smoothing_px are for stages 1 and 3")
         return self
 
     def steps_per_epoch(self, n_train_fields: int) -> int:
@@ -119,6 +140,9 @@ class TrainConfig(_Config):
     seed: int = 0
     init: str | None = Field(None, description="shipped model name or checkpoint to start from")
     init_decoder: bool = Field(True, description="False: take only the init's optics and train a new decoder")
+    optics_init: Literal["random", "all_pass", "zernike", "knife_edge", "dpc"] = Field(
+        "random", description="how the optics start when there is no init checkpoint: the paper's random masks, "
+        "or a designed Fourier filter (LFF only; see optics/designed_filters.py)")
     vgg19_weights: str | None = Field(None, description="safetensors file with ImageNet VGG19 weights")
     device: str = "cpu"
     checkpoint_every_steps: int = Field(25, ge=1)

@@ -34,6 +34,7 @@ class TrainingPreset:
     paper_stages: tuple[StageConfig, ...]
     cpu_minutes: float  # wall time of the CPU budget on 2 cores (benchmarks/results/training_*.json)
     data: DataConfig = DataConfig()
+    optics_init: str = "random"  # TrainConfig.optics_init of the preset
 
     def system(self, budget: str) -> SystemConfig:
         name = self.paper_decoder if budget == "paper" else self.cpu_decoder
@@ -104,12 +105,45 @@ def _d2nn_preset() -> TrainingPreset:
         data=DataConfig(d2nn_bank_size=1024))
 
 
+#: stage 1 under the joint objective: the decoder's learning rate (the optics keep the stage's lr as optics_lr)
+JOINT_DECODER_LR = 1e-3
+
+
+def _lff_v2_preset(compression: int) -> TrainingPreset:
+    """The issue-10 recipe, for the next retraining (not yet trained or timed): knife-edge optics as the
+    start, stage 1 trains optics and the dilated decoder jointly (L1 of the decoded phase), a 10x larger
+    stage-3 optics learning rate than v1; flat-field camera, background-referenced targets and the
+    invariance augmentations. Budget ~2 h on 2 cores (an estimate until measured)."""
+    v1 = _lff_preset(compression, 45, 2400)
+    cpu = (
+        StageConfig(name="optics", steps=600, batch_size=8, lr=JOINT_DECODER_LR, optics_lr=0.05,
+                    optics_objective="joint", milestones=(0.7,), gamma=0.3, val_every=100, select_on="psnr"),
+        StageConfig(name="decoder", steps=3000, batch_size=16, lr=1e-3, milestones=(0.6, 0.85), gamma=0.3,
+                    loss="l1", val_every=250, select_on="psnr"),
+        StageConfig(name="end_to_end", steps=800, batch_size=8, lr=5e-5, optics_lr=5e-3, loss="l1_ssim",
+                    val_every=100, select_on="psnr"),
+    )
+    return TrainingPreset(
+        name=f"lff-x{compression}-v2",
+        description=f"learnable Fourier filter at x{compression} from a knife-edge start, stage 1 joint with a "
+                    "dilated decoder that sees whole cells (issue 10)",
+        encoder=EncoderConfig(optics=v1.encoder.optics,
+                              detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
+        cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
+        cpu_minutes=120, optics_init="knife_edge",
+        # what a microscope cannot know is augmented away: illumination (flat field + amplitude scale) and
+        # the phase level (background-referenced targets, phase scale); thick crops are sampled more often
+        data=v1.data.model_copy(update={"phase_reference": "background", "rotations": True,
+                                        "amplitude_scale": (0.25, 4.0), "phase_scale": (0.7, 1.4),
+                                        "thick_weight": 5.0}))
+
+
 PRESETS: dict[str, TrainingPreset] = {
     p.name: p for p in (_lff_preset(64, 45, 2400), _lff_preset(256, 20, 2400), _d2nn_preset(),
                         # the compression curve (x4, x16, x1024). The decoders are local, so x4 and x16
                         # train on 64² and 128² object crops: the camera window stays 32² as at x64.
                         _lff_preset(4, 20, 1200, patch_px=64), _lff_preset(16, 20, 1200, patch_px=128),
-                        _lff_preset(1024, 15, 2400))
+                        _lff_preset(1024, 15, 2400), _lff_v2_preset(64), _lff_v2_preset(256))
 }
 
 
@@ -123,7 +157,7 @@ def get_preset(name: str) -> TrainingPreset:
 def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = (1, 2, 3),
                  max_photons: float | None = None, read_noise_e: float = 0.0, freeze_optics: bool = False,
                  init: str | None = None, steps: dict[int, int] | None = None, decoder: str | None = None,
-                 **overrides) -> TrainConfig:
+                 optics_objective: str | None = None, **overrides) -> TrainConfig:
     """A full TrainConfig for a named preset, budget and subset of stages (1, 2, 3).
 
     ``max_photons``/``read_noise_e`` make training noise aware (the detector of the run). With ``init``
@@ -132,7 +166,11 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     stage 3 (a microscope that is already built). ``steps`` ({stage number: steps}) replaces the budget's
     length of those stages (e.g. a short fine-tune). ``decoder`` (a decoder preset name, e.g. ``"conv"``)
     replaces the decoder architecture; with ``init`` the run keeps only the init's optics and trains
-    the new decoder from scratch (stage 2 must run).
+    the new decoder from scratch (stage 2 must run). ``freeze_optics`` also holds the optics of a
+    joint stage 1; a phase-intensity stage 1 trains only the optics and is left as it was.
+    ``optics_objective="joint"`` makes stage 1 train optics and decoder together: the stage's lr becomes
+    the optics' and the decoder learns at ``JOINT_DECODER_LR``. ``optics_init`` (keyword) starts the
+    optics from a designed filter (see TrainConfig.optics_init).
     """
     p = get_preset(preset)
     numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
@@ -148,9 +186,17 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
         if numbers[s.name] not in stages:
             continue
         update = {"freeze_optics": freeze_optics} if s.name == "end_to_end" else {}
+        if s.name == "optics":
+            if optics_objective == "joint" and s.optics_objective != "joint":
+                update.update(optics_objective="joint", optics_lr=s.optics_lr or s.lr, lr=JOINT_DECODER_LR,
+                              select_on="psnr")
+            elif optics_objective is not None and optics_objective != s.optics_objective:
+                raise ValueError(f"preset {preset}'s stage 1 is '{s.optics_objective}'; only 'joint' can replace it")
+            if freeze_optics and update.get("optics_objective", s.optics_objective) == "joint":
+                update["freeze_optics"] = True  # the paper's stage 1 trains only the optics: it stays as it was
         if numbers[s.name] in steps:
             update.update(steps=steps[numbers[s.name]], epochs=None)
-        chosen.append(s.model_copy(update=update) if update else s)
+        chosen.append(type(s).model_validate({**s.model_dump(), **update}) if update else s)
     chosen = tuple(chosen)
     system = p.system(budget)
     if init is not None:
@@ -171,4 +217,5 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     encoder = system.encoder.model_copy(update={"detector": detector})
     system = system.model_copy(update={"encoder": encoder})
     overrides.setdefault("data", p.data)
+    overrides.setdefault("optics_init", p.optics_init)
     return TrainConfig(preset=preset, budget=budget, system=system, stages=chosen, init=init, **overrides)

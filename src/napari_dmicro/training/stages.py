@@ -85,7 +85,9 @@ class Stage:
         raise NotImplementedError
 
     def after_backward(self, schedule) -> None:
-        """Between backward and the optimiser step (e.g. gradient masks)."""
+        """Between backward and the optimiser step (e.g. gradient masks); by default the optional
+        smoothing of the optics' gradients (``optics_grad_smoothing_px``; 0 in stage 2)."""
+        smooth_optics_gradients(self.model, self.config.optics_grad_smoothing_px)
 
     def after_step(self) -> None:
         """After the optimiser step (e.g. a discriminator update)."""
@@ -115,22 +117,53 @@ class Stage:
 
 
 class OpticsStage(Stage):
-    """Stage 1: the optics alone; the detector intensity read as φ/2π (L1)."""
+    """Stage 1: the optics alone; the detector intensity read as φ/2π (L1). With
+    ``optics_objective="joint"`` the optics train together with the decoder from the start (L1 of the
+    decoded phase), so they keep what a decoder needs instead of imitating φ/2π in intensity;
+    ``freeze_optics`` then trains the decoder alone behind fixed (designed) optics."""
 
     validate_at_start = False
-    optical = True
+
+    def __init__(self, config, trainer):
+        super().__init__(config, trainer)
+        self.joint = config.optics_objective == "joint"
+        self.optical = not self.joint
 
     def trains_optics(self) -> bool:
-        return True
+        return not self.config.freeze_optics
+
+    def trains_decoder(self) -> bool:
+        return self.joint
+
+    def setup(self) -> None:
+        super().setup()
+        if self.joint:
+            fit_fresh_normalization(self.trainer, lambda: self.normalization_sample())
+
+    def normalization_sample(self) -> torch.Tensor:
+        """Camera images of 16 training crops under the initial optics (fixed draw)."""
+        _, regions, _, ctx = self.training_crops(np.random.default_rng(0), 16)
+        with torch.no_grad():
+            return self.trainer.acquisition.camera_image(regions, ctx)
 
     def param_groups(self, step, total):
-        lr = self.config.lr
-        return [{"params": self.model.optics_parameters(), "lr": lr, "base_lr": lr}], None
+        cfg, m = self.config, self.model
+        groups = []
+        if self.joint:
+            groups.append({"params": m.decoder_parameters(), "lr": cfg.lr, "base_lr": cfg.lr})
+        if not cfg.freeze_optics:
+            olr = (cfg.optics_lr or cfg.lr) * cfg.optics_lr_scale
+            groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
+        return groups, None
 
     def optics_kwargs(self, schedule) -> dict:
         return {}
 
     def loss(self, rng, noise_gen, schedule):
+        if self.joint:
+            pred, targets = decoded_crops(self, rng, noise_gen)
+            loss = (pred - targets).abs().mean()
+            return loss, {"l1": float(loss.detach())}
         _, regions, targets, ctx = self.training_crops(rng, self.config.batch_size)
         intensity = self.trainer.acquisition.detector_intensity(regions, ctx, **self.optics_kwargs(schedule))
         loss = (intensity - targets).abs().mean()
@@ -213,11 +246,7 @@ class DecoderStage(Stage):
                                       discriminator=self.discriminator).to(t.device)
         t.discriminator, t.stage2_loss = self.discriminator, self.loss_fn
         self.pool = MeasurementPool(t)
-        cfg, model = t.config, self.model
-        fresh = ((cfg.init is None or not cfg.init_decoder) and float(model.meas_offset) == 0
-                 and float(model.meas_scale) == 1)
-        if fresh:  # a new decoder: normalise its input to the statistics of the training measurements
-            model.fit_measurement_normalization(self.pool.all_measurements())
+        fit_fresh_normalization(t, self.pool.all_measurements)
 
     def auxiliary_optimizers(self) -> dict:
         return {"disc": self.d_opt} if self.d_opt is not None else {}
@@ -261,19 +290,13 @@ class EndToEndStage(Stage):
         stage, m = self.config, self.model
         groups = [{"params": m.decoder_parameters(), "lr": stage.lr, "base_lr": stage.lr}]
         if not stage.freeze_optics:
-            olr = stage.optics_lr or stage.lr
+            olr = (stage.optics_lr or stage.lr) * stage.optics_lr_scale
             groups.append({"params": m.optics_parameters(), "lr": olr, "base_lr": olr})
         return groups, None
 
     def loss(self, rng, noise_gen, schedule):
-        t = self.trainer
-        acq = t.acquisition
-        patches, regions, targets, ctx = self.training_crops(rng, self.config.batch_size)
-        camera = acq.camera_image(regions, ctx)
-        reference = crop_references(t, patches.sources) if acq.noisy else None
-        meas = acq.expose(camera, "differentiable", noise_gen, reference)
-        pred = self.model.decode(meas)
-        terms, loss = {}, torch.zeros((), device=t.device)
+        pred, targets = decoded_crops(self, rng, noise_gen)
+        terms, loss = {}, torch.zeros((), device=self.trainer.device)
         if self.config.loss in ("l1", "l1_ssim"):
             l1 = (pred - targets).abs().mean()
             terms["l1"] = float(l1.detach())
@@ -283,6 +306,51 @@ class EndToEndStage(Stage):
             terms["ssim"] = float(s.detach())
             loss = loss + (1 - s)
         return loss, terms
+
+
+def decoded_crops(stage: Stage, rng, noise_gen) -> tuple[torch.Tensor, torch.Tensor]:
+    """(decoded φ/2π, targets) of a batch of training crops through the differentiable acquisition."""
+    t = stage.trainer
+    acq = t.acquisition
+    patches, regions, targets, ctx = stage.training_crops(rng, stage.config.batch_size)
+    camera = acq.camera_image(regions, ctx)
+    reference = crop_references(t, patches.sources) if acq.noisy else None
+    meas = acq.expose(camera, "differentiable", noise_gen, reference)
+    return stage.model.decode(meas), targets
+
+
+def smooth_optics_gradients(model, sigma_px: float) -> None:
+    """Blur the gradients of the optics' masks (last two axes) with a Gaussian of ``sigma_px`` mask pixels.
+
+    Each frequency bin of a random mask sees a gradient whose sign changes from batch to batch; Adam
+    gives every bin the same step, so most bins random-walk. Blurring lets neighbours share evidence
+    (a smooth preconditioner; the parametrisation and the checkpoints are unchanged). 0: nothing."""
+    if not sigma_px:
+        return
+    radius = max(int(round(3 * sigma_px)), 1)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (x / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    for p in model.optics_parameters():
+        if p.grad is None or p.ndim < 2:
+            continue
+        g = p.grad.reshape(-1, 1, *p.grad.shape[-2:])
+        k = kernel.to(g.device, g.dtype)
+        g = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (radius, radius, 0, 0), mode="reflect"),
+                                       k.view(1, 1, 1, -1))
+        g = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (0, 0, radius, radius), mode="reflect"),
+                                       k.view(1, 1, -1, 1))
+        p.grad = g.reshape(p.grad.shape)
+
+
+def fit_fresh_normalization(trainer, sample) -> None:
+    """A new decoder (no init decoder, identity normalisation): normalise its input to the statistics of
+    typical camera images (``sample()``); a decoder that already has a normalisation keeps it."""
+    cfg, model = trainer.config, trainer.model
+    fresh = ((cfg.init is None or not cfg.init_decoder) and float(model.meas_offset) == 0
+             and float(model.meas_scale) == 1)
+    if fresh:
+        model.fit_measurement_normalization(sample())
 
 
 def crop_references(trainer, sources: list[tuple[int, bool, bool]]) -> torch.Tensor | None:

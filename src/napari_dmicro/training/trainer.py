@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,11 +32,12 @@ from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.atomic import write_file_atomically, write_text_atomically
 from ..io.safetensors_header import file_sha256
-from ..system import Microscope
+from ..pretrained import optics_report
 from . import data as D
 from .config import TrainConfig
 from .evaluation import evaluate_patches
 from .events import TrainEvent
+from .initial import initial_microscope, seed_of
 from .stages import Stage, build_stage
 
 MODEL_FILE = "model.safetensors"
@@ -52,8 +52,7 @@ class TrainingError(ValueError):
     """A run cannot start or continue; the message says why and what to do."""
 
 
-def _seed_of(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+_seed_of = seed_of
 
 
 class Trainer:
@@ -92,9 +91,7 @@ class Trainer:
         b = cfg.system.encoder.detector.binning
         if patch % b:
             raise TrainingError(f"patch_px {patch} is not a multiple of the binning {b}")
-        with torch.random.fork_rng():  # decoder initialisation draws from the global generator
-            torch.manual_seed(_seed_of(cfg.seed, 0, 1))
-            self.model = Microscope(cfg.system, generator=torch.Generator().manual_seed(_seed_of(cfg.seed, 0)))
+        self.model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
         tile = self.model.encoder.tile_px()
         if tile is not None and patch != tile:
             raise TrainingError(f"patches of optics imaged aperture by aperture must equal the aperture "
@@ -187,7 +184,8 @@ class Trainer:
                 raise TrainingError(f"{self.out_dir} has no saved training state to resume")
             return None
         record = json.loads((self.out_dir / RUN_FILE).read_text())
-        if record["config"] != json.loads(self.config.model_dump_json()):
+        # compared as configurations: fields added since the run started take their defaults
+        if TrainConfig.model_validate(record["config"]) != self.config:
             raise TrainingError(f"the run in {self.out_dir} was started with a different configuration; "
                                 "resume with the same options (see run.json) or start a new --out")
         if record["data_fingerprint"] != self.fingerprint:
@@ -349,7 +347,7 @@ class Trainer:
         info = ck.read_checkpoint_info(best_path)
         test = evaluate_patches(self.model, self.test_set, self.test_patches, cfg.data.patch_px, cfg.seed,
                                 self.device, optical=True, decoder=True) if self.test_patches else {}
-        card = {**info.card, "test": test, "test_protocol": (
+        card = {**info.card, "test": test, "optics_report": optics_report(self.model, info.card), "test_protocol": (
             f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
             f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once"),
             "wall_time_s": round(self.elapsed_s, 1)}
