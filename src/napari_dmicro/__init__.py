@@ -7,6 +7,7 @@ The public API (also what the CLI and the napari widgets call)::
     meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)   # dm.Measurement
     phase = dm.reconstruct(meas, model)          # radians, same shape as the field
     report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
+    field = dm.field_from_hologram(holo, pixel_size_um=0.107, wavelength_um=0.633, background=ref).field
 
 The engine (``optics``, ``decoders``, ``training``, ``inference``, ``io``, ``phantoms``) knows nothing
 of Qt. Attributes are imported lazily so that napari can read the plugin manifest without importing
@@ -16,7 +17,8 @@ torch.
 __version__ = "0.1.0.dev0"
 
 _API = ("load_model", "untrained_model", "simulate", "reconstruct", "evaluate", "EvaluationReport",
-        "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy")
+        "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy",
+        "field_from_hologram", "HologramField", "HologramRecord")
 
 __all__ = ["__version__", *_API]
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from .device import resolve_device
+from .holography import HologramField, HologramRecord, field_from_hologram  # noqa: F401  (public: dm.*)
 from .measurement import AcquisitionRecord, Measurement
 
 
