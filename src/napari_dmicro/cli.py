@@ -14,6 +14,7 @@ EXAMPLES = """\
 examples:
   dmicro demo --out demo_output
   dmicro phantom --out fields/ --count 10 --size 789 --seed 1
+  dmicro import hologram.npz -o field.zarr --pixel-size-um 0.107 --wavelength-um 0.633 --background bg.npz
   dmicro simulate fields/phantom_0000.zarr -o meas.zarr --compression 64 --photons 10000 --read-noise 6
   dmicro info meas.zarr
   dmicro models                                        # the shipped models and their cards
@@ -122,6 +123,71 @@ def cmd_simulate(args) -> int:
     rows, cols = meas.shape
     print(f"wrote {rows}×{cols} measurement (x{record.compression}, {record.acquisition}) "
           f"to {args.output} in {elapsed:.2f} s")
+    return 0
+
+
+def _npz_keys(path) -> set[str]:
+    import numpy as np
+
+    if not str(path).lower().endswith(".npz"):
+        return set()
+    with np.load(path, allow_pickle=False) as npz:
+        return set(npz.files)
+
+
+def _import_hologram(args) -> tuple[object, dict, str]:
+    from . import api
+    from .io.camera_images import read_camera_image
+
+    keys = _npz_keys(args.input)
+    hologram = read_camera_image(args.input, key="data" if "data" in keys else None)
+    if args.background:
+        background, bg_name = read_camera_image(args.background), str(args.background)
+    elif "bg_data" in keys:  # qpimage's layout: hologram and reference in one file
+        background, bg_name = read_camera_image(args.input, key="bg_data"), f"{args.input}:bg_data"
+    else:
+        background, bg_name = None, None
+    result = api.field_from_hologram(
+        hologram, pixel_size_um=args.pixel_size_um, wavelength_um=args.wavelength_um, background=background,
+        filter_name=args.filter, filter_size=args.filter_size, refocus_um=args.refocus_um,
+        medium_index=args.medium_index, correct_background=None if args.correction == "none" else args.correction)
+    record = result.record
+    attrs = {**record.to_attrs(), "hologram_background_file": bg_name}
+    note = (f"hologram, {record.filter_name} filter {record.filter_size:.3g}, "
+            f"{'reference ' + bg_name if bg_name else 'no reference'}, correction {record.correction}")
+    return result.field, attrs, note
+
+
+def cmd_import(args) -> int:
+    import numpy as np
+
+    from .io.camera_images import read_camera_image
+    from .io.fields import read_field, write_field
+
+    check_outputs(args, [args.output], inputs=[args.input, args.background, args.amplitude])
+    if args.background and args.mode != "hologram":
+        raise CLIError("--background is the reference hologram: it goes with --hologram only")
+    if args.amplitude and args.mode != "phase_amplitude":
+        raise CLIError("--amplitude goes with --phase-amplitude only")
+    if args.mode == "hologram":
+        field, attrs, note = _import_hologram(args)
+    elif args.mode == "phase_amplitude":
+        phase = read_camera_image(args.input)
+        amplitude = read_camera_image(args.amplitude) if args.amplitude else np.ones_like(phase)
+        if amplitude.shape != phase.shape:
+            raise CLIError(f"the amplitude is {amplitude.shape}, the phase {phase.shape}: they must match")
+        field = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+        attrs = {"source_kind": "phase and amplitude images", "source_amplitude": args.amplitude}
+        note = f"phase image{' and amplitude ' + str(args.amplitude) if args.amplitude else ', amplitude 1'}"
+    else:
+        field = np.asarray(read_field(args.input).data)
+        attrs, note = {"source_kind": "complex array"}, "complex field"
+    attrs = {**attrs, "source": str(args.input)}
+    write_field(args.output, field, pixel_size_um=args.pixel_size_um, wavelength_um=args.wavelength_um,
+                attrs=attrs, **replace_rule(args))
+    rows, cols = field.shape
+    print(f"wrote {rows}×{cols} field ({args.pixel_size_um:g} µm pixels, λ {args.wavelength_um:g} µm; {note}) "
+          f"to {args.output}")
     return 0
 
 
@@ -408,6 +474,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("import", help="a lab acquisition (off-axis hologram, phase image, complex array) → field",
+                       epilog="examples:\n  dmicro import hologram_cell.npz -o cell.zarr --pixel-size-um 0.107 "
+                              "--wavelength-um 0.633\n  dmicro import phase.tif -o f.zarr --phase-amplitude "
+                              "--amplitude amp.tif --pixel-size-um 0.139 --wavelength-um 0.532",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="hologram or phase image (.npy, .npz, .tif, .png; an .npz with data/bg_data "
+                   "keys holds hologram and reference), or a complex field (.npy, .npz, .zarr)")
+    p.add_argument("-o", "--output", required=True, help="field .zarr to write")
+    p.add_argument("--pixel-size-um", type=float, required=True, help="pixel size at the sample, µm (required)")
+    p.add_argument("--wavelength-um", type=float, required=True, help="illumination wavelength, µm (required)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--hologram", dest="mode", action="store_const", const="hologram",
+                      help="INPUT is an off-axis hologram (the default)")
+    kind.add_argument("--phase-amplitude", dest="mode", action="store_const", const="phase_amplitude",
+                      help="INPUT is a phase image in radians (amplitude 1 unless --amplitude)")
+    kind.add_argument("--complex", dest="mode", action="store_const", const="complex",
+                      help="INPUT is a complex field (or an .npz of amplitude and phase)")
+    p.set_defaults(mode="hologram")
+    p.add_argument("--background", help="reference hologram of the empty sample (same camera frame)")
+    p.add_argument("--amplitude", help="amplitude image for --phase-amplitude")
+    p.add_argument("--filter", default="smooth disk", help="sideband filter: disk, smooth disk, gauss, square, "
+                   "smooth square, tukey (smooth disk)")
+    p.add_argument("--filter-size", type=float, default=0.5,
+                   help="filter radius as a fraction of the sideband distance (0.5)")
+    p.add_argument("--refocus-um", type=float, default=None, help="refocus by this distance, µm (none)")
+    p.add_argument("--medium-index", type=float, default=1.0, help="refractive index of the medium (1.0)")
+    p.add_argument("--correction", choices=("tilt", "offset", "none"), default="tilt",
+                   help="background phase correction, fitted on a 5 px border (tilt)")
+    _add_overwrite_flags(p, "an existing napari-dmicro output")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("train", help="train optics and decoder (the paper's three stages)",
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

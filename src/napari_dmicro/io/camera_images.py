@@ -9,9 +9,10 @@ import skimage.io
 import tifffile
 
 
-def read_camera_image(path) -> np.ndarray:
+def read_camera_image(path, key: str | None = None) -> np.ndarray:
     """A lab camera image as float32 (rows, cols) in counts: ``.npy``, ``.npz`` (one 2-D array, or one
-    called ``measurement``), ``.tif``/``.tiff`` or ``.png``. Refuses complex, non-2-D and non-finite data."""
+    called ``measurement``, or the one called ``key``), ``.tif``/``.tiff`` or ``.png``. Refuses complex,
+    non-2-D and non-finite data."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
@@ -19,7 +20,10 @@ def read_camera_image(path) -> np.ndarray:
     elif suffix == ".npz":
         with np.load(p, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files if npz[k].ndim >= 2}
-        key = "measurement" if "measurement" in arrays else (next(iter(arrays)) if len(arrays) == 1 else None)
+        if key is not None and key not in arrays:
+            raise ValueError(f"{p.name}: no 2-D array called '{key}'; found {sorted(arrays) or 'none'}")
+        if key is None:
+            key = "measurement" if "measurement" in arrays else (next(iter(arrays)) if len(arrays) == 1 else None)
         if key is None:
             raise ValueError(f"{p.name}: expected one 2-D array (or one called 'measurement'); found "
                              f"{sorted(arrays) or 'none'}")
