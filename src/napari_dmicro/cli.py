@@ -140,7 +140,11 @@ def _import_hologram(args) -> tuple[object, dict, str]:
     from .io.camera_images import read_camera_image
 
     keys = _npz_keys(args.input)
-    hologram = read_camera_image(args.input, key="data" if "data" in keys else None)
+    try:
+        hologram = read_camera_image(args.input, key="data" if "data" in keys else None)
+    except ValueError as exc:
+        hint = "; for a complex field use --complex" if "complex" in str(exc) else ""
+        raise CLIError(f"{exc}{hint}") from None
     if args.background:
         background, bg_name = read_camera_image(args.background), str(args.background)
     elif "bg_data" in keys:  # qpimage's layout: hologram and reference in one file
