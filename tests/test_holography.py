@@ -91,6 +91,17 @@ def test_refocus_propagates_by_the_given_distance_and_back_propagation_undoes_it
     assert np.sqrt(np.mean(err ** 2)) < 0.05
 
 
+def test_a_background_mask_fits_the_tilt_where_there_is_no_specimen():
+    amplitude, phase = _known_field()
+    yy, xx = np.indices(phase.shape)
+    tilt = 0.02 * yy - 0.015 * xx  # a tilted illumination, no reference
+    result = dm.field_from_hologram(_hologram(amplitude, phase, illumination_rad=tilt), pixel_size_um=0.1,
+                                    wavelength_um=0.5, background_mask=phase < 0.01)
+    assert _rms_after_offset(result.phase_rad, phase) < 0.01
+    assert result.record.correction_region.startswith("mask")
+    assert abs(float(np.median(result.phase_rad[phase < 0.01]))) < 0.01  # background at 0 rad
+
+
 @pytest.mark.parametrize("missing", ["pixel_size_um", "wavelength_um"])
 def test_scale_is_required_and_the_error_names_the_argument_and_flag(missing):
     kwargs = {"pixel_size_um": 0.1, "wavelength_um": 0.5, missing: None}
