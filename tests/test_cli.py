@@ -197,14 +197,19 @@ def test_train_stopped_by_its_time_limit_names_only_files_that_exist(tmp_path, m
     from napari_dmicro.training.trainer import Trainer
 
     _tiny_train_preset(monkeypatch, tmp_path)
-    monkeypatch.setattr(Trainer, "elapsed_s", property(lambda self: 3600.0))  # an hour has passed at once
+    real_elapsed = Trainer.invocation_elapsed_s
+    monkeypatch.setattr(Trainer, "invocation_elapsed_s", property(lambda self: 3600.0))  # an hour at once
     out = tmp_path / "run"
-    assert main(["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet",
-                 "--max-minutes", "1"]) == 130
+    argv = ["train", "--preset", "lff-x64", "--data", str(tmp_path), "--out", str(out), "--quiet"]
+    assert main([*argv, "--max-minutes", "1"]) == 130
     text = capsys.readouterr().out
     assert "time budget of 1 min reached at step 0" in text
     assert "no best model was saved yet" in text and not (out / "model.safetensors").exists()
     assert f"the latest weights are {out / 'last.safetensors'}" in text and (out / "last.safetensors").exists()
+    # the budget limits one invocation: the run resumes with another (or no) limit and finishes
+    monkeypatch.setattr(Trainer, "invocation_elapsed_s", real_elapsed)
+    assert main([*argv, "--resume", "--max-minutes", "30"]) == 0
+    assert (out / "model.safetensors").exists() and "model written to" in capsys.readouterr().out
 
 
 def test_train_steps_override_replaces_the_budget_length_of_named_stages(capsys):

@@ -142,7 +142,13 @@ class Trainer:
 
     @property
     def elapsed_s(self) -> float:
+        """Training wall time of the whole run (all invocations), s."""
         return self._elapsed_before + time.perf_counter() - self._t0
+
+    @property
+    def invocation_elapsed_s(self) -> float:
+        """Wall time of this invocation (since this run() started or resumed), s: what max_minutes limits."""
+        return time.perf_counter() - self._t0
 
     # ------------------------------------------------------------------ public entry point
     def run(self) -> Iterator[TrainEvent]:
@@ -184,8 +190,10 @@ class Trainer:
                 raise TrainingError(f"{self.out_dir} has no saved training state to resume")
             return None
         record = json.loads((self.out_dir / RUN_FILE).read_text())
-        # compared as configurations: fields added since the run started take their defaults
-        if TrainConfig.model_validate(record["config"]) != self.config:
+        # compared as configurations: fields added since the run started take their defaults; the time
+        # budget limits one invocation, so a time-limited run resumes with any (or no) --max-minutes
+        started = TrainConfig.model_validate(record["config"]).model_copy(update={"max_minutes": None})
+        if started != self.config.model_copy(update={"max_minutes": None}):
             raise TrainingError(f"the run in {self.out_dir} was started with a different configuration; "
                                 "resume with the same options (see run.json) or start a new --out")
         if record["data_fingerprint"] != self.fingerprint:
@@ -267,7 +275,7 @@ class Trainer:
 
     def _time_is_up(self) -> bool:
         limit = self.config.max_minutes
-        if limit is not None and self.elapsed_s > limit * 60:
+        if limit is not None and self.invocation_elapsed_s > limit * 60:
             self._stop_reason = f"time budget of {limit:g} min reached"
             return True
         return False
