@@ -1,9 +1,9 @@
 """Small helpers of the honest evaluation (bench_honest.py): test objects, reference phase, offset alignment,
 errors by true-phase band, core phase of round cells. Pure numpy/scipy, no model.
 
-These are private to the benchmarks for now; the phase-reference and ``align_offset`` pieces should move to
-the library (``napari_dmicro`` phase-reference module / ``dm.evaluate(..., align_offset=...)``) once those
-exist, and bench_honest.py should then call the library's versions.
+The reference phase is the library's (``napari_dmicro.phase_reference``). ``align_offset`` stays here: it
+takes the median over a background *mask* (the benchmark knows the true cells), where ``dm.evaluate``
+takes it over the whole field because it knows nothing of the specimen.
 
 Conventions (all phases in rad):
 - *reference phase*: the true phase, NOT wrapped, with the background at ``BACKGROUND_RAD`` (the shipped
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+from napari_dmicro.phase_reference import referenced_phase_rad
 
 #: the shipped models' background phase convention (rad)
 BACKGROUND_RAD = 0.15
@@ -90,25 +92,11 @@ def cap_cell_field(size_px: int, cells, peaks_rad, rng: np.random.Generator, *, 
     return (amplitude * np.exp(1j * phase)).astype(np.complex64), phase, footprint
 
 
-def reference_phase(field: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
-    """Background-referenced, unwrapped phase (rad) of a complex field, background at ``BACKGROUND_RAD``.
-
-    The angle relative to the background's mean phasor is unwrapped (skimage.restoration.unwrap_phase) and
-    shifted by the multiple of 2π that puts the background median at 0, so background noise below the
-    background level stays slightly negative instead of becoming ~2π. ``background``: a mask of background
-    pixels (default: the outer 8-px frame).
-    """
-    from skimage.restoration import unwrap_phase
-
-    z = np.asarray(field).astype(np.complex128)
-    if background is None:
-        background = np.zeros(z.shape, bool)
-        background[:8], background[-8:], background[:, :8], background[:, -8:] = True, True, True, True
-    ref = np.angle(np.mean(z[background] / np.maximum(np.abs(z[background]), 1e-12)))
-    rel = unwrap_phase(np.angle(z * np.exp(-1j * ref)))
-    rel -= 2 * np.pi * np.round(np.median(rel[background]) / (2 * np.pi))
-    rel -= np.median(rel[background])
-    return rel + BACKGROUND_RAD
+def reference_phase(field: np.ndarray) -> np.ndarray:
+    """Background-referenced, unwrapped phase (rad) of a complex field with its background at
+    ``BACKGROUND_RAD`` (the library's convention, :func:`napari_dmicro.phase_reference.referenced_phase_rad`,
+    shifted to the scoring level): background noise below it stays slightly negative, never ~2π."""
+    return referenced_phase_rad(field).astype(np.float64) + BACKGROUND_RAD
 
 
 def background_mask(reference_rad: np.ndarray, background_level_rad: float | None = None,
