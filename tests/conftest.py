@@ -3,6 +3,7 @@ phantom fields. Each is a factory or a session-wide file set, so a test says onl
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -105,3 +106,15 @@ def big_field_store(tmp_path_factory) -> Path:
                          ).astype(np.complex64)
     z.attrs.update({"pixel_size_um": 0.3164, "wavelength_um": 0.6328})
     return path
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The measured data folder (../shared/realdata beside the repository, $DMICRO_REALDATA, or
+    /work/shared/realdata); tests that need it are skipped only where none exists."""
+    candidates = [os.environ.get("DMICRO_REALDATA"), Path(__file__).resolve().parents[2] / "shared" / "realdata",
+                  "/work/shared/realdata"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "nrefocus_hl60_qlsi_field").is_dir():
+            return Path(candidate)
+    pytest.skip("../shared/realdata is not on this machine (set DMICRO_REALDATA)")

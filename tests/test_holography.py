@@ -1,8 +1,6 @@
 """Off-axis holograms → fields: synthetic holograms of known fields, the measured HL60 hologram against its
 qpimage retrieval, and ``dmicro import``."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,15 +11,6 @@ from napari_dmicro.io.fields import read_field
 from napari_dmicro.phase_reference import referenced_phase_rad
 
 INTERIOR = (slice(16, -16), slice(16, -16))  # away from the border's ringing
-
-
-def _realdata() -> Path | None:
-    candidates = [os.environ.get("DMICRO_REALDATA"), Path(__file__).resolve().parents[2] / "shared" / "realdata",
-                  "/work/shared/realdata"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "qpimage_hl60_oah_hologram").is_dir():
-            return Path(candidate) / "qpimage_hl60_oah_hologram"
-    return None
 
 
 def _known_field(n: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -118,10 +107,8 @@ def test_bad_holograms_are_refused_clearly():
 
 
 @pytest.fixture(scope="module")
-def hl60():
-    root = _realdata()
-    if root is None:
-        pytest.skip("../shared/realdata is not on this machine (set DMICRO_REALDATA)")
+def hl60(realdata):
+    root = realdata / "qpimage_hl60_oah_hologram"
     with np.load(root / "hologram_cell.npz") as npz:
         data, bg = npz["data"], npz["bg_data"]
     with np.load(root / "hologram_cell_retrieved_field.npz") as npz:

@@ -1,7 +1,5 @@
 """Measured fields (../shared/realdata): resampled to a model's grid, then through the API and the CLI."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +8,6 @@ import napari_dmicro as dm
 from napari_dmicro.cli import main
 from napari_dmicro.io.fields import read_image
 from napari_dmicro.io.resample import resample_amplitude_phase, resample_field, set_background_phase
-
-
-def _realdata() -> Path | None:
-    candidates = [os.environ.get("DMICRO_REALDATA"), Path(__file__).resolve().parents[2] / "shared" / "realdata",
-                  "/work/shared/realdata"]
-    return next((Path(c) for c in candidates if c and (Path(c) / "nrefocus_hl60_qlsi_field").is_dir()), None)
 
 
 def test_resampling_keeps_a_tilted_plane_wave_and_the_field_of_view():
@@ -58,11 +50,8 @@ def test_background_convention_changes_only_a_global_phase_the_camera_cannot_see
 
 
 @pytest.fixture(scope="module")
-def hl60_field():
-    root = _realdata()
-    if root is None:
-        pytest.skip("../shared/realdata is not on this machine (set DMICRO_REALDATA)")
-    field = np.load(root / "nrefocus_hl60_qlsi_field" / "HL60_field_complex128.npy")
+def hl60_field(realdata):
+    field = np.load(realdata / "nrefocus_hl60_qlsi_field" / "HL60_field_complex128.npy")
     field = resample_field(field / np.median(np.abs(field)), 0.139, 0.3164)  # wrapped source: unwrapped first
     return set_background_phase(field)  # the models' convention: background at 0.15 rad
 
