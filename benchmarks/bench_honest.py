@@ -134,6 +134,39 @@ def band_errors(model, cond: Condition, data: Path, fresh: int) -> dict:
     return out
 
 
+def stored_phantom_truth(path: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """(name, field, reference phase) of a field written by ``dmicro phantom`` (any style): the generator's
+    unwrapped phase from the seed, index and style in the store's attributes, checked against the store."""
+    from napari_dmicro.io.fields import read_field
+    from napari_dmicro.phantoms import PhantomConfig, field_seed, make_phase_amplitude
+
+    image = read_field(path)
+    attrs = image.attrs
+    if attrs.get("source") != "napari_dmicro.phantoms":
+        raise SystemExit(f"{path} was not written by `dmicro phantom`: its true phase is unknown")
+    stored = np.asarray(image.data)
+    config = PhantomConfig.style(attrs.get("style", "classic"), size_px=stored.shape)
+    phase, amplitude = make_phase_amplitude(field_seed(int(attrs["seed"]), int(attrs["index"])), config)
+    field = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+    if not np.allclose(stored, field, atol=1e-5):
+        raise SystemExit(f"{path} differs from the generator's field: was it written by another version?")
+    return f"{Path(path).parent.name}/{Path(path).name}", stored, phase.astype(np.float64)
+
+
+def heldout_errors(model, cond: Condition, folders: list[str]) -> dict:
+    """(a') band errors and offset-aligned scores on held-out ``dmicro phantom`` folders of any style (e.g.
+    realistic fields whose phase histogram matches the measured cells), per folder and pooled."""
+    from napari_dmicro.training.data import discover_fields
+
+    out, everything = {}, []
+    for folder in folders:
+        fields = [stored_phantom_truth(p) for p in discover_fields(folder)]
+        everything += fields
+        out[Path(folder).name] = score_phantoms(model, cond, fields)
+    out["all"] = score_phantoms(model, cond, everything)
+    return out
+
+
 # ---- (b) thick-cell sweep ---------------------------------------------------------------------------------
 
 def round_cell_diameters_px(rng, n: int, pixel_size_um: float) -> np.ndarray:
@@ -322,8 +355,12 @@ def main(argv=None) -> int:
     parser.add_argument("--realdata", default=None, help="default: $DMICRO_REALDATA, ../shared/realdata, "
                         "/work/shared/realdata")
     parser.add_argument("--baseline", default=None, help="a stage-1-only run of the same preset (section gain)")
+    parser.add_argument("--heldout", action="append", default=[],
+                        help="a folder of held-out `dmicro phantom` fields (any style; repeatable): section heldout")
     parser.add_argument("--sections", default="bands,thick,density,measured,invariance")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--table", default=None, help="write results/<TABLE>/<model>.json instead (an experiment "
+                        "table such as optics_table, kept apart from the shipped models' honest_*.json)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other sections of an existing honest_<model>.json (e.g. to add --baseline)")
     args = parser.parse_args(argv)
@@ -346,6 +383,11 @@ def main(argv=None) -> int:
         ensure_data(Path(args.data))
         result["bands"] = band_errors(model, cond, Path(args.data), args.fresh)
         print("bands", json.dumps({k: v["bands"] for k, v in result["bands"].items()}), flush=True)
+    if args.heldout:
+        result["heldout"] = heldout_errors(model, cond, args.heldout)
+        print("heldout", json.dumps({k: [round(b["rms_rad"], 3) for b in v["bands"]] + [
+            round(v["patch_psnr_db"], 2), round(v["full_psnr_db"], 2), round(v["full_ssim"], 3)]
+            for k, v in result["heldout"].items()}), flush=True)
     if "thick" in sections:
         result["thick"] = thick_sweep(model, cond)
         print("thick", [(r["peak_rad"], round(r["true_core_rad"], 2), round(r["decoded_core_rad"], 2))
@@ -366,12 +408,13 @@ def main(argv=None) -> int:
         result["gain"] = all_optical_gain(model, dm.load_model(args.baseline), cond, Path(args.data))
         result["gain"]["baseline_run"] = args.baseline
     result["wall_s"] = round(time.perf_counter() - t0, 1)
-    previous = Path(__file__).resolve().parent / "results" / f"honest_{name}{args.tag}.json"
+    file_name = f"{args.table}/{name}{args.tag}.json" if args.table else f"honest_{name}{args.tag}.json"
+    previous = Path(__file__).resolve().parent / "results" / file_name
     if args.update and previous.exists():
         old = json.loads(previous.read_text())
         result["commands_before"] = old.get("commands_before", []) + [old["command"]]
         result = {**old, **result}
-    write_result(f"honest_{name}{args.tag}.json", result)
+    write_result(file_name, result)
     return 0
 
 

@@ -153,11 +153,12 @@ def binned_reference(binning: int, paths) -> dict:
 
 def write_result(name: str, result: dict) -> None:
     """benchmarks/results/<name>, written whole (temporary file, then rename)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS / f".{name}.tmp"
+    target = RESULTS / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(RESULTS / name)
-    print(f"wrote {RESULTS / name}")
+    tmp.replace(target)
+    print(f"wrote {target}")
 
 
 def machine() -> dict:

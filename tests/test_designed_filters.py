@@ -65,6 +65,26 @@ def test_knife_edge_intensity_rises_monotonically_with_the_phase_gradient():
         assert m == pytest.approx(((1 + k * math.sqrt(2) / rho) / 2) ** 2, abs=1e-4)
 
 
+def test_dpc_ramp_reads_gentle_gradients_with_more_contrast_and_saturates_beyond_its_na():
+    from napari_dmicro.optics.designed_filters import DPC_RAMP_NA
+
+    n = 128
+    cfg = _circular(n)
+    x = torch.arange(n, dtype=torch.float64)
+    yy, xx = torch.meshgrid(x, x, indexing="ij")
+    lff = {kind: LearnableFourierFilter(cfg, init=kind) for kind in ("knife_edge", "dpc")}
+    ramp_cycles = DPC_RAMP_NA / cfg.grid.wavelength_um * n * cfg.grid.pixel_size_um  # ramp radius, cycles/field
+    for k in (-6, -2, 0, 2, 6, 40):  # cycles per field along each axis; f·u = k·√2
+        phi = 2 * math.pi * k * (xx + yy) / n
+        field = torch.polar(torch.ones_like(phi), phi).to(torch.complex64)
+        got = {kind: float((f(field).abs() ** 2).mean()) for kind, f in lff.items()}
+        along = k * math.sqrt(2)
+        assert got["dpc"] == pytest.approx(min(max((1 + along / ramp_cycles) / 2, 0), 1) ** 2, abs=1e-4)
+        if 0 < abs(k) <= 6:  # gentle gradients: NA/DPC_RAMP_NA = 4 times the slope of the full-pupil ramp
+            assert abs(got["dpc"] - 0.25) > 3 * abs(got["knife_edge"] - 0.25)
+    assert got["dpc"] == pytest.approx(1.0, abs=1e-4)  # beyond the ramp: a knife edge passes all of it
+
+
 def test_designed_inits_refuse_phase_only_filters_and_unknown_names():
     with pytest.raises(ValueError, match="amplitude_phase"):
         LearnableFourierFilter(_circular(mode="phase"), init="knife_edge")

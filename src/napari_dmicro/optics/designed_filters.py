@@ -8,11 +8,15 @@ the represented amplitude is within :data:`AMPLITUDE_TOLERANCE` (6.2e-6) of the 
   one frequency pixel is 1/(N·dx), N = ``filter_size_px``) is attenuated to amplitude ``a`` (default
   0.5) and shifted by +π/2; everything else passes. A weak phase object φ (zero mean, spectrum outside
   the DC region) gives I ≈ a² + 2a·φ (bright where the phase is high), periodic in φ for thick objects.
-- ``"knife_edge"`` (alias ``"dpc"``): asymmetric amplitude mask, phase 0. The amplitude rises linearly
-  across the pupil along one diagonal, t(f) = (1 + f·u/ρ)/2 with ρ = NA/λ the pupil radius and u the
-  unit vector at ``direction_deg`` (45°: the diagonal +x +y), from 0 at one edge of the pupil to 1 at
-  the other. A plane wave tilted by the local phase gradient k = ∇φ/2π passes with |t(k)|², which
-  rises monotonically with the gradient along u: the camera reads phase gradients, not folded levels.
+- ``"knife_edge"``: asymmetric amplitude mask, phase 0. The amplitude rises linearly across the pupil
+  along one diagonal, t(f) = (1 + f·u/ρ)/2 with ρ = NA/λ the pupil radius and u the unit vector at
+  ``direction_deg`` (45°: the diagonal +x +y), from 0 at one edge of the pupil to 1 at the other. A plane
+  wave tilted by the local phase gradient k = ∇φ/2π passes with |t(k)|², which rises monotonically with
+  the gradient along u: the camera reads phase gradients, not folded levels.
+- ``"dpc"``: the same ramp made steeper, rising from 0 to 1 over |f·u| ≤ ``DPC_RAMP_NA``/λ and clamped
+  beyond (a half-plane knife edge for fine detail). As in differential phase contrast, whose sensitivity
+  the illumination NA sets, a steeper ramp reads the gentle gradients of cells (0.1–2 rad/µm) with
+  ~NA/DPC_RAMP_NA times the contrast (4x at NA 1), and saturates only above 2π·DPC_RAMP_NA/λ ≈ 2.5 rad/µm.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ ZERNIKE_AMPLITUDE = 0.5
 ZERNIKE_PHASE_RAD = math.pi / 2
 ZERNIKE_DC_RADIUS_PX = 1.0
 KNIFE_EDGE_DIRECTION_DEG = 45.0
+#: NA over which the ``dpc`` ramp rises from 0 to 1 (``knife_edge``: the whole pupil)
+DPC_RAMP_NA = 0.25
 
 
 def designed_transmission(config, kind: str, *, amplitude: float = ZERNIKE_AMPLITUDE,
@@ -55,7 +61,7 @@ def designed_transmission(config, kind: str, *, amplitude: float = ZERNIKE_AMPLI
         return amp, phase
     if kind in ("knife_edge", "dpc"):
         na = config.pupil_na if config.pupil_na is not None else 1.0
-        radius = na / config.grid.wavelength_um
+        radius = (na if kind == "knife_edge" else min(DPC_RAMP_NA, na)) / config.grid.wavelength_um
         angle = math.radians(direction_deg)
         along = (fx * math.cos(angle) + fy * math.sin(angle)) / radius
         amp = ((1 + along) / 2).clamp(0, 1)

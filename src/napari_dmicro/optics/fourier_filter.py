@@ -13,7 +13,7 @@ The 4f image inversion (x → −x) is not modelled: it is equivalent to reading
 
 Initialisations (``init=``): ``"random"`` (the paper: both logits ~ N(0, 1)), ``"all_pass"``, and two
 designed filters that the learned optics can start from (:mod:`.designed_filters`): ``"zernike"``
-(phase contrast) and ``"knife_edge"`` (alias ``"dpc"``: asymmetric, phase gradient → intensity).
+(phase contrast) and ``"knife_edge"`` and ``"dpc"`` (asymmetric, phase gradient → intensity; ``dpc`` a steeper ramp).
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""The "learned beats designed" table (issue 10): runs of one preset at equal decoder budget, same data and
+seed, differing only in their optics (random, Zernike, knife edge; frozen or learned), each scored by
+``bench_honest.py --table optics_table`` on held-out realistic, round and dense phantom folders, the
+thick-cell sweep, measured cells and invariance.
+
+    python benchmarks/report_optics_table.py --arm "random, frozen=/work/runs/x64-random-frozen" ...
+
+Writes benchmarks/results/optics_table.md (and prints it): one row per arm, with the optics' movement from
+their initialisation and their light throughput (the card's ``optics_report``) and the training wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "optics_table"
+
+
+def arm_row(label: str, run: Path) -> dict:
+    import napari_dmicro as dm
+
+    model = dm.load_model(str(run))
+    card = model.card
+    scores = json.loads((RESULTS / f"{run.name}.json").read_text())
+    held = scores["heldout"]
+    optics = card.get("optics_report") or {}
+    thick = {t["peak_rad"]: t for t in scores.get("thick", [])}
+    measured = scores.get("measured", [])
+    return {
+        "label": label, "run": str(run), "init": optics.get("init"),
+        "steps": [s.get("steps") for s in card["train_config"]["stages"]],
+        "wall_min": round(card.get("wall_time_s", float("nan")) / 60, 1),
+        "realistic_patch_db": held["real-test"]["patch_psnr_db"], "realistic_full_db": held["real-test"]["full_psnr_db"],
+        "realistic_ssim": held["real-test"]["full_ssim"],
+        "round_full_db": held["round-test"]["full_psnr_db"], "dense_full_db": held["dense-test"]["full_psnr_db"],
+        "all_full_db": held["all"]["full_psnr_db"],
+        "band_rms_rad": [b["rms_rad"] for b in held["all"]["bands"]],
+        "thick_decoded_rad": {p: round(t["decoded_core_rad"], 2) for p, t in thick.items()},
+        "thick_true_rad": {p: round(t["true_core_rad"], 2) for p, t in thick.items()},
+        "measured_cell_db": [m["cell"]["psnr_db"] for m in measured],
+        "invariance": {k: v for k, v in scores.get("invariance", {}).items() if k != "fields"},
+        "phase_corr": optics.get("phase_corr"), "mean_abs_dphase_rad": optics.get("mean_abs_dphase_rad"),
+        "mean_abs_damplitude": optics.get("mean_abs_damplitude"), "throughput_blank": optics.get("throughput_blank"),
+        "throughput_cells": optics.get("throughput_cells"),
+    }
+
+
+def _f(v, fmt="{:.2f}") -> str:
+    return "–" if v is None or v != v else fmt.format(v)
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["| optics | realistic patch / full dB (SSIM) | round full dB | dense full dB | rms rad 3–4 / 4–2π "
+             "| thick core, P = 3 / 6 rad (true) | HL60 cells on-cell dB | optics moved: mean abs Δφ rad, "
+             "abs Δamp | blank / cell throughput | wall min |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t, tt = r["thick_decoded_rad"], r["thick_true_rad"]
+        thick = " / ".join(f"{t.get(p, float('nan')):.2f} ({tt.get(p, float('nan')):.2f})" for p in (3.0, 6.0))
+        lines.append(
+            f"| {r['label']} | {_f(r['realistic_patch_db'])} / {_f(r['realistic_full_db'])} "
+            f"({_f(r['realistic_ssim'], '{:.3f}')}) | {_f(r['round_full_db'])} | {_f(r['dense_full_db'])} "
+            f"| {_f(r['band_rms_rad'][3])} / {_f(r['band_rms_rad'][4])} | {thick} "
+            f"| {', '.join(_f(v, '{:.1f}') for v in r['measured_cell_db'])} "
+            f"| {_f(r['mean_abs_dphase_rad'])}, {_f(r['mean_abs_damplitude'], '{:.3f}')} "
+            f"| {_f(r['throughput_blank'], '{:.2f}')} / {_f(r['throughput_cells'], '{:.2f}')} | {r['wall_min']} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arm", action="append", required=True, help="LABEL=RUN_FOLDER (repeatable, in order)")
+    parser.add_argument("--out", default="optics_table", help="results/<OUT>.md and .json")
+    args = parser.parse_args(argv)
+    rows = []
+    for spec in args.arm:
+        label, _, run = spec.rpartition("=")
+        rows.append(arm_row(label, Path(run)))
+    lines = table(rows)
+    (HERE / "results" / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / f"{args.out}.json").write_text(json.dumps(
+        {"command": "python benchmarks/report_optics_table.py " + " ".join(argv or sys.argv[1:]), "rows": rows},
+        indent=2))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
