@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from .io.images import check_stack_axis
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 __all__ = ["AcquisitionRecord", "Measurement", "as_measurement"]
@@ -176,16 +177,8 @@ def as_measurement(image, attrs: dict | None):
     return Measurement(np.asarray(image), AcquisitionRecord.from_attrs(attrs))
 
 
-#: names of a stack's leading axis: time-lapse or positions
-STACK_AXES = {"t": "time", "p": "position"}
 #: record keys that differ from plane to plane of a stack (kept per plane in ``planes``)
 PLANE_KEYS = ("seed", "background_phase_rad", "background_amplitude", "grid_adaptation")
-
-
-def check_stack_axis(axis: str) -> str:
-    if axis not in STACK_AXES:
-        raise ValueError(f"stack_axis={axis!r}: a stack's leading axis is 't' (time-lapse) or 'p' (positions)")
-    return axis
 
 
 @dataclass(frozen=True, eq=False)

@@ -110,6 +110,9 @@ def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: flo
         _check_grid(path, image.pixel_size_um, pixel_size_um, "pixel size", "µm")
         _check_grid(path, image.wavelength_um, wavelength_um, "wavelength", "µm")
         field = np.asarray(image.data).astype(np.complex64)
+        if field.ndim != 2:
+            raise ValueError(f"{path}: a stack of {field.shape[0]} fields; training reads 2-D fields, one per file "
+                             "(write each plane to its own file)")
         if min(field.shape) < min_side_px:
             raise ValueError(f"{path}: {field.shape[0]}×{field.shape[1]} px is smaller than one "
                              f"{min_side_px}-px training patch")
