@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from .io.images import check_stack_axis
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+
+from .io.images import check_stack_axis
 
 __all__ = ["AcquisitionRecord", "Measurement", "as_measurement"]
 

@@ -184,6 +184,5 @@ def validate_field(array, name: str = "field", *, check_finite: bool | None = No
     validate_image(array, "field", name, check_finite=check_finite)
 
 
-__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "STACK_AXES", "ImageData", "ImageKind",
-           "check_stack_axis",
-           "validate_field", "validate_image"]
+__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "STACK_AXES", "ImageData",
+           "ImageKind", "check_stack_axis", "validate_field", "validate_image"]
