@@ -99,7 +99,7 @@ def check_pixel_pitch(pixel_size_um: float, model, *, what: str = "the field", c
     _check_ratio(float(pixel_size_um), expected, (1024, 1024))
 
 
-def _field_sampling(field, pixel_size_um, wavelength_um):
+def field_sampling(field, pixel_size_um, wavelength_um):
     """(data, pixel size, wavelength) of a field: an ImageData gives its metadata (refused when it has none and
     none is given), a bare array keeps ``None`` (= the model's grid)."""
     from .io.images import ImageData
@@ -164,7 +164,7 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
     from .inference.simulate import simulate_full_field
     from .model_grid import plan_grid, to_model_grid
 
-    field, pixel_size_um, wavelength_um = _field_sampling(field, pixel_size_um, wavelength_um)
+    field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     model = _as_model(model, device)
     if len(getattr(field, "shape", np.shape(field))) == 3:
         return _simulate_stack(field, model, photons=photons, read_noise=read_noise, seed=seed, device=device,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 import warnings
 
-from .cli_checks import CLIError, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
+from .cli_checks import CLIError, batch_pairs, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
 
 EXAMPLES = """\
 examples:
@@ -96,34 +97,75 @@ def _progress_callback(desc: str, unit: str):
     return callback
 
 
+FIELD_INPUTS = (".zarr", ".npy", ".npz")
+CAMERA_INPUTS = (".zarr", ".npy", ".npz", ".tif", ".tiff", ".png")
+
+
+def _scale_source(image, key: str, flag_value) -> str:
+    if key in image.attrs.get("defaults_used", ()):
+        return "from --" + key.replace("_", "-")
+    return "from the file" if flag_value is None else "from the file, as given"
+
+
 def cmd_simulate(args) -> int:
     from . import api
-    from .io.fields import read_field, write_measurement
 
-    check_outputs(args, [args.output], inputs=[args.field])
-    image = read_field(args.field)
-    if args.model:
-        model = api.load_model(args.model, device=args.device)
-        state = f"trained model {args.model}"
-    else:
-        model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=image.pixel_size_um,
-                                    wavelength_um=image.wavelength_um, seed=args.optics_seed)
-        state = "untrained (random initialisation)"
-    start = time.perf_counter()
-    meas = api.simulate(image.data, model, photons=args.photons, read_noise=args.read_noise, seed=args.seed,
-                        device=args.device, progress=_progress_callback("simulate", "block"),
-                        pixel_size_um=image.pixel_size_um)
-    elapsed = time.perf_counter() - start
-    record = meas.record
-    attrs = {**record.to_attrs(), "source_field": str(args.field), "optics_state": state}
-    if not args.model:
-        attrs["optics_seed"] = args.optics_seed
-    write_measurement(args.output, meas.image, pixel_size_um=record.camera_pixel_size_um,
-                      wavelength_um=record.wavelength_um, attrs=attrs, **replace_rule(args))
-    rows, cols = meas.shape
-    print(f"wrote {rows}×{cols} measurement (x{record.compression}, {record.acquisition}) "
-          f"to {args.output} in {elapsed:.2f} s")
+    pairs = batch_pairs(args, args.field, args.output, FIELD_INPUTS, "field files")
+    model = api.load_model(args.model, device=args.device) if args.model else None
+    for source, target in pairs:
+        _simulate_one(args, model, source, target)
+    if len(pairs) > 1:
+        print(f"wrote {len(pairs)} measurements to {args.output}")
     return 0
+
+
+def _simulate_one(args, model, source, target) -> None:
+    import dask.array as da
+
+    from . import api
+    from .io.fields import read_field, write_measurement
+    from .io.stream import scratch_array
+    from .model_grid import plan_grid
+
+    image = read_field(source)
+    data, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
+    if model is None:
+        model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=ps, wavelength_um=wl,
+                                    seed=args.optics_seed)
+        state = "untrained (random initialisation)"
+    else:
+        state = f"trained model {args.model}"
+    stack = data.ndim == 3
+    axis = image.attrs.get("stack_axis") or args.stack_axis
+    plan = plan_grid(data[0] if stack else data, model, pixel_size_um=ps, wavelength_um=wl)  # plane 0, to show
+    what = f"stack of {data.shape[0]} ({axis}) × " if stack else ""
+    print(f"{source}: {what}{data.shape[-2]}×{data.shape[-1]} px at {ps:g} µm "
+          f"({_scale_source(image, 'pixel_size_um', args.pixel_size_um)}), "
+          f"λ {wl:g} µm ({_scale_source(image, 'wavelength_um', args.wavelength_um)}); model grid "
+          f"{model.encoder.pixel_size_um:g} µm, λ {model.encoder.config.optics.grid.wavelength_um:g} µm: "
+          f"{plan.describe()}")
+    options = dict(photons=args.photons, read_noise=args.read_noise, seed=args.seed, device=args.device,
+                   pixel_size_um=ps, wavelength_um=wl)
+    extra = {"source_field": str(source), "optics_state": state}
+    if not args.model:
+        extra["optics_seed"] = args.optics_seed
+    start = time.perf_counter()
+    if not stack:
+        meas = api.simulate(data, model, progress=_progress_callback("simulate", "block"), **options)
+        record, image_out, attrs, shape = meas.record, meas.image, {**meas.to_attrs(), **extra}, meas.shape
+        write_measurement(target, image_out, pixel_size_um=record.camera_pixel_size_um,
+                          wavelength_um=record.wavelength_um, attrs=attrs, **replace_rule(args))
+    else:
+        with contextlib.ExitStack() as scratch:
+            st = api.simulate(data, model, progress=_progress_callback("simulate", "plane"), stack_axis=axis,
+                              out=lambda shape: scratch.enter_context(scratch_array(target, shape)), **options)
+            record, shape = st.records[0], st.shape
+            write_measurement(target, da.from_zarr(st.images), pixel_size_um=record.camera_pixel_size_um,
+                              wavelength_um=record.wavelength_um, attrs={**st.to_attrs(), **extra},
+                              stack_axis=axis, **replace_rule(args))
+    elapsed = time.perf_counter() - start
+    print(f"wrote {'×'.join(str(s) for s in shape)} measurement (x{record.compression}, {record.acquisition}) "
+          f"to {target} in {elapsed:.2f} s")
 
 
 def _npz_keys(path) -> set[str]:
@@ -196,39 +238,68 @@ def cmd_import(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
+    from . import api
+
+    pairs = batch_pairs(args, args.measurement, args.output, CAMERA_INPUTS, "measurements")
+    model = api.load_model(args.model, device=args.device)
+    for source, target in pairs:
+        _reconstruct_one(args, model, source, target)
+    if len(pairs) > 1:
+        print(f"wrote {len(pairs)} phase maps to {args.output}")
+    return 0
+
+
+def _reconstruct_one(args, model, source, target) -> None:
     import dask.array as da
     import numpy as np
 
     from . import api
     from .io.fields import read_measurement, write_phase
     from .io.stream import scratch_array
-    from .measurement import as_measurement
+    from .measurement import MeasurementStack, as_measurement, stack_records
 
-    check_outputs(args, [args.output], inputs=[args.measurement])
-    image = read_measurement(args.measurement)
-    model = api.load_model(args.model, device=args.device)
+    image = read_measurement(source)
     enc = model.config.encoder
+    camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
     bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded
-    if bare:
-        warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
-                      f"of model {args.model} ({enc.optics.grid.pixel_size_um * enc.detector.binning:.4g} µm "
-                      f"camera pixels, x{enc.detector.compression})", stacklevel=1)
-    meas = as_measurement(np.asarray(image.data), image.attrs)
+    if bare and args.pixel_size_um is None:
+        warnings.warn(f"{source} does not record its pixel size; reconstructing it as a camera image of model "
+                      f"{args.model} ({camera_um:.4g} µm camera pixels, x{enc.detector.compression}); give "
+                      "--pixel-size-um (camera pitch at the sample) to have it checked", stacklevel=1)
+    elif not bare and args.pixel_size_um is not None and not np.isclose(args.pixel_size_um, image.pixel_size_um,
+                                                                        rtol=1e-6):
+        raise CLIError(f"{source} records {image.pixel_size_um:g} µm camera pixels but --pixel-size-um "
+                       f"{args.pixel_size_um:g} was given; drop the flag or fix the file's metadata")
+    pitch = args.pixel_size_um if bare else image.pixel_size_um
+    stack = image.data.ndim == 3
+    axis = image.attrs.get("stack_axis") or args.stack_axis
+    if stack:
+        records = stack_records(image.attrs, int(image.data.shape[0]))
+        meas = MeasurementStack(image.data, records, axis) if records else image.data
+    else:
+        meas = as_measurement(np.asarray(image.data), image.attrs)
     shape = api.reconstruction_shape(meas, model)
+    ps_out, wl_out = api.reconstruction_grid(meas, model)
+    plane = meas[0] if isinstance(meas, MeasurementStack) else meas
+    note = ""
+    if getattr(plane, "record", None) is not None and plane.record.source_field_shape is not None:
+        note = f"; back to the field's grid ({plane.record.provenance.get('grid_adaptation', 'recorded')})"
+    print(f"{source}: camera pixels {'unknown' if pitch is None else f'{pitch:g} µm'}; phase written at "
+          f"{ps_out:g} µm, λ {wl_out:g} µm{note}")
     start = time.perf_counter()
-    with scratch_array(args.output, shape) as scratch:  # streamed band by band: memory of one band
-        api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
-                        pixel_size_um=None if bare else image.pixel_size_um,
-                        progress=_progress_callback("reconstruct", "band"), out=scratch)
+    with scratch_array(target, shape) as scratch:  # streamed band by band (plane by plane): memory of one band
+        api.reconstruct(meas, model, overlap=args.overlap, device=args.device, pixel_size_um=pitch,
+                        progress=_progress_callback("reconstruct", "plane" if stack else "band"), out=scratch)
         elapsed = time.perf_counter() - start
         attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
-                 "device": args.device, "source_measurement": str(args.measurement),
+                 "device": args.device, "source_measurement": str(source),
                  "compression": enc.detector.compression, "optics": enc.optics.kind,
                  "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
-        write_phase(args.output, da.from_zarr(scratch), pixel_size_um=enc.optics.grid.pixel_size_um,
-                    wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
-    print(f"wrote {shape[0]}×{shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
-    return 0
+        if note:
+            attrs["grid_adaptation"] = plane.record.provenance.get("grid_adaptation")
+        write_phase(target, da.from_zarr(scratch), pixel_size_um=ps_out, wavelength_um=wl_out, attrs=attrs,
+                    stack_axis=axis if stack else None, **replace_rule(args))
+    print(f"wrote {'×'.join(str(s) for s in shape)} phase map (rad) to {target} in {elapsed:.2f} s")
 
 
 def cmd_evaluate(args) -> int:
@@ -424,6 +495,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_scale_flags(p: argparse.ArgumentParser, pixel_help: str, wavelength_help: str | None) -> None:
+    p.add_argument("--pixel-size-um", type=float, default=None, help=pixel_help)
+    if wavelength_help:
+        p.add_argument("--wavelength-um", type=float, default=None, help=wavelength_help)
+    p.add_argument("--stack-axis", choices=("t", "p"), default="t",
+                   help="leading axis of a 3-D input that does not name it: t (time-lapse, default) or p (positions)")
+
+
 def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--overwrite", action="store_true", help=f"replace {what}")
     p.add_argument("--overwrite-foreign", action="store_true",
@@ -466,8 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  dmicro simulate field.zarr -o meas.zarr --compression 64 "
                               "--photons 10000 --read-noise 6",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("field", help="complex field: .zarr, .npy or .npz")
-    p.add_argument("-o", "--output", required=True, help="measurement .zarr to write")
+    p.add_argument("field", help="complex field (.zarr, .npy or .npz; 2-D or a (T|P, Y, X) stack), or a folder "
+                   "or a quoted glob of them (\"fields/*.zarr\"): one measurement per input")
+    p.add_argument("-o", "--output", required=True,
+                   help="measurement .zarr to write (for a folder or glob: the output folder; names from the inputs)")
+    _add_scale_flags(p, "the field's pixel pitch at the sample, µm: required when the file does not record it",
+                     "the field's illumination wavelength, µm: required when the file does not record it")
     p.add_argument("--model", help="shipped model name or checkpoint (default: untrained random optics)")
     p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="untrained optics type (lff)")
     p.add_argument("--compression", type=int, default=64, help="untrained optics: 4, 16, 64, 256 or 1024 (64)")
@@ -564,8 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("measurement", help="camera measurement .zarr from dmicro simulate, or a lab camera image "
-                   "(real 2-D .npy, .npz, .tif, .png or zarr array)")
-    p.add_argument("-o", "--output", required=True, help="phase map .zarr to write (radians)")
+                   "(real 2-D .npy, .npz, .tif, .png or zarr array; or a (T|P, Y, X) stack), or a folder or a "
+                   "quoted glob of them: one phase map per input")
+    p.add_argument("-o", "--output", required=True,
+                   help="phase map .zarr to write, radians (for a folder or glob: the output folder)")
+    _add_scale_flags(p, "camera pixel pitch at the sample (object plane), µm, of a bare camera image: checked "
+                     "against the model", None)
     p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")

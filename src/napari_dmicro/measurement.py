@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 
 from .io.images import check_stack_axis
 
-__all__ = ["AcquisitionRecord", "Measurement", "as_measurement"]
+__all__ = ["AcquisitionRecord", "Measurement", "MeasurementStack", "as_measurement", "stack_attrs", "stack_records"]
 
 
 class AcquisitionRecord(BaseModel):
