@@ -276,7 +276,7 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
         check_measurement_matches_model(meas.record, model)
         if meas.record.camera_pixel_size_um is not None:
             check_pixel_pitch(meas.record.camera_pixel_size_um, model, what="this measurement", camera=True)
-        plan = GridPlan.from_record(meas.record)
+        plan = GridPlan.from_record(meas.record, model)
         if plan is not None and shape is not None:
             raise ValueError("shape= crops a reconstruction on the model's grid; this measurement records its "
                              f"field's own grid ({plan.describe()}), which the reconstruction is returned on")

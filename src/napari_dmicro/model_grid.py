@@ -141,14 +141,15 @@ class GridPlan:
         return out
 
     @classmethod
-    def from_record(cls, record) -> GridPlan | None:
+    def from_record(cls, record, model) -> GridPlan | None:
         """The plan a measurement's :class:`~napari_dmicro.measurement.AcquisitionRecord` describes (None:
-        simulated on the model's grid)."""
+        simulated on the model's grid), reconstructed by ``model`` (whose grid it was made on)."""
         if record.source_field_shape is None:
             return None
         r0, c0, rows, cols = record.specimen_region
+        grid = model.encoder.config.optics.grid
         return cls(tuple(record.source_field_shape), record.source_pixel_size_um, record.source_wavelength_um,
-                   record.object_pixel_size_um, record.wavelength_um, (rows, cols), tuple(record.field_shape),
+                   float(grid.pixel_size_um), float(grid.wavelength_um), (rows, cols), tuple(record.field_shape),
                    (r0, c0), record.background_phase_rad, None)
 
 
