@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPlan", "plan_grid", "to_model_grid", "from_model_grid", "model_window_px",
+__all__ = ["GridPlan", "plan_grid", "plan_on_grid", "to_model_grid", "from_model_grid", "model_window_px",
            "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
 
 #: the field's pitch may differ from the model's by at most this factor either way
@@ -200,10 +200,21 @@ def plan_grid(field, model, *, pixel_size_um: float | None = None, wavelength_um
     outside :data:`WAVELENGTH_RATIO_RANGE`, and resampling beyond :data:`MAX_RESAMPLE_PX`. The background
     is estimated (from the field, read whole) only when the phase is rescaled or the field padded.
     """
+    encoder = model.encoder
+    grid = encoder.config.optics.grid
+    return plan_on_grid(field, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
+                        model_pixel_size_um=float(grid.pixel_size_um), model_wavelength_um=float(grid.wavelength_um),
+                        window_px=model_window_px(model) if pad else 0,
+                        unit_px=encoder.tile_px() or int(encoder.config.detector.binning),
+                        context_px=int(encoder.context_px()))
+
+
+def plan_on_grid(field, *, pixel_size_um: float | None, wavelength_um: float | None, model_pixel_size_um: float,
+                 model_wavelength_um: float, window_px: int = 0, unit_px: int = 1, context_px: int = 0) -> GridPlan:
+    """:func:`plan_grid` for a grid given by numbers (``window_px`` 0: no padding), e.g. training data."""
     from .io.units import check_length_um
 
-    encoder = model.encoder
-    model_px, model_wl = float(encoder.pixel_size_um), float(encoder.config.optics.grid.wavelength_um)
+    model_px, model_wl = float(model_pixel_size_um), float(model_wavelength_um)
     px = model_px if pixel_size_um is None else check_length_um(pixel_size_um, "pixel_size")
     wl = model_wl if wavelength_um is None else check_length_um(wavelength_um, "wavelength")
     shape = tuple(int(s) for s in field.shape[-2:])
@@ -212,10 +223,7 @@ def plan_grid(field, model, *, pixel_size_um: float | None = None, wavelength_um
     else:
         resampled = _check_ratio(px, model_px, shape)
     _check_wavelength(wl, model_wl)
-    window = model_window_px(model) if pad else 0
-    unit = encoder.tile_px() or int(encoder.config.detector.binning)
-    context = int(encoder.context_px())
-    padded = tuple(_padded_side(s, window, context, unit) for s in resampled)
+    padded = tuple(_padded_side(s, window_px, context_px, unit_px) for s in resampled)
     offset = tuple((p - s) // 2 for p, s in zip(padded, resampled, strict=True))
     plan = GridPlan(shape, px, wl, model_px, model_wl, resampled, padded, offset)
     if plan.rescaled or plan.padded:
