@@ -149,7 +149,7 @@ def test_what_cannot_be_resampled_is_refused_with_the_reason(tiny_checkpoints, t
     with pytest.raises(ValueError, match="would be 1×1 px on the model's 0.3164 µm grid: too small"):
         dm.simulate(field[:4, :4], model, pixel_size_um=0.05)
     np.save(tmp_path / "bare.npy", field)
-    with pytest.raises(ValueError, match=r"bare.npy does not record its pixel size; give pixel_size_um=… .*--pixel-size"):
+    with pytest.raises(ValueError, match=r"bare.npy does not record its pixel size; give pixel_size_um=…"):
         dm.simulate(read_field(tmp_path / "bare.npy"), model)
     with pytest.raises(ValueError, match="does not record its wavelength; give wavelength_um"):
         dm.simulate(read_field(tmp_path / "bare.npy"), model, pixel_size_um=0.2)
