@@ -84,7 +84,7 @@ def check_pixel_pitch(pixel_size_um: float, model, *, what: str = "the field", c
     ``MAX_PITCH_RATIO`` apart), with the reason. A camera image (``camera``) was made by the optics
     themselves: its pitch must be the model's (``camera_pixel_size_um``), nothing can resample it.
     """
-    from .model_grid import REL_TOL, _check_ratio
+    from .model_grid import REL_TOL, check_pitch_ratio
 
     encoder = model.encoder
     expected = float(encoder.camera_pixel_size_um if camera else encoder.pixel_size_um)
@@ -96,7 +96,7 @@ def check_pixel_pitch(pixel_size_um: float, model, *, what: str = "the field", c
                          f"{expected:g} µm (x{encoder.config.detector.compression}); a camera image cannot be "
                          "resampled (the optics made it at their own pitch): reconstruct with the model that "
                          "matches the camera")
-    _check_ratio(float(pixel_size_um), expected, (1024, 1024))
+    check_pitch_ratio(float(pixel_size_um), expected)
 
 
 def field_sampling(field, pixel_size_um, wavelength_um):
@@ -158,8 +158,8 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
     A 3-D field (planes, rows, cols) is a stack (``stack_axis`` ``"t"`` time-lapse or ``"p"`` positions):
     imaged plane by plane (plane k with seed ``seed + k``; lazy inputs are read one plane at a time) into
     a :class:`~napari_dmicro.measurement.MeasurementStack`; ``out``: an array (e.g. zarr) of the stack's
-    shape to write the planes into (called with no argument it is made after plane 0: ``out(shape)``
-    may also be a function returning that array).
+    shape, or a function ``out(shape)`` returning one (called once plane 0 gives the shape), that the
+    planes are written into.
     """
     from .inference.simulate import simulate_full_field
     from .model_grid import plan_grid, to_model_grid

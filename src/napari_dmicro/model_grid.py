@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPlan", "plan_grid", "plan_on_grid", "to_model_grid", "from_model_grid", "model_window_px",
-           "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
+__all__ = ["GridPlan", "check_pitch_ratio", "plan_grid", "plan_on_grid", "to_model_grid", "from_model_grid",
+           "model_window_px", "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
 
 #: the field's pitch may differ from the model's by at most this factor either way
 MAX_PITCH_RATIO = 16.0
@@ -120,8 +120,9 @@ class GridPlan:
             steps.append(f"phase ×{self.phase_scale:.4g} for λ {self.source_wavelength_um:g} → "
                          f"{self.wavelength_um:g} µm (thin non-dispersive specimen)")
         if self.padded:
-            steps.append(f"padded with background to {self.padded_shape[0]}×{self.padded_shape[1]} px "
-                         f"(phase {self.background_phase_rad:.3f} rad, amplitude {self.background_amplitude:.3g})")
+            level = "" if self.background_amplitude is None else (
+                f" (phase {self.background_phase_rad:.3f} rad, amplitude {self.background_amplitude:.3g})")
+            steps.append(f"padded with background to {self.padded_shape[0]}×{self.padded_shape[1]} px{level}")
         return "; ".join(steps)
 
     def record_attrs(self) -> dict:
@@ -153,9 +154,8 @@ class GridPlan:
                    (r0, c0), record.background_phase_rad, None)
 
 
-def _check_ratio(pixel_size_um: float, model_pixel_size_um: float, shape) -> tuple[int, int]:
-    from .io.resample import resampled_shape
-
+def check_pitch_ratio(pixel_size_um: float, model_pixel_size_um: float) -> None:
+    """Refuse pitches more than :data:`MAX_PITCH_RATIO` apart, with the reason."""
     ratio = pixel_size_um / model_pixel_size_um
     if not 1 / MAX_PITCH_RATIO <= ratio <= MAX_PITCH_RATIO:
         raise ValueError(f"the field's pixels are {pixel_size_um:g} µm, {ratio:.3g}× the model's "
@@ -163,15 +163,29 @@ def _check_ratio(pixel_size_um: float, model_pixel_size_um: float, shape) -> tup
                          + ("invent nearly all detail (the field is far coarser than the model resolves)"
                             if ratio > 1 else "discard nearly all of the field's detail")
                          + "; check the pixel size (µm at the sample) or use a model of that grid")
+
+
+def _resampled_shape(pixel_size_um: float, model_pixel_size_um: float, shape) -> tuple[int, int]:
+    from .io.resample import resampled_shape
+
+    check_pitch_ratio(pixel_size_um, model_pixel_size_um)
     out = resampled_shape(shape, pixel_size_um, model_pixel_size_um)
     if min(out) < 2:
         raise ValueError(f"the field ({shape[0]}×{shape[1]} px at {pixel_size_um:g} µm) would be "
                          f"{out[0]}×{out[1]} px on the model's {model_pixel_size_um:g} µm grid: too small to image")
-    if max(math.prod(shape), math.prod(out)) > MAX_RESAMPLE_PX:
-        raise ValueError(f"the field ({shape[0]}×{shape[1]} px at {pixel_size_um:g} µm) is too large to resample "
-                         f"in memory (limit {MAX_RESAMPLE_PX} px); resample it to {model_pixel_size_um:g} µm "
-                         "beforehand (napari_dmicro.io.resample.resample_field) in pieces, or use a model of that grid")
     return out
+
+
+def _check_in_memory(plan: GridPlan) -> None:
+    if plan.identity:
+        return
+    size = max(math.prod(plan.source_shape), math.prod(plan.padded_shape))
+    if size > MAX_RESAMPLE_PX:
+        shape = plan.source_shape
+        raise ValueError(f"the field ({shape[0]}×{shape[1]} px at {plan.source_pixel_size_um:g} µm, λ "
+                         f"{plan.source_wavelength_um:g} µm) is too large to bring to the model's grid in memory "
+                         f"(limit {MAX_RESAMPLE_PX} px): {plan.describe()}; convert it beforehand in pieces "
+                         "(napari_dmicro.model_grid.to_model_grid) or use a model of that grid")
 
 
 def _check_wavelength(wavelength_um: float, model_wavelength_um: float) -> None:
@@ -221,11 +235,12 @@ def plan_on_grid(field, *, pixel_size_um: float | None, wavelength_um: float | N
     if math.isclose(px, model_px, rel_tol=REL_TOL):
         resampled = shape
     else:
-        resampled = _check_ratio(px, model_px, shape)
+        resampled = _resampled_shape(px, model_px, shape)
     _check_wavelength(wl, model_wl)
     padded = tuple(_padded_side(s, window_px, context_px, unit_px) for s in resampled)
     offset = tuple((p - s) // 2 for p, s in zip(padded, resampled, strict=True))
     plan = GridPlan(shape, px, wl, model_px, model_wl, resampled, padded, offset)
+    _check_in_memory(plan)
     if plan.rescaled or plan.padded:
         from .phase_reference import BACKGROUND_WINDOW_RAD, background_phase_rad
 
