@@ -92,6 +92,8 @@ def test_the_cli_takes_a_time_lapse_through_simulate_and_reconstruct(tiny_checkp
     assert main(["simulate", str(tmp_path / "tl.zarr"), "-o", str(tmp_path / "m.zarr"), "--model", model,
                  "--seed", "4"]) == 0
     assert "stack of 3 (t) × 96×96 px at 0.1582 µm (from the file)" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "m.zarr")]) == 0
+    assert "measurement, 3×32×32 px (t × y × x)" in capsys.readouterr().out
     meas = read_image(tmp_path / "m.zarr")
     assert meas.shape[0] == 3 and meas.attrs["stack_axis"] == "t" and len(meas.attrs["planes"]) == 3
     api = dm.simulate(fields, model, seed=4, pixel_size_um=PS / 2)
@@ -129,3 +131,15 @@ def test_the_cli_writes_one_output_per_input_of_a_folder_or_glob(tiny_checkpoint
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["cell_2.zarr"]
     assert main(["simulate", str(folder / "none_*.zarr"), "-o", str(tmp_path / "x"), "--model", model]) == 2
     assert "no field files (.zarr, .npy, .npz) match" in capsys.readouterr().err
+
+
+def test_the_napari_reader_gives_a_stack_store_as_3d_layers_with_the_axis_named(tmp_path):
+    from napari_dmicro._reader import napari_get_reader
+
+    fields = _stack(2, 64)
+    path = write_field(tmp_path / "tl.zarr", fields, pixel_size_um=PS, wavelength_um=WL, stack_axis="t")
+    layers = napari_get_reader(str(path))(str(path))
+    (amp, amp_kw, _), (phase, phase_kw, _) = layers
+    assert amp.shape == phase.shape == fields.shape and phase_kw["axis_labels"] == ("t", "y", "x")
+    assert phase_kw["scale"] == (1.0, PS, PS) and phase_kw["units"] == ("pixel", "micrometer", "micrometer")
+    np.testing.assert_allclose(phase, np.angle(fields), atol=1e-6)

@@ -477,7 +477,8 @@ def cmd_info(args) -> int:
     from .io.fields import read_image
 
     image = read_image(args.path)
-    print(f"{args.path}: {image.kind}, {image.data.shape[0]}×{image.data.shape[1]} px, "
+    axis = f" ({image.attrs['stack_axis']} × y × x)" if image.data.ndim == 3 and image.attrs.get("stack_axis") else ""
+    print(f"{args.path}: {image.kind}, {'×'.join(str(s) for s in image.data.shape)} px{axis}, "
           f"dtype {image.data.dtype}, pixel {image.pixel_size_um} µm, wavelength {image.wavelength_um} µm")
     if image.attrs:
         print(json.dumps(image.attrs, indent=2, default=str))
