@@ -129,6 +129,16 @@ def test_the_cli_writes_one_output_per_input_of_a_folder_or_glob(tiny_checkpoint
     assert main(["simulate", str(folder / "cell_*.zarr"), "-o", str(tmp_path / "again"), "--model", model]) == 2
     assert "exists" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["cell_2.zarr"]
+    # every input's scale too: a file without one (or too far from the model's) stops the batch before any work
+    np.save(folder / "z_bare.npy", _stack(1, 64)[0])
+    assert main(["simulate", str(folder), "-o", str(tmp_path / "batch"), "--model", model]) == 2
+    assert "z_bare.npy does not record its pixel size" in capsys.readouterr().err
+    assert not (tmp_path / "batch").exists()
+    (folder / "z_bare.npy").unlink()
+    write_field(folder / "z_far.zarr", _stack(1, 64)[0], pixel_size_um=0.01, wavelength_um=WL)
+    assert main(["simulate", str(folder), "-o", str(tmp_path / "batch"), "--model", model]) == 2
+    assert "z_far.zarr: the field's pixels are 0.01 µm" in capsys.readouterr().err
+    assert not (tmp_path / "batch").exists()
     assert main(["simulate", str(folder / "none_*.zarr"), "-o", str(tmp_path / "x"), "--model", model]) == 2
     assert "no field files (.zarr, .npy, .npz) match" in capsys.readouterr().err
 

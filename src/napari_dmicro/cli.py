@@ -109,25 +109,38 @@ def _scale_source(image, key: str, flag_value) -> str:
 
 def cmd_simulate(args) -> int:
     from . import api
+    from .io.fields import read_field
+    from .model_grid import check_pitch_ratio, check_wavelength_ratio
 
     pairs = batch_pairs(args, args.field, args.output, FIELD_INPUTS, "field files")
     model = api.load_model(args.model, device=args.device) if args.model else None
-    for source, target in pairs:
-        _simulate_one(args, model, source, target)
+    images = []
+    for source, _ in pairs:  # every input's scale before any work (read lazily: metadata only)
+        image = read_field(source)
+        try:
+            _, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
+            if model is not None:
+                grid = model.encoder.config.optics.grid
+                check_pitch_ratio(ps, grid.pixel_size_um)
+                check_wavelength_ratio(wl, grid.wavelength_um)
+        except ValueError as exc:
+            raise CLIError(str(exc) if str(exc).startswith(str(source)) else f"{source}: {exc}") from None
+        images.append(image)
+    for (source, target), image in zip(pairs, images, strict=True):
+        _simulate_one(args, model, source, target, image)
     if len(pairs) > 1:
         print(f"wrote {len(pairs)} measurements to {args.output}")
     return 0
 
 
-def _simulate_one(args, model, source, target) -> None:
+def _simulate_one(args, model, source, target, image) -> None:
     import dask.array as da
 
     from . import api
-    from .io.fields import read_field, write_measurement
+    from .io.fields import write_measurement
     from .io.stream import scratch_array
     from .model_grid import plan_grid
 
-    image = read_field(source)
     data, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
     if model is None:
         model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=ps, wavelength_um=wl,
@@ -239,26 +252,27 @@ def cmd_import(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     from . import api
+    from .io.fields import read_measurement
 
     pairs = batch_pairs(args, args.measurement, args.output, CAMERA_INPUTS, "measurements")
     model = api.load_model(args.model, device=args.device)
-    for source, target in pairs:
-        _reconstruct_one(args, model, source, target)
+    images = [read_measurement(source) for source, _ in pairs]  # every input readable before any work
+    for (source, target), image in zip(pairs, images, strict=True):
+        _reconstruct_one(args, model, source, target, image)
     if len(pairs) > 1:
         print(f"wrote {len(pairs)} phase maps to {args.output}")
     return 0
 
 
-def _reconstruct_one(args, model, source, target) -> None:
+def _reconstruct_one(args, model, source, target, image) -> None:
     import dask.array as da
     import numpy as np
 
     from . import api
-    from .io.fields import read_measurement, write_phase
+    from .io.fields import write_phase
     from .io.stream import scratch_array
     from .measurement import MeasurementStack, as_measurement, stack_records
 
-    image = read_measurement(source)
     enc = model.config.encoder
     camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
     bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded

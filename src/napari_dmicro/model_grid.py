@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPlan", "check_pitch_ratio", "plan_grid", "plan_on_grid", "to_model_grid", "from_model_grid",
-           "model_window_px", "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
+__all__ = ["GridPlan", "check_pitch_ratio", "check_wavelength_ratio", "plan_grid", "plan_on_grid", "to_model_grid",
+           "from_model_grid", "model_window_px", "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
 
 #: the field's pitch may differ from the model's by at most this factor either way
 MAX_PITCH_RATIO = 16.0
@@ -188,7 +188,8 @@ def _check_in_memory(plan: GridPlan) -> None:
                          "(napari_dmicro.model_grid.to_model_grid) or use a model of that grid")
 
 
-def _check_wavelength(wavelength_um: float, model_wavelength_um: float) -> None:
+def check_wavelength_ratio(wavelength_um: float, model_wavelength_um: float) -> None:
+    """Refuse a wavelength outside :data:`WAVELENGTH_RATIO_RANGE` of the model's, with the reason."""
     lo, hi = WAVELENGTH_RATIO_RANGE
     ratio = wavelength_um / model_wavelength_um
     if not lo <= ratio <= hi and not math.isclose(ratio, 1.0, rel_tol=REL_TOL):
@@ -236,7 +237,7 @@ def plan_on_grid(field, *, pixel_size_um: float | None, wavelength_um: float | N
         resampled = shape
     else:
         resampled = _resampled_shape(px, model_px, shape)
-    _check_wavelength(wl, model_wl)
+    check_wavelength_ratio(wl, model_wl)
     padded = tuple(_padded_side(s, window_px, context_px, unit_px) for s in resampled)
     offset = tuple((p - s) // 2 for p, s in zip(padded, resampled, strict=True))
     plan = GridPlan(shape, px, wl, model_px, model_wl, resampled, padded, offset)
