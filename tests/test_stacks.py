@@ -153,3 +153,28 @@ def test_the_napari_reader_gives_a_stack_store_as_3d_layers_with_the_axis_named(
     assert amp.shape == phase.shape == fields.shape and phase_kw["axis_labels"] == ("t", "y", "x")
     assert phase_kw["scale"] == (1.0, PS, PS) and phase_kw["units"] == ("pixel", "micrometer", "micrometer")
     np.testing.assert_allclose(phase, np.angle(fields), atol=1e-6)
+
+
+def test_a_lab_tiff_time_lapse_is_reconstructed_plane_by_plane(tiny_checkpoints, tmp_path, capsys):
+    import tifffile
+
+    model = dm.load_model(tiny_checkpoints["lff"])
+    camera = np.asarray(dm.simulate(_stack(3, 64), model))  # (3, 32, 32): what a camera would record
+    tifffile.imwrite(tmp_path / "tl.tif", camera, photometric="minisblack")  # 3 pages
+    out = tmp_path / "tl_phase.zarr"
+    assert main(["reconstruct", str(tmp_path / "tl.tif"), "-o", str(out), "--model",
+                 str(tiny_checkpoints["lff"]), "--pixel-size-um", "1.2656", "--stack-axis", "p"]) == 0
+    phase = read_image(out)
+    assert phase.shape == (3, 128, 128) and phase.attrs["stack_axis"] == "p"
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(phase.data[k]), dm.reconstruct(camera[k], model), atol=1e-5)
+    # the camera pitch is checked (a camera image cannot be resampled), and a store's axis cannot be renamed
+    assert main(["reconstruct", str(tmp_path / "tl.tif"), "-o", str(tmp_path / "x.zarr"), "--model",
+                 str(tiny_checkpoints["lff"]), "--pixel-size-um", "2.0"]) == 2
+    assert "a camera image cannot be resampled" in capsys.readouterr().err
+    from napari_dmicro.io.fields import write_measurement
+
+    write_measurement(tmp_path / "m.zarr", camera, pixel_size_um=1.2656, wavelength_um=WL, stack_axis="p")
+    assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "y.zarr"), "--model",
+                 str(tiny_checkpoints["lff"]), "--stack-axis", "t"]) == 2
+    assert "is a stack along 'p' but --stack-axis t was given" in capsys.readouterr().err

@@ -101,6 +101,17 @@ FIELD_INPUTS = (".zarr", ".npy", ".npz")
 CAMERA_INPUTS = (".zarr", ".npy", ".npz", ".tif", ".tiff", ".png")
 
 
+def _stack_axis(image, args, source) -> str | None:
+    """The leading axis of a 3-D input: the one it names, else ``--stack-axis``, else ``t``."""
+    if image.data.ndim != 3:
+        return None
+    named = image.attrs.get("stack_axis")
+    if named and args.stack_axis and named != args.stack_axis:
+        raise CLIError(f"{source} is a stack along '{named}' but --stack-axis {args.stack_axis} was given; drop "
+                       "the flag")
+    return named or args.stack_axis or "t"
+
+
 def _scale_source(image, key: str, flag_value) -> str:
     if key in image.attrs.get("defaults_used", ()):
         return "from --" + key.replace("_", "-")
@@ -149,7 +160,7 @@ def _simulate_one(args, model, source, target, image) -> None:
     else:
         state = f"trained model {args.model}"
     stack = data.ndim == 3
-    axis = image.attrs.get("stack_axis") or args.stack_axis
+    axis = _stack_axis(image, args, source)
     plan = plan_grid(data[0] if stack else data, model, pixel_size_um=ps, wavelength_um=wl)  # plane 0, to show
     what = f"stack of {data.shape[0]} ({axis}) × " if stack else ""
     print(f"{source}: {what}{data.shape[-2]}×{data.shape[-1]} px at {ps:g} µm "
@@ -286,7 +297,7 @@ def _reconstruct_one(args, model, source, target, image) -> None:
                        f"{args.pixel_size_um:g} was given; drop the flag or fix the file's metadata")
     pitch = args.pixel_size_um if bare else image.pixel_size_um
     stack = image.data.ndim == 3
-    axis = image.attrs.get("stack_axis") or args.stack_axis
+    axis = _stack_axis(image, args, source)
     if stack:
         records = stack_records(image.attrs, int(image.data.shape[0]))
         meas = MeasurementStack(image.data, records, axis) if records else image.data
@@ -514,8 +525,9 @@ def _add_scale_flags(p: argparse.ArgumentParser, pixel_help: str, wavelength_hel
     p.add_argument("--pixel-size-um", type=float, default=None, help=pixel_help)
     if wavelength_help:
         p.add_argument("--wavelength-um", type=float, default=None, help=wavelength_help)
-    p.add_argument("--stack-axis", choices=("t", "p"), default="t",
-                   help="leading axis of a 3-D input that does not name it: t (time-lapse, default) or p (positions)")
+    p.add_argument("--stack-axis", choices=("t", "p"), default=None,
+                   help="leading axis of a 3-D input that does not name it: t (time-lapse, the default) or p "
+                        "(positions); refused when the input names another")
 
 
 def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:

@@ -277,7 +277,7 @@ def read_camera_measurement(p: Path) -> ImageData:
         scan_finite(data, where, None)
     else:
         try:
-            data, attrs = read_camera_image(p), {}
+            data, attrs = read_camera_image(p, stack=True), {}
         except ValueError as exc:
             raise FieldFormatError(f"{where}: {exc}") from exc
     image = _foreign((data, attrs), raw, where, "camera image", p)
