@@ -178,3 +178,27 @@ def test_a_lab_tiff_time_lapse_is_reconstructed_plane_by_plane(tiny_checkpoints,
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "y.zarr"), "--model",
                  str(tiny_checkpoints["lff"]), "--stack-axis", "t"]) == 2
     assert "is a stack along 'p' but --stack-axis t was given" in capsys.readouterr().err
+
+
+def test_a_phase_stack_is_evaluated_plane_by_plane(tiny_checkpoints, tmp_path, capsys):
+    import json
+
+    from napari_dmicro.io.fields import write_phase
+
+    fields = _stack(2, 64)
+    phases = np.angle(fields).astype(np.float32)
+    phases[1] += np.random.default_rng(0).normal(0, 0.3, phases[1].shape).astype(np.float32)  # plane 1 worse
+    reports = dm.evaluate(phases, fields)
+    assert [r.psnr_db for r in reports] == [dm.evaluate(phases[k], fields[k]).psnr_db for k in range(2)]
+    assert reports[0].psnr_db > reports[1].psnr_db + 10
+    write_phase(tmp_path / "p.zarr", phases, pixel_size_um=PS, wavelength_um=WL, stack_axis="t")
+    write_field(tmp_path / "f.zarr", fields, pixel_size_um=PS, wavelength_um=WL, stack_axis="t")
+    assert main(["evaluate", str(tmp_path / "p.zarr"), "--reference", str(tmp_path / "f.zarr"),
+                 "--ssim-map", str(tmp_path / "s.zarr")]) == 0
+    printed = json.loads(capsys.readouterr().out.split("wrote the SSIM map")[0])
+    assert printed["stack_axis"] == "t" and len(printed["planes"]) == 2
+    assert printed["planes"][1]["psnr_db"] == pytest.approx(reports[1].psnr_db, abs=1e-3)
+    ssim = read_image(tmp_path / "s.zarr")
+    assert ssim.shape == phases.shape and ssim.attrs["stack_axis"] == "t"
+    with pytest.raises(ValueError, match="compared plane by plane with a reference stack of the same shape"):
+        dm.evaluate(phases, fields[0])

@@ -442,8 +442,11 @@ class EvaluationReport:
 
 
 def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = True, align_offset: bool = True,
-             reference_convention: str = "background") -> EvaluationReport:
+             reference_convention: str = "background") -> EvaluationReport | list[EvaluationReport]:
     """Compare a phase map (radians) with a reference field (complex) or phase map (radians).
+
+    Stacks (planes, rows, cols) of the same shape are compared plane by plane (one plane in memory at a
+    time): a list of reports, one per plane.
 
     Computed block by block (numpy, dask or zarr inputs; memory bounded by the block unless the SSIM
     map is kept). NaN or infinite values in either are refused with their position.
@@ -456,6 +459,13 @@ def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = Tru
     """
     from .inference.evaluate import evaluate_field
 
+    if len(np.shape(phase)) == 3 or len(np.shape(reference)) == 3:
+        if tuple(np.shape(phase)) != tuple(np.shape(reference)):
+            raise ValueError(f"a phase stack {tuple(np.shape(phase))} is compared plane by plane with a reference "
+                             f"stack of the same shape; got {tuple(np.shape(reference))}")
+        options = dict(patch_px=patch_px, keep_ssim_map=keep_ssim_map, align_offset=align_offset,
+                       reference_convention=reference_convention)
+        return [evaluate(p, r, **options) for (_, p), (_, r) in zip(_planes(phase), _planes(reference), strict=True)]
     q = evaluate_field(phase, reference, patch_px=patch_px, keep_ssim_map=keep_ssim_map,
                        align_offset=align_offset, reference_convention=reference_convention)
     return EvaluationReport(offset_rad=q.offset_rad, offset_aligned=q.offset_aligned,

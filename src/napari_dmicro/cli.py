@@ -330,6 +330,9 @@ def _reconstruct_one(args, model, source, target, image) -> None:
 def cmd_evaluate(args) -> int:
     import json
 
+    import dask.array as da
+    import numpy as np
+
     from . import api
     from .io.fields import read_image, write_image
 
@@ -344,12 +347,28 @@ def cmd_evaluate(args) -> int:
     align = not args.no_align_offset
     report = api.evaluate(phase.data, reference.data, keep_ssim_map=False, align_offset=align,
                           reference_convention=args.reference_convention)
-    result = report.as_dict()
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
+
+    def rounded(result: dict) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+
+    stack_axis = None
+    if isinstance(report, list):  # a stack, plane by plane
+        stack_axis = phase.attrs.get("stack_axis") or reference.attrs.get("stack_axis") or "t"
+        result = {"stack_axis": stack_axis, "mean_psnr_db": float(np.mean([r.psnr_db for r in report])),
+                  "mean_ssim": float(np.mean([r.ssim for r in report])),
+                  "planes": [rounded(r.as_dict()) for r in report]}
+    else:
+        result = report.as_dict()
+    print(json.dumps(rounded(result), indent=2))
     if args.ssim_map:
-        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data, align_offset=align,
-                                                     reference_convention=args.reference_convention),
-                    kind="amplitude",
+        def ssim_map(p, r):
+            return api.ssim_map_lazy(p, r, align_offset=align, reference_convention=args.reference_convention)
+
+        if stack_axis:
+            ssim = da.stack([ssim_map(phase.data[k], reference.data[k]) for k in range(phase.data.shape[0])])
+        else:
+            ssim = ssim_map(phase.data, reference.data)
+        write_image(args.ssim_map, ssim, kind="amplitude", stack_axis=stack_axis,
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},
