@@ -203,3 +203,12 @@ def test_training_brings_fields_to_the_model_grid_by_the_same_rule(tmp_path):
     write_field(tmp_path / "ir.zarr", field, pixel_size_um=MODEL_PX, wavelength_um=1.9)
     with pytest.raises(ValueError, match="ir.zarr: .*a wavelength cannot be resampled"):
         D.load_fieldset([tmp_path / "ir.zarr"], **load)
+
+
+def test_training_records_files_read_on_the_model_grid_for_want_of_a_scale(phantom_folder):
+    from napari_dmicro.training import data as D
+
+    paths = D.discover_fields(phantom_folder(3))  # bare .npy files: no recorded scale
+    fs = D.load_fieldset(paths, pixel_size_um=MODEL_PX, wavelength_um=MODEL_WL, min_side_px=32)
+    note = fs.adaptations[str(paths[0])]
+    assert note == "records no pixel_size_um or wavelength_um: read as on the model's grid (0.3164 µm, λ 0.6328 µm)"

@@ -105,7 +105,8 @@ def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: flo
                   min_side_px: int, phase_reference: str = "absolute") -> FieldSet:
     """Read fields, bring those of another grid to the model's by the one rule of simulate and reconstruct
     (:mod:`napari_dmicro.model_grid`: resampled, phase rescaled for another wavelength; what was done is in
-    ``FieldSet.adaptations``); refuse what that rule refuses and fields smaller than a patch."""
+    ``FieldSet.adaptations``, as is every file read on the model's grid because it records no scale);
+    refuse what that rule refuses and fields smaller than a patch."""
     from ..io.fields import read_field
     from ..model_grid import plan_on_grid, to_model_grid
 
@@ -124,6 +125,9 @@ def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: flo
         if not plan.identity:
             field = to_model_grid(field, plan)
             adaptations[str(path)] = plan.describe()
+        elif image.attrs.get("defaults_used"):  # recorded, not silent: the file gives no scale
+            adaptations[str(path)] = (f"records no {' or '.join(image.attrs['defaults_used'])}: read as on the model's "
+                                      f"grid ({pixel_size_um:g} µm, λ {wavelength_um:g} µm)")
         if min(field.shape) < min_side_px:
             raise ValueError(f"{path}: {field.shape[0]}×{field.shape[1]} px is smaller than one "
                              f"{min_side_px}-px training patch")
