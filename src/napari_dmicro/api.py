@@ -166,14 +166,14 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
 
     field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     model = _as_model(model, device)
-    if len(getattr(field, "shape", np.shape(field))) == 3:
+    if not hasattr(field, "shape"):
+        field = np.asarray(field)
+    if len(field.shape) == 3:
         return _simulate_stack(field, model, photons=photons, read_noise=read_noise, seed=seed, device=device,
                                progress=progress, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
                                stack_axis=stack_axis, out=out)
     if out is not None:
         raise TypeError("out= is for stacks (3-D fields); a 2-D simulation returns its Measurement")
-    if not hasattr(field, "shape"):
-        field = np.asarray(field)
     if len(field.shape) != 2:
         raise ValueError(f"a field must be 2-D (rows, cols) or a stack (planes, rows, cols); got shape "
                          f"{tuple(field.shape)}")
