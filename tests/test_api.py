@@ -146,25 +146,26 @@ def test_measurement_metadata_inconsistent_with_its_image_is_refused(tiny_checkp
                       wavelength_um=meas.record.wavelength_um, attrs=attrs)
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "p.zarr"),
                  "--model", str(tiny_checkpoints["lff"])]) == 2
-    assert "field_shape [1, 1] does not fit camera_shape [24, 24]" in capsys.readouterr().err
+    assert f"field_shape [1, 1] does not fit camera_shape {list(meas.shape)}" in capsys.readouterr().err
     assert not (tmp_path / "p.zarr").exists()
 
 
 # ------------------------------------------------------------------------------- one rule, one home
 def test_one_pixel_pitch_rule_refuses_in_the_api_the_cli_and_the_widget_task(tiny_checkpoints, tmp_path, capsys):
+    # another pitch is resampled (tests/test_scale_resample.py); one too far from the model's is refused
     from napari_dmicro.io.fields import write_field
     from napari_dmicro.widgets.workers import SimulateRequest, reconstruct_task, simulate_task
 
     field = make_field(seed=2, size_px=(64, 64))
-    with pytest.raises(ValueError, match="0.5 µm pixels but .* 0.3164 µm; resample it"):
-        dm.simulate(field, tiny_checkpoints["lff"], pixel_size_um=0.5)
-    write_field(tmp_path / "f.zarr", field, pixel_size_um=0.5, wavelength_um=0.6328)
+    with pytest.raises(ValueError, match=r"0.01 µm, 0.0316× the model's 0.3164 µm: more than 16× apart"):
+        dm.simulate(field, tiny_checkpoints["lff"], pixel_size_um=0.01)
+    write_field(tmp_path / "f.zarr", field, pixel_size_um=0.01, wavelength_um=0.6328)
     assert main(["simulate", str(tmp_path / "f.zarr"), "-o", str(tmp_path / "m.zarr"),
                  "--model", str(tiny_checkpoints["lff"])]) == 2
-    assert "resample it" in capsys.readouterr().err
-    task = simulate_task(SimulateRequest(field=field, pixel_size_um=0.5, wavelength_um=0.6328,
+    assert "more than 16× apart" in capsys.readouterr().err
+    task = simulate_task(SimulateRequest(field=field, pixel_size_um=0.01, wavelength_um=0.6328,
                                          model=str(tiny_checkpoints["lff"]), model_label="lff"))
-    with pytest.raises(ValueError, match="resample it"):
+    with pytest.raises(ValueError, match="more than 16× apart"):
         for _ in task:
             pass
     # the camera pitch of a measurement is checked the same way, in the API and in the widget's task

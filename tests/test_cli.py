@@ -46,11 +46,19 @@ def test_errors_are_readable_with_nonzero_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error" in err and "complex" in err and "Traceback" not in err
     np.save(tmp_path / "f.npy", np.ones((64, 64), np.complex64))
-    assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr"), "--compression", "32"]) == 2
+    scale = ["--pixel-size-um", "0.3164", "--wavelength-um", "0.6328"]
+    assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr"), "--compression", "32",
+                 *scale]) == 2
     assert "power of 4" in capsys.readouterr().err
     assert main(["simulate", str(tmp_path / "missing.zarr"), "-o", str(tmp_path / "m.zarr")]) == 2
-    assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr")]) == 0
+    # a bare .npy records no scale: never guessed, the flags are asked for
     assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr")]) == 2
+    assert "does not record its pixel size; give pixel_size_um=… (µm; dmicro: --pixel-size-um)" in \
+        capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr"), *scale]) == 0
+    assert "64×64 px at 0.3164 µm (from --pixel-size-um), λ 0.6328 µm (from --wavelength-um)" in \
+        capsys.readouterr().out
+    assert main(["simulate", str(tmp_path / "f.npy"), "-o", str(tmp_path / "m.zarr"), *scale]) == 2
     assert "exists" in capsys.readouterr().err
 
 

@@ -198,7 +198,7 @@ def test_npy_and_npz(tmp_path):
     "array, pattern",
     [
         (np.ones((8, 8), np.float32), "real-valued"),
-        (np.ones((2, 8, 8), np.complex64), "must be 2-D.*stacks"),
+        (np.ones((2, 8, 8), np.complex64), "must be 2-D.*give stack_axis='t'"),
         (np.ones((1, 8, 8), np.complex64), "leading singleton axis is not accepted"),
         (np.ones(8, np.complex64), "must be 2-D"),
         (np.ones((0, 8), np.complex64), "empty"),
@@ -300,9 +300,12 @@ def test_read_rejects_bad_inputs(tmp_path):
     np.save(tmp_path / "real.npy", np.ones((4, 4)))
     with pytest.raises(FieldFormatError, match="real-valued"):
         read_image(tmp_path / "real.npy")
-    np.save(tmp_path / "stack.npy", np.ones((3, 4, 4), np.complex64))
-    with pytest.raises(FieldFormatError, match="must be 2-D"):
-        read_image(tmp_path / "stack.npy")
+    np.save(tmp_path / "stack.npy", np.ones((3, 4, 4), np.complex64))  # a stack, its axis not named
+    stack = read_image(tmp_path / "stack.npy")
+    assert stack.shape == (3, 4, 4) and "stack_axis" not in stack.attrs
+    np.save(tmp_path / "4d.npy", np.ones((2, 3, 4, 4), np.complex64))
+    with pytest.raises(FieldFormatError, match="must be 2-D.*at most 3-D"):
+        read_image(tmp_path / "4d.npy")
     np.save(tmp_path / "empty.npy", np.ones((0, 4), np.complex64))
     with pytest.raises(FieldFormatError, match="empty"):
         read_image(tmp_path / "empty.npy")

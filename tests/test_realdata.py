@@ -60,7 +60,8 @@ def test_a_measured_hl60_field_goes_through_simulate_reconstruct_evaluate(hl60_f
     assert hl60_field.shape == (49, 49)  # the measured 112² px at 139 nm = 15.6 µm
     model = dm.load_model("lff-x64")
     meas = dm.simulate(hl60_field, model, photons=1e4, read_noise=6.0, seed=0)
-    assert meas.shape == (7, 7) and meas.dtype == np.float32
+    # smaller than the decoder's 256-px window: padded with background to 256 + 2·128 (context) → 312 px
+    assert meas.shape == (39, 39) and meas.dtype == np.float32 and meas.record.source_field_shape == (49, 49)
     phase = dm.reconstruct(meas, model)
     assert phase.shape == hl60_field.shape and np.isfinite(phase).all()
     report = dm.evaluate(phase, hl60_field)
@@ -69,7 +70,8 @@ def test_a_measured_hl60_field_goes_through_simulate_reconstruct_evaluate(hl60_f
 
 def test_the_cli_runs_on_a_measured_field(hl60_field, tmp_path, capsys):
     np.save(tmp_path / "hl60.npy", hl60_field)
-    assert main(["simulate", str(tmp_path / "hl60.npy"), "-o", str(tmp_path / "m.zarr"), "--model", "lff-x64"]) == 0
+    assert main(["simulate", str(tmp_path / "hl60.npy"), "-o", str(tmp_path / "m.zarr"), "--model", "lff-x64",
+                 "--pixel-size-um", "0.3164", "--wavelength-um", "0.6328"]) == 0
     assert main(["reconstruct", str(tmp_path / "m.zarr"), "-o", str(tmp_path / "p.zarr"), "--model", "lff-x64"]) == 0
     assert main(["evaluate", str(tmp_path / "p.zarr"), "--reference", str(tmp_path / "hl60.npy")]) == 0
     assert '"psnr_db"' in capsys.readouterr().out

@@ -18,7 +18,7 @@ __version__ = "0.1.0.dev0"
 
 _API = ("load_model", "untrained_model", "simulate", "reconstruct", "evaluate", "EvaluationReport",
         "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy",
-        "field_from_hologram", "HologramField", "HologramRecord")
+        "field_from_hologram", "HologramField", "HologramRecord", "MeasurementStack", "reconstruction_grid")
 
 __all__ = ["__version__", *_API]
 

@@ -65,10 +65,11 @@ def read_layers(path) -> list[LayerData]:
 
 
 def _levels(base, n_min: int = PYRAMID_MIN_SIZE) -> list:
+    """``base`` and its strided views ``[..., ::2**k, ::2**k]`` (a stack keeps every plane)."""
     levels = [base]
     k = 1
-    while max(levels[-1].shape) > n_min and min(levels[-1].shape) >= 2:
-        levels.append(base[:: 2**k, :: 2**k])
+    while max(levels[-1].shape[-2:]) > n_min and min(levels[-1].shape[-2:]) >= 2:
+        levels.append(base[..., :: 2**k, :: 2**k])
         k += 1
     return levels
 
@@ -104,13 +105,16 @@ def image_layers(
 
     ``pyramid``: optional lazy display levels ``(c, y, x)`` of the same image (from
     :func:`~napari_dmicro.io.fields.display_levels`); without it, levels are strided views of
-    ``img.data``.
+    ``img.data``. A stack ``(t|p, y, x)`` (``attrs["stack_axis"]``) gives 3-D layers whose first axis is
+    the plane index (a napari slider), shown from strided views of its planes.
     """
     ps = float(img.pixel_size_um)
+    stacked = len(img.shape) == 3
+    lead = (str(img.attrs.get("stack_axis") or "t"),) if stacked else ()
     common = {
-        "scale": (ps, ps),
-        "units": ("micrometer", "micrometer"),
-        "axis_labels": ("y", "x"),
+        "scale": (1.0,) * len(lead) + (ps, ps),
+        "units": ("pixel",) * len(lead) + ("micrometer", "micrometer"),
+        "axis_labels": (*lead, "y", "x"),
     }
 
     def meta(component: str) -> dict:
@@ -126,7 +130,7 @@ def image_layers(
         }
 
     def channel_levels(i: int, fn) -> list:
-        if pyramid is not None and pyramid[0].shape[1:] == tuple(img.shape):
+        if pyramid is not None and pyramid[0].shape[1:] == tuple(img.shape):  # (c, y, x) levels of a 2-D store
             return [lv[i] for lv in pyramid]
         data = img.data
         if isinstance(data, np.ndarray) and data.size <= EAGER_DISPLAY_PIXELS:

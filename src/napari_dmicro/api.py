@@ -27,7 +27,7 @@ import numpy as np
 from .config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from .device import resolve_device
 from .holography import HologramField, HologramRecord, field_from_hologram  # noqa: F401  (public: dm.*)
-from .measurement import AcquisitionRecord, Measurement
+from .measurement import AcquisitionRecord, Measurement, MeasurementStack  # noqa: F401  (public: dm.*)
 
 
 def load_model(name_or_path, device: str = "cpu"):
@@ -77,24 +77,54 @@ def untrained_model(optics: str = "lff", *, compression: int = 64, pixel_size_um
 
 
 def check_pixel_pitch(pixel_size_um: float, model, *, what: str = "the field", camera: bool = False) -> None:
-    """Refuse an image whose pixels are not the model's (object pitch, or camera pitch with ``camera``).
+    """Refuse an image whose pixels cannot be brought to the model's grid.
 
-    A model only works on its own grid: optics and decoder were trained at one pixel size, and an
-    image taken as if on it would be wrong by the ratio. The fix is to resample (fields:
-    :func:`napari_dmicro.io.resample.resample_field`) or to use a model of that grid.
+    A field (object pitch) of another pitch is resampled by :func:`simulate` (see
+    :mod:`napari_dmicro.model_grid`); this refuses only what resampling cannot do (pitches more than
+    ``MAX_PITCH_RATIO`` apart), with the reason. A camera image (``camera``) was made by the optics
+    themselves: its pitch must be the model's (``camera_pixel_size_um``), nothing can resample it.
     """
+    from .model_grid import REL_TOL, check_pitch_ratio
+
     encoder = model.encoder
     expected = float(encoder.camera_pixel_size_um if camera else encoder.pixel_size_um)
     name = getattr(model, "name", None) or "the model"
-    if math.isclose(float(pixel_size_um), expected, rel_tol=1e-3):
+    if math.isclose(float(pixel_size_um), expected, rel_tol=REL_TOL):
         return
     if camera:
         raise ValueError(f"{what} has {pixel_size_um:g} µm camera pixels (object plane) but {name} records "
-                         f"{expected:g} µm (x{encoder.config.detector.compression}); reconstruct with the model "
-                         "that matches the camera")
-    raise ValueError(f"{what} has {pixel_size_um:g} µm pixels but {name} was designed for {expected:g} µm; "
-                     "resample it to the model's grid first (napari_dmicro.io.resample.resample_field, "
-                     "anti-aliased) or use a model of that pixel size")
+                         f"{expected:g} µm (x{encoder.config.detector.compression}); a camera image cannot be "
+                         "resampled (the optics made it at their own pitch): reconstruct with the model that "
+                         "matches the camera")
+    check_pitch_ratio(float(pixel_size_um), expected)
+
+
+def field_sampling(field, pixel_size_um, wavelength_um):
+    """(data, pixel size, wavelength) of a field: an ImageData gives its metadata (refused when it has none and
+    none is given), a bare array keeps ``None`` (= the model's grid)."""
+    from .io.images import ImageData
+
+    if not isinstance(field, ImageData):
+        return field, pixel_size_um, wavelength_um
+    if field.kind != "field":
+        raise TypeError(f"dm.simulate needs a complex field; got a {field.kind} image")
+    missing = set(field.attrs.get("defaults_used", ()))
+    source = field.attrs.get("source") or "the field"
+    values = []
+    for key, given, stored, flag in (("pixel_size_um", pixel_size_um, field.pixel_size_um, "--pixel-size-um"),
+                                     ("wavelength_um", wavelength_um, field.wavelength_um, "--wavelength-um")):
+        what = key[:-3].replace("_", " ")
+        if key in missing:
+            if given is None:
+                raise ValueError(f"{source} does not record its {what}; give {key}=… (µm; dmicro: {flag}) — "
+                                 "it is never guessed")
+            values.append(float(given))
+        elif given is not None and not math.isclose(float(given), stored, rel_tol=1e-6):
+            raise ValueError(f"{source} records a {what} of {stored:g} µm but {key}={given:g} was given; drop the "
+                             "argument or fix the file's metadata")
+        else:
+            values.append(float(stored))
+    return field.data, values[0], values[1]
 
 
 def _as_model(model, device: str, *, need_decoder: bool = False):
@@ -111,25 +141,81 @@ def _as_model(model, device: str, *, need_decoder: bool = False):
 
 
 def simulate(field, model, photons: float | None = None, read_noise: float = 0.0, seed: int = 0,
-             device: str = "cpu", progress=None, *, pixel_size_um: float | None = None) -> Measurement:
+             device: str = "cpu", progress=None, *, pixel_size_um: float | None = None,
+             wavelength_um: float | None = None, stack_axis: str = "t", out=None):
     """Camera image of ``field`` through the model's optics; ``photons=None`` means noise free.
 
     ``model``: a loaded or untrained model, or a shipped model name / checkpoint path (loaded).
-    ``pixel_size_um``: the field's pixel pitch; if given, a field not on the model's grid is refused
-    (:func:`check_pixel_pitch`). The whole field of view is one image for a learnable Fourier filter
-    (computed blockwise for large fields); tiled optics (PhaseD2NN) image it aperture by aperture.
-    The camera covers the field, rounded up to whole camera pixels (tiles), with the specimen
-    mirrored beyond the edge (the encoder's ``outside_field`` rule).
+    ``field``: a 2-D complex array (numpy/dask/zarr), or an :class:`~napari_dmicro.io.ImageData` from
+    ``read_field`` (its recorded pixel size and wavelength are used; a file that records none is refused
+    unless they are given). ``pixel_size_um`` / ``wavelength_um``: the field's sampling; ``None`` = the
+    store's metadata, or the model's grid for a bare array. A field on another grid is brought to the
+    model's (resampled, phase rescaled for another wavelength, small fields padded with background: see
+    :mod:`napari_dmicro.model_grid`); the record says how, and :func:`reconstruct` returns the phase on
+    the field's own grid. The whole field of view is one image for a learnable Fourier filter (computed
+    blockwise for large fields); tiled optics (PhaseD2NN) image it aperture by aperture.
+
+    A 3-D field (planes, rows, cols) is a stack (``stack_axis`` ``"t"`` time-lapse or ``"p"`` positions):
+    imaged plane by plane (plane k with seed ``seed + k``; lazy inputs are read one plane at a time) into
+    a :class:`~napari_dmicro.measurement.MeasurementStack`; ``out``: an array (e.g. zarr) of the stack's
+    shape, or a function ``out(shape)`` returning one (called once plane 0 gives the shape), that the
+    planes are written into.
     """
     from .inference.simulate import simulate_full_field
+    from .model_grid import plan_grid, to_model_grid
 
+    field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     model = _as_model(model, device)
-    if pixel_size_um is not None:
-        check_pixel_pitch(pixel_size_um, model)
-    data, attrs = simulate_full_field(field, model.encoder, max_photons=photons, read_noise_e=read_noise,
-                                      seed=seed, device=resolve_device(device), progress=progress)
+    if not hasattr(field, "shape"):
+        field = np.asarray(field)
+    if len(field.shape) == 3:
+        return _simulate_stack(field, model, photons=photons, read_noise=read_noise, seed=seed, device=device,
+                               progress=progress, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
+                               stack_axis=stack_axis, out=out)
+    if out is not None:
+        raise TypeError("out= is for stacks (3-D fields); a 2-D simulation returns its Measurement")
+    if len(field.shape) != 2:
+        raise ValueError(f"a field must be 2-D (rows, cols) or a stack (planes, rows, cols); got shape "
+                         f"{tuple(field.shape)}")
+    plan = plan_grid(field, model, pixel_size_um=pixel_size_um, wavelength_um=wavelength_um)
+    data, attrs = simulate_full_field(to_model_grid(field, plan), model.encoder, max_photons=photons,
+                                      read_noise_e=read_noise, seed=seed, device=resolve_device(device),
+                                      progress=progress)
     attrs["model"] = getattr(model, "name", None) or getattr(model, "source", None)
+    attrs.update(plan.record_attrs())
     return Measurement(data, AcquisitionRecord.from_attrs(attrs))
+
+
+def _planes(stack):
+    """Plane k of a (planes, rows, cols) array as numpy (dask/zarr: read one plane at a time)."""
+    for k in range(int(stack.shape[0])):
+        plane = stack[k]
+        if hasattr(plane, "compute"):
+            plane = plane.compute(scheduler="synchronous")
+        yield k, plane
+
+
+def _simulate_stack(field, model, *, stack_axis, out, seed, progress, **kwargs):
+    from .measurement import check_stack_axis
+
+    check_stack_axis(stack_axis)
+    if int(field.shape[0]) < 1:
+        raise ValueError("the stack has no planes")
+    records, images = [], out
+    n = int(field.shape[0])
+    for k, plane in _planes(field):
+        meas = simulate(plane, model, seed=int(seed) + k, **kwargs)
+        if images is None:
+            images = np.empty((n, *meas.shape), np.float32)
+        elif callable(images):
+            images = images((n, *meas.shape))
+        elif tuple(images.shape) != (n, *meas.shape):
+            raise ValueError(f"out has shape {tuple(images.shape)}; the measurement stack is {(n, *meas.shape)}")
+        images[k] = meas.image
+        records.append(meas.record)
+        if progress is not None:
+            progress(k + 1, n)
+    return MeasurementStack(images, tuple(records), stack_axis)
 
 
 class _RadiansOut:
@@ -149,16 +235,29 @@ class _RadiansOut:
 def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap: int | None = None,
                 device: str = "cpu", shape=None, pixel_size_um: float | None = None, progress=None,
                 out=None) -> np.ndarray:
-    """Phase in radians (float32) from a camera image, on the object grid.
+    """Phase in radians (float32) from a camera image, on the field's own grid.
 
     ``meas``: a :class:`Measurement` (from :func:`simulate` or a store), or a bare 2-D real camera image
     (numpy/dask/zarr) with an optional ``record``. The output has the record's field shape (or
-    ``shape``), else the camera shape × binning. ``pixel_size_um``: the camera pitch (object plane) of
-    a bare image, checked against the model. Decoder windows overlap by ``overlap`` camera pixels and
-    are blended smoothly (no seams); tiled acquisitions are reconstructed tile by tile. ``out``: an
-    array of the output shape (e.g. a zarr array) written band by band and returned.
+    ``shape``), else the camera shape × binning. A measurement of a field that :func:`simulate` brought
+    to the model's grid (resampled, phase rescaled, padded: ``record.source_field_shape``) is
+    reconstructed on the model's grid and brought back: the phase is on the field's own grid and at its
+    wavelength (:func:`reconstruction_grid` gives that pixel size and wavelength). ``pixel_size_um``:
+    the camera pitch (object plane) of a bare image, checked against the model (a camera image cannot be
+    resampled). Decoder windows overlap by ``overlap`` camera pixels and are blended smoothly (no seams);
+    tiled acquisitions are reconstructed tile by tile. ``out``: an array of the output shape (e.g. a zarr
+    array) written band by band (plane by plane for a stack) and returned.
+
+    A :class:`~napari_dmicro.measurement.MeasurementStack` or a 3-D real array (planes, rows, cols) is
+    reconstructed plane by plane (lazy inputs read one plane at a time) into a (planes, Y, X) phase stack.
     """
+
+    if isinstance(meas, MeasurementStack) or (not isinstance(meas, Measurement)
+                                              and len(getattr(meas, "shape", np.shape(meas))) == 3):
+        return _reconstruct_stack(meas, model, record=record, overlap=overlap, device=device, shape=shape,
+                                  pixel_size_um=pixel_size_um, progress=progress, out=out)
     from .inference.reconstruct import reconstruct_full_field
+    from .model_grid import GridPlan, from_model_grid
 
     if isinstance(meas, Measurement):
         if record is not None:
@@ -172,10 +271,15 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
         if record is not None:
             meas = Measurement(np.asarray(meas), record)  # refuses a record of another image
     model = _as_model(model, device, need_decoder=True)
+    plan = None
     if isinstance(meas, Measurement):
         check_measurement_matches_model(meas.record, model)
         if meas.record.camera_pixel_size_um is not None:
             check_pixel_pitch(meas.record.camera_pixel_size_um, model, what="this measurement", camera=True)
+        plan = GridPlan.from_record(meas.record, model)
+        if plan is not None and shape is not None:
+            raise ValueError("shape= crops a reconstruction on the model's grid; this measurement records its "
+                             f"field's own grid ({plan.describe()}), which the reconstruction is returned on")
     if pixel_size_um is not None:
         check_pixel_pitch(pixel_size_um, model, what="this measurement", camera=True)
     target = reconstruction_shape(meas, model, shape=shape)
@@ -186,25 +290,75 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
         out = np.empty(target, dtype=np.float32)
     elif tuple(out.shape) != target:
         raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {target}")
+    if plan is None:
+        reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
+                               out=_RadiansOut(out, full_shape))
+        return out
+    on_model_grid = np.empty(tuple(meas.record.field_shape), np.float32)  # the specimen's grid: in memory
     reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
-                           out=_RadiansOut(out, full_shape))
+                           out=_RadiansOut(on_model_grid, full_shape))
+    out[...] = from_model_grid(on_model_grid, plan)
     return out
 
 
-def reconstruction_shape(meas, model, *, shape=None) -> tuple[int, int]:
-    """Shape (object px) of ``reconstruct(meas, model, shape=shape)``: ``shape``, else the record's
-    field shape, else the camera shape × the model's binning."""
+def _reconstruct_stack(meas, model, *, record, shape, progress, out, **kwargs) -> np.ndarray:
+
+    if isinstance(meas, MeasurementStack):
+        if record is not None:
+            raise TypeError("the measurement stack carries its own records; give record= only with a bare stack")
+        planes = ((k, meas[k]) for k in range(len(meas)))
+    else:
+        planes = ((k, plane if record is None else Measurement(np.asarray(plane), record))
+                  for k, plane in _planes(meas))
+    model = _as_model(model, kwargs.get("device", "cpu"), need_decoder=True)
+    n = int(meas.shape[0])
+    for k, plane in planes:
+        phase = reconstruct(plane, model, shape=shape, **kwargs)
+        if out is None:
+            out = np.empty((n, *phase.shape), np.float32)
+        elif callable(out):
+            out = out((n, *phase.shape))
+        if tuple(out.shape) != (n, *phase.shape):
+            raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {(n, *phase.shape)}")
+        out[k] = phase
+        if progress is not None:
+            progress(k + 1, n)
+    return out
+
+
+def reconstruction_shape(meas, model, *, shape=None) -> tuple[int, ...]:
+    """Shape (px) of ``reconstruct(meas, model, shape=shape)``: ``shape``, else the record's field shape on
+    the field's own grid, else the camera shape × the model's binning ((planes, …) for a stack)."""
+
+    if isinstance(meas, MeasurementStack):
+        return (len(meas), *reconstruction_shape(meas[0], model, shape=shape))
     b = int(model.encoder.config.detector.binning)
+    if not isinstance(meas, Measurement) and len(meas.shape) == 3:
+        return (int(meas.shape[0]), *reconstruction_shape(meas[0], model, shape=shape))
     full_shape = (int(meas.shape[0]) * b, int(meas.shape[1]) * b)
     if shape is not None:
         target = tuple(int(s) for s in shape)
     elif isinstance(meas, Measurement):
+        if meas.record.source_field_shape is not None:
+            return tuple(meas.record.source_field_shape)
         target = tuple(meas.record.field_shape)
     else:
         target = full_shape
     if len(target) != 2 or not (0 < target[0] <= full_shape[0] and 0 < target[1] <= full_shape[1]):
         raise ValueError(f"shape {target} must fit inside the camera's object-plane coverage {full_shape}")
     return target
+
+
+def reconstruction_grid(meas, model) -> tuple[float, float]:
+    """(pixel_size_um, wavelength_um) of ``reconstruct(meas, model)``'s output: the field's own grid when the
+    record says the field was brought to the model's grid, else the model's object grid."""
+
+    model = _as_model(model, "cpu")
+    record = meas.records[0] if isinstance(meas, MeasurementStack) else getattr(meas, "record", None)
+    if record is not None and record.source_field_shape is not None:
+        return float(record.source_pixel_size_um), float(record.source_wavelength_um)
+    grid = model.encoder.config.optics.grid
+    return float(grid.pixel_size_um), float(grid.wavelength_um)
 
 
 def check_measurement_matches_model(record: AcquisitionRecord, model) -> None:
@@ -288,8 +442,11 @@ class EvaluationReport:
 
 
 def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = True, align_offset: bool = True,
-             reference_convention: str = "background") -> EvaluationReport:
+             reference_convention: str = "background") -> EvaluationReport | list[EvaluationReport]:
     """Compare a phase map (radians) with a reference field (complex) or phase map (radians).
+
+    Stacks (planes, rows, cols) of the same shape are compared plane by plane (one plane in memory at a
+    time): a list of reports, one per plane.
 
     Computed block by block (numpy, dask or zarr inputs; memory bounded by the block unless the SSIM
     map is kept). NaN or infinite values in either are refused with their position.
@@ -302,6 +459,13 @@ def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = Tru
     """
     from .inference.evaluate import evaluate_field
 
+    if len(np.shape(phase)) == 3 or len(np.shape(reference)) == 3:
+        if tuple(np.shape(phase)) != tuple(np.shape(reference)):
+            raise ValueError(f"a phase stack {tuple(np.shape(phase))} is compared plane by plane with a reference "
+                             f"stack of the same shape; got {tuple(np.shape(reference))}")
+        options = dict(patch_px=patch_px, keep_ssim_map=keep_ssim_map, align_offset=align_offset,
+                       reference_convention=reference_convention)
+        return [evaluate(p, r, **options) for (_, p), (_, r) in zip(_planes(phase), _planes(reference), strict=True)]
     q = evaluate_field(phase, reference, patch_px=patch_px, keep_ssim_map=keep_ssim_map,
                        align_offset=align_offset, reference_convention=reference_convention)
     return EvaluationReport(offset_rad=q.offset_rad, offset_aligned=q.offset_aligned,

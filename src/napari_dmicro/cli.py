@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 import warnings
 
-from .cli_checks import CLIError, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
+from .cli_checks import CLIError, batch_pairs, check_outputs, for_terminal, output_folder, replace_rule, with_cli_flags
 
 EXAMPLES = """\
 examples:
@@ -96,34 +97,99 @@ def _progress_callback(desc: str, unit: str):
     return callback
 
 
+FIELD_INPUTS = (".zarr", ".npy", ".npz")
+CAMERA_INPUTS = (".zarr", ".npy", ".npz", ".tif", ".tiff", ".png")
+
+
+def _stack_axis(image, args, source) -> str | None:
+    """The leading axis of a 3-D input: the one it names, else ``--stack-axis``, else ``t``."""
+    if image.data.ndim != 3:
+        return None
+    named = image.attrs.get("stack_axis")
+    if named and args.stack_axis and named != args.stack_axis:
+        raise CLIError(f"{source} is a stack along '{named}' but --stack-axis {args.stack_axis} was given; drop "
+                       "the flag")
+    return named or args.stack_axis or "t"
+
+
+def _scale_source(image, key: str, flag_value) -> str:
+    if key in image.attrs.get("defaults_used", ()):
+        return "from --" + key.replace("_", "-")
+    return "from the file" if flag_value is None else "from the file, as given"
+
+
 def cmd_simulate(args) -> int:
     from . import api
-    from .io.fields import read_field, write_measurement
+    from .io.fields import read_field
+    from .model_grid import check_pitch_ratio, check_wavelength_ratio
 
-    check_outputs(args, [args.output], inputs=[args.field])
-    image = read_field(args.field)
-    if args.model:
-        model = api.load_model(args.model, device=args.device)
-        state = f"trained model {args.model}"
-    else:
-        model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=image.pixel_size_um,
-                                    wavelength_um=image.wavelength_um, seed=args.optics_seed)
-        state = "untrained (random initialisation)"
-    start = time.perf_counter()
-    meas = api.simulate(image.data, model, photons=args.photons, read_noise=args.read_noise, seed=args.seed,
-                        device=args.device, progress=_progress_callback("simulate", "block"),
-                        pixel_size_um=image.pixel_size_um)
-    elapsed = time.perf_counter() - start
-    record = meas.record
-    attrs = {**record.to_attrs(), "source_field": str(args.field), "optics_state": state}
-    if not args.model:
-        attrs["optics_seed"] = args.optics_seed
-    write_measurement(args.output, meas.image, pixel_size_um=record.camera_pixel_size_um,
-                      wavelength_um=record.wavelength_um, attrs=attrs, **replace_rule(args))
-    rows, cols = meas.shape
-    print(f"wrote {rows}×{cols} measurement (x{record.compression}, {record.acquisition}) "
-          f"to {args.output} in {elapsed:.2f} s")
+    pairs = batch_pairs(args, args.field, args.output, FIELD_INPUTS, "field files")
+    model = api.load_model(args.model, device=args.device) if args.model else None
+    images = []
+    for source, _ in pairs:  # every input's scale before any work (read lazily: metadata only)
+        image = read_field(source)
+        try:
+            _, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
+            if model is not None:
+                grid = model.encoder.config.optics.grid
+                check_pitch_ratio(ps, grid.pixel_size_um)
+                check_wavelength_ratio(wl, grid.wavelength_um)
+        except ValueError as exc:
+            raise CLIError(str(exc) if str(exc).startswith(str(source)) else f"{source}: {exc}") from None
+        images.append(image)
+    for (source, target), image in zip(pairs, images, strict=True):
+        _simulate_one(args, model, source, target, image)
+    if len(pairs) > 1:
+        print(f"wrote {len(pairs)} measurements to {args.output}")
     return 0
+
+
+def _simulate_one(args, model, source, target, image) -> None:
+    import dask.array as da
+
+    from . import api
+    from .io.fields import write_measurement
+    from .io.stream import scratch_array
+    from .model_grid import plan_grid
+
+    data, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
+    if model is None:
+        model = api.untrained_model(args.optics, compression=args.compression, pixel_size_um=ps, wavelength_um=wl,
+                                    seed=args.optics_seed)
+        state = "untrained (random initialisation)"
+    else:
+        state = f"trained model {args.model}"
+    stack = data.ndim == 3
+    axis = _stack_axis(image, args, source)
+    plan = plan_grid(data[0] if stack else data, model, pixel_size_um=ps, wavelength_um=wl)  # plane 0, to show
+    what = f"stack of {data.shape[0]} ({axis}) × " if stack else ""
+    print(f"{source}: {what}{data.shape[-2]}×{data.shape[-1]} px at {ps:g} µm "
+          f"({_scale_source(image, 'pixel_size_um', args.pixel_size_um)}), "
+          f"λ {wl:g} µm ({_scale_source(image, 'wavelength_um', args.wavelength_um)}); model grid "
+          f"{model.encoder.pixel_size_um:g} µm, λ {model.encoder.config.optics.grid.wavelength_um:g} µm: "
+          f"{plan.describe()}")
+    options = dict(photons=args.photons, read_noise=args.read_noise, seed=args.seed, device=args.device,
+                   pixel_size_um=ps, wavelength_um=wl)
+    extra = {"source_field": str(source), "optics_state": state}
+    if not args.model:
+        extra["optics_seed"] = args.optics_seed
+    start = time.perf_counter()
+    if not stack:
+        meas = api.simulate(data, model, progress=_progress_callback("simulate", "block"), **options)
+        record, image_out, attrs, shape = meas.record, meas.image, {**meas.to_attrs(), **extra}, meas.shape
+        write_measurement(target, image_out, pixel_size_um=record.camera_pixel_size_um,
+                          wavelength_um=record.wavelength_um, attrs=attrs, **replace_rule(args))
+    else:
+        with contextlib.ExitStack() as scratch:
+            st = api.simulate(data, model, progress=_progress_callback("simulate", "plane"), stack_axis=axis,
+                              out=lambda shape: scratch.enter_context(scratch_array(target, shape)), **options)
+            record, shape = st.records[0], st.shape
+            write_measurement(target, da.from_zarr(st.images), pixel_size_um=record.camera_pixel_size_um,
+                              wavelength_um=record.wavelength_um, attrs={**st.to_attrs(), **extra},
+                              stack_axis=axis, **replace_rule(args))
+    elapsed = time.perf_counter() - start
+    print(f"wrote {'×'.join(str(s) for s in shape)} measurement (x{record.compression}, {record.acquisition}) "
+          f"to {target} in {elapsed:.2f} s")
 
 
 def _npz_keys(path) -> set[str]:
@@ -196,43 +262,76 @@ def cmd_import(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
+    from . import api
+    from .io.fields import read_measurement
+
+    pairs = batch_pairs(args, args.measurement, args.output, CAMERA_INPUTS, "measurements")
+    model = api.load_model(args.model, device=args.device)
+    images = [read_measurement(source) for source, _ in pairs]  # every input readable before any work
+    for (source, target), image in zip(pairs, images, strict=True):
+        _reconstruct_one(args, model, source, target, image)
+    if len(pairs) > 1:
+        print(f"wrote {len(pairs)} phase maps to {args.output}")
+    return 0
+
+
+def _reconstruct_one(args, model, source, target, image) -> None:
     import dask.array as da
     import numpy as np
 
     from . import api
-    from .io.fields import read_measurement, write_phase
+    from .io.fields import write_phase
     from .io.stream import scratch_array
-    from .measurement import as_measurement
+    from .measurement import MeasurementStack, as_measurement, stack_records
 
-    check_outputs(args, [args.output], inputs=[args.measurement])
-    image = read_measurement(args.measurement)
-    model = api.load_model(args.model, device=args.device)
     enc = model.config.encoder
+    camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
     bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded
-    if bare:
-        warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
-                      f"of model {args.model} ({enc.optics.grid.pixel_size_um * enc.detector.binning:.4g} µm "
-                      f"camera pixels, x{enc.detector.compression})", stacklevel=1)
-    meas = as_measurement(np.asarray(image.data), image.attrs)
+    if bare and args.pixel_size_um is None:
+        warnings.warn(f"{source} does not record its pixel size; reconstructing it as a camera image of model "
+                      f"{args.model} ({camera_um:.4g} µm camera pixels, x{enc.detector.compression}); give "
+                      "--pixel-size-um (camera pitch at the sample) to have it checked", stacklevel=1)
+    elif not bare and args.pixel_size_um is not None and not np.isclose(args.pixel_size_um, image.pixel_size_um,
+                                                                        rtol=1e-6):
+        raise CLIError(f"{source} records {image.pixel_size_um:g} µm camera pixels but --pixel-size-um "
+                       f"{args.pixel_size_um:g} was given; drop the flag or fix the file's metadata")
+    pitch = args.pixel_size_um if bare else image.pixel_size_um
+    stack = image.data.ndim == 3
+    axis = _stack_axis(image, args, source)
+    if stack:
+        records = stack_records(image.attrs, int(image.data.shape[0]))
+        meas = MeasurementStack(image.data, records, axis) if records else image.data
+    else:
+        meas = as_measurement(np.asarray(image.data), image.attrs)
     shape = api.reconstruction_shape(meas, model)
+    ps_out, wl_out = api.reconstruction_grid(meas, model)
+    plane = meas[0] if isinstance(meas, MeasurementStack) else meas
+    note = ""
+    if getattr(plane, "record", None) is not None and plane.record.source_field_shape is not None:
+        note = f"; back to the field's grid ({plane.record.provenance.get('grid_adaptation', 'recorded')})"
+    print(f"{source}: camera pixels {'unknown' if pitch is None else f'{pitch:g} µm'}; phase written at "
+          f"{ps_out:g} µm, λ {wl_out:g} µm{note}")
     start = time.perf_counter()
-    with scratch_array(args.output, shape) as scratch:  # streamed band by band: memory of one band
-        api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
-                        pixel_size_um=None if bare else image.pixel_size_um,
-                        progress=_progress_callback("reconstruct", "band"), out=scratch)
+    with scratch_array(target, shape) as scratch:  # streamed band by band (plane by plane): memory of one band
+        api.reconstruct(meas, model, overlap=args.overlap, device=args.device, pixel_size_um=pitch,
+                        progress=_progress_callback("reconstruct", "plane" if stack else "band"), out=scratch)
         elapsed = time.perf_counter() - start
         attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
-                 "device": args.device, "source_measurement": str(args.measurement),
+                 "device": args.device, "source_measurement": str(source),
                  "compression": enc.detector.compression, "optics": enc.optics.kind,
                  "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
-        write_phase(args.output, da.from_zarr(scratch), pixel_size_um=enc.optics.grid.pixel_size_um,
-                    wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
-    print(f"wrote {shape[0]}×{shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
-    return 0
+        if note:
+            attrs["grid_adaptation"] = plane.record.provenance.get("grid_adaptation")
+        write_phase(target, da.from_zarr(scratch), pixel_size_um=ps_out, wavelength_um=wl_out, attrs=attrs,
+                    stack_axis=axis if stack else None, **replace_rule(args))
+    print(f"wrote {'×'.join(str(s) for s in shape)} phase map (rad) to {target} in {elapsed:.2f} s")
 
 
 def cmd_evaluate(args) -> int:
     import json
+
+    import dask.array as da
+    import numpy as np
 
     from . import api
     from .io.fields import read_image, write_image
@@ -248,12 +347,28 @@ def cmd_evaluate(args) -> int:
     align = not args.no_align_offset
     report = api.evaluate(phase.data, reference.data, keep_ssim_map=False, align_offset=align,
                           reference_convention=args.reference_convention)
-    result = report.as_dict()
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}, indent=2))
+
+    def rounded(result: dict) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+
+    stack_axis = None
+    if isinstance(report, list):  # a stack, plane by plane
+        stack_axis = phase.attrs.get("stack_axis") or reference.attrs.get("stack_axis") or "t"
+        result = {"stack_axis": stack_axis, "mean_psnr_db": float(np.mean([r.psnr_db for r in report])),
+                  "mean_ssim": float(np.mean([r.ssim for r in report])),
+                  "planes": [rounded(r.as_dict()) for r in report]}
+    else:
+        result = report.as_dict()
+    print(json.dumps(rounded(result), indent=2))
     if args.ssim_map:
-        write_image(args.ssim_map, api.ssim_map_lazy(phase.data, reference.data, align_offset=align,
-                                                     reference_convention=args.reference_convention),
-                    kind="amplitude",
+        def ssim_map(p, r):
+            return api.ssim_map_lazy(p, r, align_offset=align, reference_convention=args.reference_convention)
+
+        if stack_axis:
+            ssim = da.stack([ssim_map(phase.data[k], reference.data[k]) for k in range(phase.data.shape[0])])
+        else:
+            ssim = ssim_map(phase.data, reference.data)
+        write_image(args.ssim_map, ssim, kind="amplitude", stack_axis=stack_axis,
                     pixel_size_um=phase.pixel_size_um, wavelength_um=phase.wavelength_um,
                     attrs={"content": "SSIM map (φ/2π, data range 1, 11×11 Gaussian σ 1.5)",
                            "phase": str(args.phase), "reference": str(args.reference)},
@@ -406,7 +521,8 @@ def cmd_info(args) -> int:
     from .io.fields import read_image
 
     image = read_image(args.path)
-    print(f"{args.path}: {image.kind}, {image.data.shape[0]}×{image.data.shape[1]} px, "
+    axis = f" ({image.attrs['stack_axis']} × y × x)" if image.data.ndim == 3 and image.attrs.get("stack_axis") else ""
+    print(f"{args.path}: {image.kind}, {'×'.join(str(s) for s in image.data.shape)} px{axis}, "
           f"dtype {image.data.dtype}, pixel {image.pixel_size_um} µm, wavelength {image.wavelength_um} µm")
     if image.attrs:
         print(json.dumps(image.attrs, indent=2, default=str))
@@ -422,6 +538,15 @@ def cmd_demo(args) -> int:
     for name, path in outputs.items():
         print(f"{name:12s} {path}")
     return 0
+
+
+def _add_scale_flags(p: argparse.ArgumentParser, pixel_help: str, wavelength_help: str | None) -> None:
+    p.add_argument("--pixel-size-um", type=float, default=None, help=pixel_help)
+    if wavelength_help:
+        p.add_argument("--wavelength-um", type=float, default=None, help=wavelength_help)
+    p.add_argument("--stack-axis", choices=("t", "p"), default=None,
+                   help="leading axis of a 3-D input that does not name it: t (time-lapse, the default) or p "
+                        "(positions); refused when the input names another")
 
 
 def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:
@@ -466,8 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  dmicro simulate field.zarr -o meas.zarr --compression 64 "
                               "--photons 10000 --read-noise 6",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("field", help="complex field: .zarr, .npy or .npz")
-    p.add_argument("-o", "--output", required=True, help="measurement .zarr to write")
+    p.add_argument("field", help="complex field (.zarr, .npy or .npz; 2-D or a (T|P, Y, X) stack), or a folder "
+                   "or a quoted glob of them (\"fields/*.zarr\"): one measurement per input")
+    p.add_argument("-o", "--output", required=True,
+                   help="measurement .zarr to write (for a folder or glob: the output folder; names from the inputs)")
+    _add_scale_flags(p, "the field's pixel pitch at the sample, µm: required when the file does not record it",
+                     "the field's illumination wavelength, µm: required when the file does not record it")
     p.add_argument("--model", help="shipped model name or checkpoint (default: untrained random optics)")
     p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="untrained optics type (lff)")
     p.add_argument("--compression", type=int, default=64, help="untrained optics: 4, 16, 64, 256 or 1024 (64)")
@@ -564,8 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("measurement", help="camera measurement .zarr from dmicro simulate, or a lab camera image "
-                   "(real 2-D .npy, .npz, .tif, .png or zarr array)")
-    p.add_argument("-o", "--output", required=True, help="phase map .zarr to write (radians)")
+                   "(real 2-D .npy, .npz, .tif, .png or zarr array; or a (T|P, Y, X) stack), or a folder or a "
+                   "quoted glob of them: one phase map per input")
+    p.add_argument("-o", "--output", required=True,
+                   help="phase map .zarr to write, radians (for a folder or glob: the output folder)")
+    _add_scale_flags(p, "camera pixel pitch at the sample (object plane), µm, of a bare camera image: checked "
+                     "against the model", None)
     p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")

@@ -62,6 +62,45 @@ def check_outputs(args, outputs: Iterable, inputs: Iterable = ()) -> list[Path]:
     return targets
 
 
+def batch_inputs(spec, suffixes: tuple[str, ...], what: str) -> list[Path] | None:
+    """The inputs ``spec`` names when it is a folder (its files with ``suffixes``, sorted, hidden ones skipped)
+    or a glob pattern (quoted, so that dmicro expands it: ``"data/*.zarr"``); None for a single input (a
+    file, a zarr store, or a missing path, which its reader reports)."""
+    import glob
+
+    from .io.targets import looks_like_zarr
+
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir() or looks_like_zarr(path):
+            return None
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith("."))
+        if not found:
+            raise CLIError(f"no {what} ({', '.join(suffixes)}) in the folder {path}")
+        return found
+    if not any(ch in text for ch in "*?["):
+        return None
+    found = sorted(Path(p) for p in glob.glob(os.path.expanduser(text))
+                   if Path(p).suffix.lower() in suffixes and not Path(p).name.startswith("."))
+    if not found:
+        raise CLIError(f"no {what} ({', '.join(suffixes)}) match {text}")
+    return found
+
+
+def batch_pairs(args, spec, output, suffixes: tuple[str, ...], what: str) -> list[tuple[Path, Path]]:
+    """(input, output store) pairs: one input → ``output`` itself; a folder or glob → one output per input in
+    the folder ``output``, named after the input (``cell.npy`` → ``OUTPUT/cell.zarr``). Every output is
+    checked (:func:`check_outputs`) before any work."""
+    inputs = batch_inputs(spec, suffixes, what)
+    if inputs is None:
+        sources, outputs = [Path(os.fspath(spec)).expanduser()], [output]
+    else:
+        folder = output_folder(output)
+        sources, outputs = inputs, [folder / f"{p.stem}.zarr" for p in inputs]
+    return list(zip(sources, check_outputs(args, outputs, inputs=sources), strict=True))
+
+
 def output_folder(path) -> Path:
     """A folder to write several outputs into: refused when it is an existing file."""
     folder = Path(os.fspath(path)).expanduser()
@@ -70,4 +109,5 @@ def output_folder(path) -> Path:
     return folder
 
 
-__all__ = ["CLIError", "check_outputs", "for_terminal", "output_folder", "replace_rule", "with_cli_flags"]
+__all__ = ["CLIError", "batch_inputs", "batch_pairs", "check_outputs", "for_terminal", "output_folder",
+           "replace_rule", "with_cli_flags"]

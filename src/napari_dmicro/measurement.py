@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
-__all__ = ["AcquisitionRecord", "Measurement", "as_measurement"]
+from .io.images import check_stack_axis
+
+__all__ = ["AcquisitionRecord", "Measurement", "MeasurementStack", "as_measurement", "stack_attrs", "stack_records"]
 
 
 class AcquisitionRecord(BaseModel):
@@ -47,6 +49,16 @@ class AcquisitionRecord(BaseModel):
     model: str | None = Field(None, description="the model (name or file) whose optics recorded it")
     acquisition: str | None = Field(None, description="strategy, e.g. 'single full-field image'")
     tile_px: PositiveInt | None = Field(None, description="aperture side (object px) of a tiled acquisition")
+    source_field_shape: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="the given field's shape on its own grid, when it was brought to the model's grid "
+        "(napari_dmicro.model_grid); field_shape is then the shape on the model's grid")
+    source_pixel_size_um: float | None = Field(None, gt=0, description="the given field's pixel pitch")
+    source_wavelength_um: float | None = Field(None, gt=0, description="the wavelength the field was recorded at")
+    specimen_region: tuple[NonNegativeInt, NonNegativeInt, PositiveInt, PositiveInt] | None = Field(
+        None, description="(row0, col0, rows, cols) of the given field inside the (padded) model-grid field")
+    phase_scale: float | None = Field(None, gt=0, description="model-grid phase = background + phase_scale · "
+                                      "(field phase − background): λ_field/λ_model (thin specimen)")
+    background_phase_rad: float | None = Field(None, description="the field's background phase (padding, scaling)")
     provenance: dict[str, Any] = Field(default_factory=dict, description="any other attributes, kept as given")
 
     @model_validator(mode="after")
@@ -68,7 +80,21 @@ class AcquisitionRecord(BaseModel):
                 self.camera_pixel_size_um, self.object_pixel_size_um * b, rel_tol=1e-6):
             raise ValueError(f"camera_pixel_size_um {self.camera_pixel_size_um} is not object_pixel_size_um "
                              f"{self.object_pixel_size_um} × binning {b}")
+        self._check_grid_adaptation()
         return self
+
+    def _check_grid_adaptation(self) -> None:
+        keys = ("source_field_shape", "source_pixel_size_um", "source_wavelength_um", "specimen_region", "phase_scale")
+        given = [getattr(self, k) is not None for k in keys]
+        if any(given) and not all(given):
+            missing = [k for k, g in zip(keys, given, strict=True) if not g]
+            raise ValueError(f"the record says the field was brought to the model's grid but lacks {missing}; "
+                             "the metadata is incomplete: fix or drop it")
+        if self.specimen_region is not None:
+            r0, c0, rows, cols = self.specimen_region
+            if r0 + rows > self.field_shape[0] or c0 + cols > self.field_shape[1]:
+                raise ValueError(f"specimen_region {list(self.specimen_region)} lies outside field_shape "
+                                 f"{list(self.field_shape)}")
 
     @classmethod
     def from_attrs(cls, attrs: dict | None) -> AcquisitionRecord | None:
@@ -150,3 +176,78 @@ def as_measurement(image, attrs: dict | None):
         rows, cols = np.shape(image)
         attrs.update(binning=int(binning), camera_shape=[rows, cols], field_shape=[rows * binning, cols * binning])
     return Measurement(np.asarray(image), AcquisitionRecord.from_attrs(attrs))
+
+
+#: record keys that differ from plane to plane of a stack (kept per plane in ``planes``)
+PLANE_KEYS = ("seed", "background_phase_rad", "background_amplitude", "grid_adaptation")
+
+
+@dataclass(frozen=True, eq=False)
+class MeasurementStack:
+    """Camera images of a (T|P, Y, X) stack of fields, one :class:`AcquisitionRecord` per plane.
+
+    ``images``: (planes, rows, cols) float32 (numpy, or the zarr array it was written into);
+    ``axis``: ``"t"`` (time-lapse) or ``"p"`` (positions). Plane ``k`` is ``stack[k]`` (a
+    :class:`Measurement`); it was made with seed ``seed + k``.
+    """
+
+    images: Any
+    records: tuple[AcquisitionRecord, ...]
+    axis: str = "t"
+
+    def __post_init__(self):
+        check_stack_axis(self.axis)
+        if len(self.images.shape) != 3 or len(self.records) != self.images.shape[0]:
+            raise ValueError(f"a measurement stack is (planes, rows, cols) with one record per plane; got shape "
+                             f"{tuple(self.images.shape)} and {len(self.records)} records")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, k: int) -> Measurement:
+        return Measurement(np.asarray(self.images[k]), self.records[k])
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.images.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.images, dtype=dtype)
+
+    def to_attrs(self) -> dict:
+        """Store attributes: plane 0's record without the per-plane keys, ``stack_axis`` and ``planes``
+        (a list of the per-plane keys: seed, background, …)."""
+        return stack_attrs(self.records, self.axis)
+
+
+def stack_attrs(records, axis: str) -> dict:
+    """The attributes of a stack of planes with these records (see :meth:`MeasurementStack.to_attrs`)."""
+    first = records[0].to_attrs()
+    planes = []
+    for record in records:
+        attrs = record.to_attrs()
+        planes.append({k: attrs.get(k) for k in PLANE_KEYS if k in attrs})
+    common = {k: v for k, v in first.items() if k not in PLANE_KEYS}
+    return {**common, "stack_axis": check_stack_axis(axis), "planes": planes}
+
+
+def stack_records(attrs: dict, n_planes: int) -> tuple[AcquisitionRecord, ...] | None:
+    """The per-plane records of a stack's attributes (None when they hold no acquisition record)."""
+    attrs = dict(attrs or {})
+    planes = attrs.pop("planes", None) or [{}] * n_planes
+    attrs.pop("stack_axis", None)
+    if len(planes) != n_planes:
+        raise ValueError(f"the stack's metadata describes {len(planes)} planes but it has {n_planes}")
+    records = [AcquisitionRecord.from_attrs({**attrs, **plane}) for plane in planes]
+    return None if records[0] is None else tuple(records)

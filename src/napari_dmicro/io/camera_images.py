@@ -9,10 +9,11 @@ import skimage.io
 import tifffile
 
 
-def read_camera_image(path, key: str | None = None) -> np.ndarray:
+def read_camera_image(path, key: str | None = None, *, stack: bool = False) -> np.ndarray:
     """A lab camera image as float32 (rows, cols) in counts: ``.npy``, ``.npz`` (one 2-D array, or one
     called ``measurement``, or the one called ``key``), ``.tif``/``.tiff`` or ``.png``. Refuses complex,
-    non-2-D and non-finite data."""
+    non-2-D (with ``stack``: also a 3-D (planes, rows, cols) stack, e.g. a multi-page TIFF time-lapse,
+    read whole) and non-finite data."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
@@ -35,8 +36,9 @@ def read_camera_image(path, key: str | None = None) -> np.ndarray:
     else:
         raise ValueError(f"{p.name}: a detector image must be .npy, .npz, .tif or .png (or a measurement .zarr)")
     data = np.squeeze(np.asarray(data))
-    if data.ndim != 2:
-        raise ValueError(f"{p.name}: a detector image is 2-D; got shape {data.shape}")
+    if data.ndim != 2 and not (stack and data.ndim == 3):
+        raise ValueError(f"{p.name}: a detector image is 2-D{' or a 3-D stack' if stack else ''}; got shape "
+                         f"{data.shape}")
     if np.iscomplexobj(data):
         raise ValueError(f"{p.name} holds complex data: that is a field, not a camera image; load it as a field")
     data = data.astype(np.float32)

@@ -104,7 +104,7 @@ def read_measurement(path) -> ImageData:
     if image.kind != "measurement":
         raise FieldFormatError(
             f"{path} is a {image.kind}, not a camera measurement; simulate one with `dmicro simulate` "
-            "or give a lab camera image (a real 2-D .npy/.npz/.tif/.zarr array)"
+            "or give a lab camera image (a real 2-D .npy/.npz/.tif/.zarr array, or a 3-D (planes, rows, cols) stack)"
         )
     return image
 

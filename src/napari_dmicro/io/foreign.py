@@ -1,7 +1,9 @@
 """Foreign inputs: complex zarr arrays, zarr groups with a ``field`` or ``amplitude`` + ``phase`` arrays,
 ``.npy``/``.npz`` files, and bare real camera images (``.npy``, ``.npz``, ``.tif``, zarr).
 
-Leading singleton axes (``(1, rows, cols)``) are dropped (recorded in ``attrs["squeezed_from_shape"]``);
+Leading singleton axes (``(1, rows, cols)``) are dropped (recorded in ``attrs["squeezed_from_shape"]``); a
+3-D ``(planes, rows, cols)`` array is read as a stack without a named axis (``attrs`` has no ``stack_axis``:
+``dmicro`` takes it from ``--stack-axis``);
 complex128 is returned as complex64 (``attrs["source_dtype"]``). Sampling comes from the attributes
 (:mod:`~napari_dmicro.io.units`), else the defaults, listed in ``attrs["defaults_used"]``.
 """
@@ -96,7 +98,7 @@ def _squeeze_leading(array, where: str, attrs: dict):
     if array.ndim > 2 and all(s == 1 for s in array.shape[:-2]):
         attrs["squeezed_from_shape"] = list(array.shape)
         array = array.reshape(array.shape[-2:])
-    check_shape(array, where)
+    check_shape(array, where, stack=True)  # a 3-D array is a stack; its axis is not recorded (the caller names it)
     return array
 
 
@@ -275,7 +277,7 @@ def read_camera_measurement(p: Path) -> ImageData:
         scan_finite(data, where, None)
     else:
         try:
-            data, attrs = read_camera_image(p), {}
+            data, attrs = read_camera_image(p, stack=True), {}
         except ValueError as exc:
             raise FieldFormatError(f"{where}: {exc}") from exc
     image = _foreign((data, attrs), raw, where, "camera image", p)

@@ -28,6 +28,16 @@ DTYPES = {
     "phase": np.dtype(np.float32),
     "amplitude": np.dtype(np.float32),
 }
+#: a stack's leading axis: time-lapse or positions (stored as ``stack_axis``; OME axis type)
+STACK_AXES = {"t": "time", "p": "position"}
+
+
+def check_stack_axis(axis) -> str:
+    if axis not in STACK_AXES:
+        raise FieldFormatError(f"stack_axis={axis!r}: a stack's leading axis is 't' (time-lapse) or 'p' (positions)")
+    return axis
+
+
 #: OME channel labels per kind.
 CHANNELS = {
     "field": ("amplitude", "phase"),
@@ -39,7 +49,8 @@ CHANNELS = {
 
 @dataclass(frozen=True)
 class ImageData:
-    """A 2-D image with its physical sampling and provenance.
+    """A 2-D image (or a 3-D stack (planes, rows, cols), ``attrs["stack_axis"]`` 't' or 'p') with its
+    physical sampling and provenance.
 
     ``data`` is complex64 ``(rows, cols)`` for ``kind="field"`` and float32 otherwise; numpy or
     dask. ``pixel_size_um`` is the pitch of *this* array's pixels (a camera measurement's pitch is
@@ -109,7 +120,12 @@ def scan_finite(array, name: str, check_finite: bool | None) -> None:
     )
 
 
-def check_shape(array, name: str) -> None:
+def check_shape(array, name: str, *, stack: bool = False) -> None:
+    """A 2-D (rows, cols) image, or with ``stack`` also a 3-D (planes, rows, cols) stack."""
+    if stack and array.ndim == 3:
+        if array.size == 0:
+            raise FieldFormatError(f"{name} is empty (shape {tuple(array.shape)}); nothing to read or write")
+        return
     if array.ndim != 2:
         shape = tuple(array.shape)
         if array.ndim > 2 and all(s == 1 for s in shape[:-2]):
@@ -118,7 +134,8 @@ def check_shape(array, name: str) -> None:
                 "(or np.squeeze) to give a 2-D (rows, cols) array"
             )
         elif array.ndim > 2:
-            hint = "stacks are not supported; write each 2-D image separately"
+            hint = ("a stack is (planes, rows, cols): give stack_axis='t' (time-lapse) or 'p' (positions) to "
+                    "write a 3-D stack") if array.ndim == 3 else "at most 3-D (planes, rows, cols)"
         else:
             hint = "a (rows, cols) image is required"
         raise FieldFormatError(f"{name} must be 2-D (rows, cols) but has shape {shape}: {hint}")
@@ -127,7 +144,7 @@ def check_shape(array, name: str) -> None:
 
 
 def validate_image(
-    array, kind: ImageKind, name: str | None = None, *, check_finite: bool | None = None
+    array, kind: ImageKind, name: str | None = None, *, check_finite: bool | None = None, stack: bool = False
 ) -> None:
     """Raise :class:`FieldFormatError` unless ``array`` is a valid 2-D image of ``kind``.
 
@@ -155,7 +172,7 @@ def validate_image(
         )
     elif dt.kind not in "iuf":
         raise FieldFormatError(f"{name} must be a real numeric array for a {kind}, got dtype {dt}")
-    check_shape(array, name)
+    check_shape(array, name, stack=stack)
     scan_finite(array, name, check_finite)
 
 
@@ -167,5 +184,5 @@ def validate_field(array, name: str = "field", *, check_finite: bool | None = No
     validate_image(array, "field", name, check_finite=check_finite)
 
 
-__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "ImageData", "ImageKind",
-           "validate_field", "validate_image"]
+__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "STACK_AXES", "ImageData",
+           "ImageKind", "check_stack_axis", "validate_field", "validate_image"]

@@ -18,7 +18,7 @@ from ome_zarr_models.v05.multiscales import Dataset, Multiscale
 from pydantic import ValidationError
 
 from .errors import FieldFormatError, UnitError
-from .images import ATTRS_KEY, CHANNELS
+from .images import ATTRS_KEY, CHANNELS, STACK_AXES
 
 _COLORS = {"amplitude": "FFFFFF", "phase": "00FFFF", "intensity": "FFFFFF"}
 
@@ -35,21 +35,31 @@ def _window(values: np.ndarray, label: str, kind: str) -> Window:
     return Window(min=lo, max=hi, start=lo, end=hi)
 
 
-def ome_metadata(name: str, kind: str, pixel_size_um: float, n_levels: int, coarsest: np.ndarray) -> dict:
-    """The ``ome`` attribute (a JSON dict) of a store with ``n_levels`` display levels."""
+
+def ome_metadata(name: str, kind: str, pixel_size_um: float, n_levels: int, coarsest: np.ndarray,
+                 stack_axis: str | None = None) -> dict:
+    """The ``ome`` attribute (a JSON dict) of a store with ``n_levels`` display levels (axes ``c, y, x``, or
+    ``t|p, c, y, x`` for a stack; ``coarsest`` is the coarsest level, channels first after the stack axis)."""
+    lead = [] if stack_axis is None else [Axis(name=stack_axis, type=STACK_AXES[stack_axis])]
+    one = [1.0] * len(lead)
     datasets = []
     for k in range(n_levels):
         s = pixel_size_um * 2**k
         t = (2**k - 1) / 2 * pixel_size_um  # centre of the 2^k × 2^k block of level-0 pixels
-        datasets.append(Dataset.build(path=str(k), scale=[1.0, s, s], translation=[0.0, t, t] if k else None))
+        datasets.append(Dataset.build(path=str(k), scale=[*one, 1.0, s, s],
+                                      translation=[*[0.0] * len(lead), 0.0, t, t] if k else None))
+    if stack_axis is not None:
+        coarsest = np.moveaxis(coarsest, 1, 0)  # channels first: each channel's window over all planes
     multiscale = Multiscale(
         name=name,
-        axes=[Axis(name="c", type="channel"), Axis(name="y", type="space", unit="micrometer"),
+        axes=[*lead, Axis(name="c", type="channel"), Axis(name="y", type="space", unit="micrometer"),
               Axis(name="x", type="space", unit="micrometer")],
         datasets=tuple(datasets),
         type="mean (2x2; circular mean for field phase)",
         metadata={"description": f"napari-dmicro {kind}: real display channels {list(CHANNELS[kind])}; "
-                                 f"exact data in the '{kind}' array"},
+                                 f"exact data in the '{kind}' array"
+                                 + (f"; a stack along '{stack_axis}' ({STACK_AXES[stack_axis]})"
+                                    if stack_axis else "")},
     )
     channels = [
         Channel(label=label, color=_COLORS.get(label, "FFFFFF"), active=True, coefficient=1, family="linear",

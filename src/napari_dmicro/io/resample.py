@@ -38,32 +38,51 @@ def resample_field(field, pixel_size_um: float, target_pixel_size_um: float, *,
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 
 
-def resample_amplitude_phase(amplitude, phase_rad, pixel_size_um: float, target_pixel_size_um: float):
+def resample_amplitude_phase(amplitude, phase_rad, pixel_size_um: float, target_pixel_size_um: float, *,
+                             shape: tuple[int, int] | None = None):
     """Amplitude and a continuous phase (rad) resampled to ``target_pixel_size_um`` (a float64 pair).
 
-    Shrinking first low-pass filters with a Gaussian of σ = (ratio − 1)/2 input pixels (as scikit-image
-    does), then every output pixel centre is interpolated linearly at its exact position.
+    See :func:`resample_image` (the rule is the same for both, and for a real phase map).
     """
-    from scipy.ndimage import gaussian_filter, map_coordinates
-
     amplitude, phase = np.asarray(amplitude, np.float64), np.asarray(phase_rad, np.float64)
     if amplitude.shape != phase.shape or amplitude.ndim != 2:
         raise ValueError(f"amplitude {amplitude.shape} and phase {phase.shape} must be 2-D and the same shape")
+    return (resample_image(amplitude, pixel_size_um, target_pixel_size_um, shape=shape),
+            resample_image(phase, pixel_size_um, target_pixel_size_um, shape=shape))
+
+
+def resampled_shape(shape, pixel_size_um: float, target_pixel_size_um: float) -> tuple[int, int]:
+    """``round(shape · pixel_size_um / target_pixel_size_um)`` pixels per side (at least 1)."""
+    ratio = target_pixel_size_um / pixel_size_um
+    return tuple(max(int(round(s / ratio)), 1) for s in shape)
+
+
+def resample_image(image, pixel_size_um: float, target_pixel_size_um: float, *,
+                   shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A real 2-D image (a continuous quantity: amplitude, unwrapped phase) at ``target_pixel_size_um``.
+
+    Shrinking first low-pass filters with a Gaussian of σ = (ratio − 1)/2 input pixels (as scikit-image
+    does), then every output pixel centre is interpolated linearly at its exact position; both grids
+    share their centre. The output has :func:`resampled_shape` pixels, or ``shape`` (e.g. to go back
+    exactly to an original grid). float64.
+    """
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    image = np.asarray(image, np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {image.shape}")
     for name, value in (("pixel_size_um", pixel_size_um), ("target_pixel_size_um", target_pixel_size_um)):
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name}={value!r} must be a positive pixel size in micrometres")
     ratio = target_pixel_size_um / pixel_size_um  # input pixels per output pixel
-    if ratio == 1:
-        return amplitude.copy(), phase.copy()
-    shape = tuple(max(int(round(s / ratio)), 1) for s in amplitude.shape)
-    axes = [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(shape, amplitude.shape, strict=True)]
+    out_shape = resampled_shape(image.shape, pixel_size_um, target_pixel_size_um) if shape is None else tuple(shape)
+    if ratio == 1 and out_shape == image.shape:
+        return image.copy()
+    axes = [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(out_shape, image.shape, strict=True)]
     coords = np.meshgrid(*axes, indexing="ij")
     sigma = max((ratio - 1) / 2, 0)
-    out = []
-    for image in (amplitude, phase):
-        smooth = gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
-        out.append(map_coordinates(smooth, coords, order=1, mode="nearest"))
-    return out[0], out[1]
+    smooth = gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+    return map_coordinates(smooth, coords, order=1, mode="nearest")
 
 
 def set_background_phase(field, background_rad: float = MODEL_BACKGROUND_RAD, border_px: int = 3) -> np.ndarray:

@@ -45,6 +45,7 @@ from .images import (
     ImageKind,
     as_array,
     check_shape,
+    check_stack_axis,
     validate_image,
 )
 from .ome import check_ome_consistency, ome_metadata, validate_ome
@@ -147,8 +148,10 @@ def _finite_block(block: np.ndarray, label: str, block_info=None) -> np.ndarray:
         if block_info and block_info.get(0):
             loc = block_info[0].get("array-location")
             if loc:
-                (r0, r1), (c0, c1) = loc
-                where = f" in rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}"
+                (r0, r1), (c0, c1) = loc[-2:]
+                if len(loc) == 3:
+                    where = f" in plane {loc[0][0]},"
+                where += f" in rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}"
         n_nan = int(np.isnan(block).sum())
         n_inf = int((~np.isfinite(block)).sum()) - n_nan
         raise FieldFormatError(
@@ -158,19 +161,27 @@ def _finite_block(block: np.ndarray, label: str, block_info=None) -> np.ndarray:
     return block
 
 
-def _source(array, dtype: np.dtype, chunks: tuple[int, int], label: str) -> da.Array:
+def _source(array, dtype: np.dtype, chunks: tuple[int, ...], label: str) -> da.Array:
     """A chunk-aligned dask view of the input cast to the store dtype; NaN/inf raise per block."""
     if isinstance(array, da.Array):
         src = array.astype(dtype).rechunk(chunks)
-        return src.map_blocks(_finite_block, label, dtype=dtype, meta=np.empty((0, 0), dtype))
+        return src.map_blocks(_finite_block, label, dtype=dtype, meta=np.empty((0,) * len(chunks), dtype))
     return da.from_array(np.asarray(array).astype(dtype, copy=False), chunks=chunks)
 
 
-def _create_level(root, name: str, shape: tuple[int, ...]):
+def _create_level(root, name: str, shape: tuple[int, ...], stack_axis: str | None = None):
+    lead = () if stack_axis is None else (stack_axis,)
+    chunks = (1,) * len(lead) + level_chunks(shape[len(lead):])
     return root.create_array(
-        name, shape=shape, dtype=np.float32, chunks=level_chunks(shape), fill_value=0,
-        dimension_names=("c", "y", "x"), config=_ARRAY_CONFIG,
+        name, shape=shape, dtype=np.float32, chunks=chunks, fill_value=0,
+        dimension_names=(*lead, "c", "y", "x"), config=_ARRAY_CONFIG,
     )
+
+
+def _downsample(level: da.Array, kind: str, stacked: bool) -> da.Array:
+    if not stacked:
+        return downsample(level, kind)
+    return da.stack([downsample(level[k], kind) for k in range(level.shape[0])])
 
 
 def _store(sources, targets) -> None:
@@ -183,33 +194,38 @@ def _store(sources, targets) -> None:
 
 
 def write_store(tmp: Path, array, kind: str, pixel_size_um: float, block: dict, name: str) -> None:
-    """Write the exact array, the display pyramid and the metadata of a new store at ``tmp``."""
+    """Write the exact array, the display pyramid and the metadata of a new store at ``tmp`` (a 3-D array is a
+    stack along ``block["stack_axis"]``: one plane per chunk, display levels (planes, c, y, x))."""
     dtype = DTYPES[kind]
-    chunks = tuple(min(CHUNK, s) for s in array.shape)
+    stack_axis = block.get("stack_axis") if array.ndim == 3 else None
+    lead = () if stack_axis is None else (stack_axis,)
+    chunks = (1,) * len(lead) + tuple(min(CHUNK, s) for s in array.shape[-2:])
     src = _source(array, dtype, chunks, label=kind)
     root = zarr.open_group(str(tmp), mode="w-", zarr_format=3)
     exact = root.create_array(
-        kind, shape=src.shape, dtype=dtype, chunks=chunks, fill_value=0, dimension_names=("y", "x"),
+        kind, shape=src.shape, dtype=dtype, chunks=chunks, fill_value=0, dimension_names=(*lead, "y", "x"),
         config=_ARRAY_CONFIG,
     )
+    c = len(lead)  # the channel axis of the display levels
     if kind == "field":
-        level = da.stack([da.absolute(src), da.angle(src)]).astype(np.float32)
+        level = da.stack([da.absolute(src), da.angle(src)], axis=c).astype(np.float32)
     else:
-        level = src[None].astype(np.float32)
-    z0 = _create_level(root, "0", level.shape)
+        level = da.expand_dims(src, c).astype(np.float32)
+    z0 = _create_level(root, "0", level.shape, stack_axis)
     _store([src, level.rechunk(z0.chunks)], [exact, z0])
     prev = z0
     n_levels = 1
     while (
-        max(prev.shape[1:]) > PYRAMID_MIN_SIZE and min(prev.shape[1:]) >= 2 and n_levels < MAX_PYRAMID_LEVELS
+        max(prev.shape[-2:]) > PYRAMID_MIN_SIZE and min(prev.shape[-2:]) >= 2 and n_levels < MAX_PYRAMID_LEVELS
     ):
-        nxt = downsample(da.from_zarr(prev), kind)
-        zk = _create_level(root, str(n_levels), nxt.shape)
+        nxt = _downsample(da.from_zarr(prev), kind, stacked=bool(lead))
+        zk = _create_level(root, str(n_levels), nxt.shape, stack_axis)
         _store(nxt.rechunk(zk.chunks), zk)
         prev = zk
         n_levels += 1
     coarsest = np.asarray(prev[...])
-    root.attrs.update({ATTRS_KEY: block, "ome": ome_metadata(name, kind, pixel_size_um, n_levels, coarsest)})
+    root.attrs.update({ATTRS_KEY: block, "ome": ome_metadata(name, kind, pixel_size_um, n_levels, coarsest,
+                                                             stack_axis=stack_axis)})
     validate_ome(zarr.open_group(str(tmp), mode="r"), str(tmp))
 
 
@@ -223,8 +239,13 @@ def write_image(
     attrs: Mapping | None = None,
     overwrite: bool = False,
     overwrite_foreign: bool = False,
+    stack_axis: str | None = None,
 ) -> Path:
     """Write a 2-D image of ``kind`` as a napari-dmicro zarr v3 / OME-Zarr 0.5 store (atomically).
+
+    A 3-D (planes, rows, cols) array is a stack: ``stack_axis`` names its leading axis, ``"t"`` (a
+    time-lapse) or ``"p"`` (positions); it is stored as ``napari_dmicro.stack_axis`` and as the first OME
+    axis, with one plane per chunk (so a plane is read or written alone).
 
     ``path`` must end in ``.zarr`` (``.zarr`` is appended when there is no suffix; parent
     directories are created). Returns the absolute path written. An existing target is replaced only
@@ -240,7 +261,17 @@ def write_image(
     wl = check_length_um(wavelength_um, "wavelength")
     array = as_array(data, kind)
     # numpy: full scan now, before anything is written; dask: checked per block while writing.
-    validate_image(array, kind, check_finite=not isinstance(array, da.Array))
+    validate_image(array, kind, check_finite=not isinstance(array, da.Array), stack=stack_axis is not None)
+    attrs = dict(attrs or {})
+    if stack_axis is not None:
+        if array.ndim != 3:
+            raise FieldFormatError(f"stack_axis={stack_axis!r} is for a 3-D (planes, rows, cols) stack; the {kind} "
+                                   f"has shape {tuple(array.shape)}")
+        if attrs.get("stack_axis", stack_axis) != stack_axis:
+            raise UnitError(f"attrs['stack_axis']={attrs['stack_axis']!r} disagrees with stack_axis={stack_axis!r}")
+        attrs["stack_axis"] = check_stack_axis(stack_axis)
+    else:
+        attrs.pop("stack_axis", None)
     block = _build_block(kind, ps, wl, attrs)
     replace_rule = dict(overwrite=overwrite, overwrite_foreign=overwrite_foreign)
     with atomic_output(target, check_target=lambda t: check_replaceable(t, **replace_rule)) as tmp:
@@ -252,7 +283,7 @@ def write_field(path, field, *, pixel_size_um: float, wavelength_um: float, attr
                 **replace_rule) -> Path:
     """Write a complex (rows, cols) field (stored as complex64) with amplitude/phase OME channels.
 
-    ``replace_rule``: ``overwrite`` / ``overwrite_foreign`` as for :func:`write_image`."""
+    ``replace_rule``: ``overwrite`` / ``overwrite_foreign`` / ``stack_axis`` as for :func:`write_image`."""
     return write_image(path, field, kind="field", pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
                        attrs=attrs, **replace_rule)
 
@@ -311,7 +342,13 @@ def read_ours(group, path: Path, lazy: bool) -> ImageData:
     dt = np.dtype(arr.dtype)
     if (kind == "field") != (dt.kind == "c") or dt.kind not in "cf":
         raise FieldFormatError(f"{where}: the {kind!r} array has dtype {dt}, which is wrong for a {kind}")
-    check_shape(arr, f"{where}: {kind!r} array")
+    stack_axis = block.get("stack_axis")
+    if stack_axis is not None:
+        check_stack_axis(stack_axis)
+    check_shape(arr, f"{where}: {kind!r} array", stack=stack_axis is not None)
+    if (stack_axis is not None) != (arr.ndim == 3):
+        raise FieldFormatError(f"{where}: the {kind!r} array is {arr.ndim}-D but {ATTRS_KEY}.stack_axis is "
+                               f"{stack_axis!r}; the store is inconsistent")
     check_complete(arr, path, f"{where} ({kind!r} array)", strict=bool(block.get(EVERY_CHUNK_KEY)))
     data = da.from_zarr(arr) if lazy else np.asarray(arr[...])
     attrs = {k: v for k, v in block.items() if k not in ("kind", "pixel_size_um", "wavelength_um")}

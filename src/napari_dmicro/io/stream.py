@@ -23,13 +23,14 @@ SCRATCH_CHUNK_PX = 1024
 
 
 @contextmanager
-def scratch_array(next_to, shape: tuple[int, int], dtype=np.float32):
-    """Yield an empty zarr array of ``shape`` in a hidden folder beside ``next_to``; removed on exit."""
+def scratch_array(next_to, shape: tuple[int, ...], dtype=np.float32):
+    """Yield an empty zarr array of ``shape`` (rows, cols) or (planes, rows, cols) (one plane per chunk) in a
+    hidden folder beside ``next_to``; removed on exit."""
     target = store_path(next_to)
     target.parent.mkdir(parents=True, exist_ok=True)
     folder = hidden_sibling(target, "scratch")  # swept by the next write to the target if we are killed
     try:
-        chunks = tuple(min(SCRATCH_CHUNK_PX, int(s)) for s in shape)
+        chunks = (1,) * (len(shape) - 2) + tuple(min(SCRATCH_CHUNK_PX, int(s)) for s in shape[-2:])
         yield zarr.open_array(str(folder), mode="w-", shape=tuple(int(s) for s in shape), chunks=chunks,
                               dtype=dtype, fill_value=0)
     finally:

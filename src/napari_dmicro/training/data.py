@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,8 @@ class FieldSet:
     targets: list[np.ndarray]
     weights: np.ndarray | None = None
     augment: Augment | None = None
+    #: fields brought to the model's grid (path → what was done; napari_dmicro.model_grid)
+    adaptations: dict = dc_field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -101,21 +103,37 @@ def phase_target(field: np.ndarray, phase_reference: str = "absolute") -> np.nda
 
 def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: float,
                   min_side_px: int, phase_reference: str = "absolute") -> FieldSet:
-    """Read fields; refuse ones whose grid differs from the model's or that are smaller than a patch."""
+    """Read fields, bring those of another grid to the model's by the one rule of simulate and reconstruct
+    (:mod:`napari_dmicro.model_grid`: resampled, phase rescaled for another wavelength; what was done is in
+    ``FieldSet.adaptations``, as is every file read on the model's grid because it records no scale);
+    refuse what that rule refuses and fields smaller than a patch."""
     from ..io.fields import read_field
+    from ..model_grid import plan_on_grid, to_model_grid
 
-    fields, targets = [], []
+    fields, targets, adaptations = [], [], {}
     for path in paths:
         image = read_field(path)
-        _check_grid(path, image.pixel_size_um, pixel_size_um, "pixel size", "µm")
-        _check_grid(path, image.wavelength_um, wavelength_um, "wavelength", "µm")
         field = np.asarray(image.data).astype(np.complex64)
+        if field.ndim != 2:
+            raise ValueError(f"{path}: a stack of {field.shape[0]} fields; training reads 2-D fields, one per file "
+                             "(write each plane to its own file)")
+        try:
+            plan = plan_on_grid(field, pixel_size_um=image.pixel_size_um, wavelength_um=image.wavelength_um,
+                                model_pixel_size_um=pixel_size_um, model_wavelength_um=wavelength_um)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        if not plan.identity:
+            field = to_model_grid(field, plan)
+            adaptations[str(path)] = plan.describe()
+        elif image.attrs.get("defaults_used"):  # recorded, not silent: the file gives no scale
+            adaptations[str(path)] = (f"records no {' or '.join(image.attrs['defaults_used'])}: read as on the model's "
+                                      f"grid ({pixel_size_um:g} µm, λ {wavelength_um:g} µm)")
         if min(field.shape) < min_side_px:
             raise ValueError(f"{path}: {field.shape[0]}×{field.shape[1]} px is smaller than one "
                              f"{min_side_px}-px training patch")
         fields.append(field)
         targets.append(phase_target(field, phase_reference))
-    return FieldSet(list(paths), fields, targets)
+    return FieldSet(list(paths), fields, targets, adaptations=adaptations)
 
 
 def training_fieldset(paths: list[Path], data, **load) -> FieldSet:
@@ -125,23 +143,19 @@ def training_fieldset(paths: list[Path], data, **load) -> FieldSet:
     main = load_fieldset(paths, phase_reference=data.phase_reference, **load)
     extra_paths = [p for folder in data.extra_data for p in discover_fields(folder)]
     extra = load_fieldset(extra_paths, phase_reference=data.phase_reference, **load)
-    out = FieldSet(main.paths + extra.paths, main.fields + extra.fields, main.targets + extra.targets)
+    out = FieldSet(main.paths + extra.paths, main.fields + extra.fields, main.targets + extra.targets,
+                   adaptations={**main.adaptations, **extra.adaptations})
     if data.extra_data_weight is not None:
         w = data.extra_data_weight
         out.weights = np.array([(1 - w) / len(main)] * len(main) + [w / len(extra)] * len(extra))
     if data.rotations:  # a transposed field + flips = the 90° rotations; views, no copies
         out = FieldSet(out.paths + [Path(f"{p} (transposed)") for p in out.paths],
                        out.fields + [f.T for f in out.fields], out.targets + [t.T for t in out.targets],
-                       None if out.weights is None else np.concatenate([out.weights, out.weights]) / 2)
+                       None if out.weights is None else np.concatenate([out.weights, out.weights]) / 2,
+                       adaptations=out.adaptations)
     augment = Augment.of(data)
     out.augment = augment if augment != Augment() else None
     return out
-
-
-def _check_grid(path, have: float, want: float, what: str, unit: str) -> None:
-    if not math.isclose(have, want, rel_tol=1e-3):
-        raise ValueError(f"{path}: {what} {have} {unit} differs from the model's {want} {unit}; resample "
-                         f"the field to the model's grid first (see docs/file-formats.md)")
 
 
 def fingerprint(fieldset: FieldSet) -> str:

@@ -129,6 +129,8 @@ class Trainer:
         return {"config": json.loads(self.config.model_dump_json()),
                 "splits": {k: [p.name for p in v] for k, v in self.splits.items()},
                 "data_dir": str(self.data_dir), "data_fingerprint": self.fingerprint,
+                "grid_adaptations": {**self.train_set.adaptations, **self.val_set.adaptations,
+                                     **self.test_set.adaptations},
                 "command": self.command}
 
     def _write_json(self, name: str, payload: dict) -> None:
