@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_honest  # noqa: E402
 import report_models  # noqa: E402
+import report_optics_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -206,6 +207,7 @@ def main() -> int:
              "(±30–50 % run to run); ratios are only compared within one run.", ""]
     full_fov = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))]
     lines += report_honest.targets_section(report_honest.load_all())
+    lines += report_optics_table.section()
     lines += report_models.summary_section(full_fov)
     lines += report_models.quality_section()
     lines += report_honest.sections()
