@@ -33,14 +33,17 @@ from .measurement import AcquisitionRecord, Measurement
 def load_model(name_or_path, device: str = "cpu"):
     """A shipped model (``dmicro models`` lists them) or a checkpoint file / run folder → Microscope.
 
-    The model is in eval mode on ``device``; ``model.card`` is its model card and ``model.source`` the
-    file it came from.
+    The model is in eval mode on ``device``; ``model.card`` is its model card, ``model.source`` the
+    file it came from and ``model.sha256`` that file's digest (what identifies it to dask workers).
     """
     from .io.checkpoints import load_checkpoint
+    from .io.safetensors_header import file_sha256
     from .pretrained import resolve_model
 
     path = resolve_model(name_or_path)
+    digest = file_sha256(path)
     model, info = load_checkpoint(path, device=device)
+    model.sha256 = digest
     model.card = info.card
     model.source = str(path)
     model.name = str(name_or_path)
@@ -148,7 +151,7 @@ class _RadiansOut:
 
 def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap: int | None = None,
                 device: str = "cpu", shape=None, pixel_size_um: float | None = None, progress=None,
-                out=None) -> np.ndarray:
+                out=None, client=None) -> np.ndarray:
     """Phase in radians (float32) from a camera image, on the object grid.
 
     ``meas``: a :class:`Measurement` (from :func:`simulate` or a store), or a bare 2-D real camera image
@@ -156,7 +159,10 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
     ``shape``), else the camera shape × binning. ``pixel_size_um``: the camera pitch (object plane) of
     a bare image, checked against the model. Decoder windows overlap by ``overlap`` camera pixels and
     are blended smoothly (no seams); tiled acquisitions are reconstructed tile by tile. ``out``: an
-    array of the output shape (e.g. a zarr array) written band by band and returned.
+    array of the output shape (e.g. a zarr array) written band by band and returned. ``client``: a
+    ``distributed.Client``; the image is then reconstructed in row blocks on its workers (each loads
+    the model's checkpoint once: ``model`` must come from a file), with the same result
+    (docs/scale-out.md).
     """
     from .inference.reconstruct import reconstruct_full_field
 
@@ -186,6 +192,12 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
         out = np.empty(target, dtype=np.float32)
     elif tuple(out.shape) != target:
         raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {target}")
+    if client is not None:
+        from .inference.distributed import reconstruct_on_cluster
+
+        reconstruct_on_cluster(image, model, client, out=_RadiansOut(out, full_shape), overlap=overlap,
+                               device=device, progress=progress)
+        return out
     reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
                            out=_RadiansOut(out, full_shape))
     return out

@@ -196,38 +196,20 @@ def cmd_import(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
-    import dask.array as da
-    import numpy as np
-
     from . import api
-    from .io.fields import read_measurement, write_phase
-    from .io.stream import scratch_array
-    from .measurement import as_measurement
+    from .batch import ReconstructionJob, reconstruct_file
+    from .inference.distributed import cluster_client
 
     check_outputs(args, [args.output], inputs=[args.measurement])
-    image = read_measurement(args.measurement)
     model = api.load_model(args.model, device=args.device)
-    enc = model.config.encoder
-    bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded
-    if bare:
-        warnings.warn(f"{args.measurement} does not record its pixel size; reconstructing it as a camera image "
-                      f"of model {args.model} ({enc.optics.grid.pixel_size_um * enc.detector.binning:.4g} µm "
-                      f"camera pixels, x{enc.detector.compression})", stacklevel=1)
-    meas = as_measurement(np.asarray(image.data), image.attrs)
-    shape = api.reconstruction_shape(meas, model)
-    start = time.perf_counter()
-    with scratch_array(args.output, shape) as scratch:  # streamed band by band: memory of one band
-        api.reconstruct(meas, model, overlap=args.overlap, device=args.device,
-                        pixel_size_um=None if bare else image.pixel_size_um,
-                        progress=_progress_callback("reconstruct", "band"), out=scratch)
-        elapsed = time.perf_counter() - start
-        attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
-                 "device": args.device, "source_measurement": str(args.measurement),
-                 "compression": enc.detector.compression, "optics": enc.optics.kind,
-                 "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
-        write_phase(args.output, da.from_zarr(scratch), pixel_size_um=enc.optics.grid.pixel_size_um,
-                    wavelength_um=enc.optics.grid.wavelength_um, attrs=attrs, **replace_rule(args))
-    print(f"wrote {shape[0]}×{shape[1]} phase map (rad) to {args.output} in {elapsed:.2f} s")
+    with cluster_client(args.scheduler, args.workers) as client:
+        written = reconstruct_file(model, ReconstructionJob(str(args.measurement), str(args.output)),
+                                   model_name=args.model, overlap=args.overlap, device=args.device, client=client,
+                                   progress=_progress_callback("reconstruct", "block" if client else "band"),
+                                   **replace_rule(args))
+    rows, cols = written["shape"]
+    where = f" on {written['distributed_workers']} dask worker(s)" if client is not None else ""
+    print(f"wrote {rows}×{cols} phase map (rad) to {args.output} in {written['seconds']:.2f} s{where}")
     return 0
 
 
@@ -424,6 +406,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: run on dask.distributed (docs/scale-out.md)."""
+    p.add_argument("--workers", type=int, default=None,
+                   help="start a local dask cluster of N worker processes (127.0.0.1) for this command")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="tcp://HOST:PORT of a running dask scheduler, or 'local' (one worker per core)")
+
+
 def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--overwrite", action="store_true", help=f"replace {what}")
     p.add_argument("--overwrite-foreign", action="store_true",
@@ -569,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")
+    _add_cluster_flags(p)
     _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_reconstruct)
 
