@@ -325,6 +325,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from .training import Trainer, train_config
+    from .training.distributed import is_main_process
     from .training.trainer import saved_files_message
 
     overrides = {"seed": args.seed, "device": args.device}
@@ -353,6 +354,7 @@ def cmd_train(args) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     bar = None
     status = 0
+    speaks = is_main_process()  # under torchrun only rank 0 prints (every rank runs this command)
     try:
         trainer = Trainer(config, args.data, args.out, resume=args.resume, cancel=cancel,
                           command=" ".join(["dmicro", *sys.argv[1:]]))
@@ -360,17 +362,18 @@ def cmd_train(args) -> int:
             if event.kind == "stage_start":
                 if bar is not None:
                     bar.close()
-                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", disable=args.quiet,
-                           desc=f"stage {event.stage_number} {event.stage}", dynamic_ncols=True)
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step",
+                           disable=args.quiet or not speaks, desc=f"stage {event.stage_number} {event.stage}",
+                           dynamic_ncols=True)
             elif event.kind == "step" and bar is not None:
                 bar.update(event.step - bar.n)
                 bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
-            elif event.kind in ("validation", "start", "stage_end", "test", "done", "cancelled"):
+            elif event.kind in ("validation", "start", "stage_end", "test", "done", "cancelled") and speaks:
                 text = event.describe() if event.kind != "test" else "test (once, at the end): " + ", ".join(
                     f"{k} {v:.4g}" for k, v in event.metrics.items() if isinstance(v, (int, float)))
                 (tqdm.write if bar is not None else print)(text)
-                if event.kind == "cancelled":
-                    status = 130
+            if event.kind == "cancelled":
+                status = 130
     except KeyboardInterrupt:  # the second Ctrl-C: this step is lost, earlier saves are kept
         print(f"dmicro train: aborted without saving the current step; {saved_files_message(args.out)}",
               file=sys.stderr)

@@ -105,13 +105,17 @@ class Stage:
         return best is None or (score > best if higher else score < best)
 
     # --------------------------------------------------------------- shared helpers
-    def training_crops(self, rng, batch: int) -> tuple[D.TrainingPatches, torch.Tensor, torch.Tensor, int]:
-        """Random crops with the optical context they need: (patches, regions, targets on device, context)."""
+    def training_crops(self, rng, batch: int, *, shared: bool = True
+                       ) -> tuple[D.TrainingPatches, torch.Tensor, torch.Tensor, int]:
+        """Random crops with the optical context they need: (patches, regions, targets on device, context).
+        The whole batch is drawn; with ``shared`` this process keeps its share of it (several processes)."""
         t = self.trainer
         cfg = t.config
         ctx = t.acquisition.context_px
         patches = D.sample_training_patches(t.train_set, rng, batch, cfg.data.patch_px, ctx, cfg.data.flips,
                                             outside=cfg.system.encoder.outside_field)
+        if shared:
+            patches = patches.take(t.processes.share(batch))
         return (patches, torch.from_numpy(patches.regions).to(t.device),
                 torch.from_numpy(patches.targets).to(t.device), ctx)
 
@@ -142,7 +146,7 @@ class OpticsStage(Stage):
 
     def normalization_sample(self) -> torch.Tensor:
         """Camera images of 16 training crops under the initial optics (fixed draw)."""
-        _, regions, _, ctx = self.training_crops(np.random.default_rng(0), 16)
+        _, regions, _, ctx = self.training_crops(np.random.default_rng(0), 16, shared=False)
         with torch.no_grad():
             return self.trainer.acquisition.camera_image(regions, ctx)
 
@@ -252,7 +256,9 @@ class DecoderStage(Stage):
         return {"disc": self.d_opt} if self.d_opt is not None else {}
 
     def loss(self, rng, noise_gen, schedule):
-        meas, targets = self.pool.sample(rng, self.config.batch_size, noise_gen)
+        meas, targets = self.pool.sample(rng, self.config.batch_size, noise_gen)  # the whole batch, its noise
+        mine = self.trainer.processes.share(self.config.batch_size)
+        meas, targets = meas[mine], targets[mine]
         pred = self.model.decode(meas)
         if self.loss_fn is None:
             loss = (pred - targets).abs().mean()
@@ -315,7 +321,7 @@ def decoded_crops(stage: Stage, rng, noise_gen) -> tuple[torch.Tensor, torch.Ten
     patches, regions, targets, ctx = stage.training_crops(rng, stage.config.batch_size)
     camera = acq.camera_image(regions, ctx)
     reference = crop_references(t, patches.sources) if acq.noisy else None
-    meas = acq.expose(camera, "differentiable", noise_gen, reference)
+    meas = t.processes.expose(acq, camera, "differentiable", noise_gen, reference, stage.config.batch_size)
     return stage.model.decode(meas), targets
 
 

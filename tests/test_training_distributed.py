@@ -1,0 +1,136 @@
+"""Training on two processes (torch.distributed, gloo on the CPU, 127.0.0.1): the loss curve and the weights
+of one process with the same global batch, noise included; only rank 0 writes; the records state the
+world size; a batch the processes cannot share equally is refused."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from napari_dmicro.config import DetectorConfig, EncoderConfig, FourierFilterConfig
+from napari_dmicro.decoders import decoder_config
+from napari_dmicro.io.checkpoints import load_checkpoint, read_checkpoint_info
+from napari_dmicro.system import SystemConfig
+from napari_dmicro.training import DataConfig, StageConfig, TrainConfig, Trainer
+from napari_dmicro.training.distributed import Processes
+
+#: relative agreement of the two runs' losses: the processes' gradients are summed in another order
+#: than one process's batch, which changes the last bits and, through Adam, the next steps slightly
+LOSS_RTOL = 1e-4  # measured: 1.5e-6
+#: agreement of the final weights (phase masks in radians, decoder weights)
+WEIGHT_ATOL = 5e-4  # measured: 4.8e-5
+
+
+def _config() -> TrainConfig:
+    det = DetectorConfig(compression=16, max_photons=1e4, read_noise_e=2.0)  # noise: drawn for the whole batch
+    enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=det)
+    system = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
+    stages = (StageConfig(name="optics", steps=4, batch_size=4, lr=0.05, val_every=4),
+              StageConfig(name="decoder", steps=4, batch_size=4, lr=1e-3, val_every=2),
+              StageConfig(name="end_to_end", steps=4, batch_size=4, lr=1e-4, optics_lr=1e-3, loss="l1_ssim",
+                          val_every=4))
+    return TrainConfig(system=system, stages=stages, data=DataConfig(patch_px=64, val_patches_per_side=1),
+                       checkpoint_every_steps=3)
+
+
+def _losses(events) -> list[tuple[str, int, float]]:
+    return [(e.stage, e.step, e.loss) for e in events if e.kind == "step"]
+
+
+def _rank(rank: int, world: int, port: int, data, outs, results) -> None:
+    import os
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    from napari_dmicro.system import Microscope
+
+    decode, batches = Microscope.decode, set()
+
+    def counting_decode(self, x):  # the batches the decoder trains on (validation runs without gradients)
+        if torch.is_grad_enabled():
+            batches.add(int(x.shape[0]))
+        return decode(self, x)
+
+    Microscope.decode = counting_decode
+    events = list(Trainer(_config(), data, outs[rank], command="torchrun … dmicro train").run())
+    results.put((rank, _losses(events), [e.kind for e in events], batches))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_follow_the_one_process_run(phantom_folder, tmp_path):
+    data = phantom_folder(5)
+    one = list(Trainer(_config(), data, tmp_path / "one").run())
+
+    outs = [tmp_path / "rank0", tmp_path / "rank1"]  # each rank its own folder: rank 1 must write nothing
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    processes = [context.Process(target=_rank, args=(r, 2, port, data, outs, results)) for r in range(2)]
+    try:
+        for p in processes:
+            p.start()
+        got = {rank: rest for rank, *rest in (results.get(timeout=120) for _ in range(2))}
+    finally:
+        for p in processes:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    assert all(p.exitcode == 0 for p in processes)
+
+    reference = _losses(one)
+    assert len(reference) == 12
+    for rank in (0, 1):  # both ranks train on half the batch and report the global batch's loss
+        losses, kinds, batches = got[rank]
+        assert batches == {2}
+        assert [(s, k) for s, k, _ in losses] == [(s, k) for s, k, _ in reference]
+        np.testing.assert_allclose([v for *_, v in losses], [v for *_, v in reference], rtol=LOSS_RTOL)
+        assert kinds[-1] == "done"
+
+    # only rank 0 wrote; its checkpoint is the one-process model; the records state the world size
+    assert not outs[1].exists()
+    names = {p.name for p in outs[0].iterdir()}
+    assert {"model.safetensors", "last.safetensors", "train_state.safetensors", "run.json", "events.jsonl"} <= names
+    run = json.loads((outs[0] / "run.json").read_text())
+    assert run["world_size"] == 2 and [i["world_size"] for i in run["invocations"]] == [2]
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["world_size"] == 1
+    card = read_checkpoint_info(outs[0] / "model.safetensors").card
+    assert card["world_size"] == 2 and "test" in card
+    mine = load_checkpoint(outs[0] / "model.safetensors")[0].state_dict()
+    theirs = load_checkpoint(tmp_path / "one" / "model.safetensors")[0].state_dict()
+    for key, value in theirs.items():
+        torch.testing.assert_close(mine[key], value, atol=WEIGHT_ATOL, rtol=0, msg=key)
+
+
+def test_each_share_gets_the_noise_the_whole_batch_would_get():
+    enc = _config().system.encoder
+    from napari_dmicro.optics import Encoder
+
+    acquisition = Encoder(enc, generator=torch.Generator().manual_seed(0)).acquisition()
+    camera = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(1)) + 0.1
+    reference = torch.full((4,), 2.0)
+    whole = acquisition.expose(camera, "differentiable", torch.Generator().manual_seed(7), reference)
+    shares = [Processes(r, 2).expose(acquisition, camera[2 * r:2 * r + 2], "differentiable",
+                                     torch.Generator().manual_seed(7), reference[2 * r:2 * r + 2], 4)
+              for r in (0, 1)]
+    assert not torch.equal(whole, camera)  # noise was added
+    torch.testing.assert_close(torch.cat(shares), whole, rtol=1e-6, atol=1e-7)  # intensity units (max ~2)
+
+
+def test_a_batch_the_processes_cannot_share_equally_is_refused():
+    assert Processes(1, 2).share(4) == slice(2, 4)
+    assert Processes().share(3) == slice(0, 3)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        Processes(0, 2).share(3)
+    with pytest.raises(ValueError, match="rank"):
+        Processes(2, 2)
