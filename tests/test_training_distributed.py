@@ -1,6 +1,7 @@
-"""Training on two processes (torch.distributed, gloo on the CPU, 127.0.0.1): the loss curve and the weights
-of one process with the same global batch, noise included; only rank 0 writes; the records state the
-world size; a batch the processes cannot share equally is refused."""
+"""Training on two processes (torch.distributed, gloo on the CPU, 127.0.0.1): the loss curve of one process
+with the same global batch, noise included; a cancel on one rank stops both; only rank 0 writes; the
+records state the world size; the run resumes on one process and ends with the one-process weights; a
+batch the processes cannot share equally is refused."""
 
 from __future__ import annotations
 
@@ -42,11 +43,36 @@ def _losses(events) -> list[tuple[str, int, float]]:
     return [(e.stage, e.step, e.loss) for e in events if e.kind == "step"]
 
 
-def _rank(rank: int, world: int, port: int, data, outs, results) -> None:
-    import os
+#: rank 0 alone is cancelled after this step of stage 3: both processes must stop there together
+CANCEL_AT = ("end_to_end", 2)
 
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+
+def _join(rank: int, world: int, port: int) -> None:
+    """Join a gloo group whose store and connections listen on 127.0.0.1 only (torchrun's store would
+    listen on every interface): the Trainer then uses this group."""
+    import os
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), GLOO_SOCKET_IFNAME="lo",
+                      OMP_NUM_THREADS="1")
+    listening = None
+    if rank == 0:
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
+    store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=timedelta(seconds=60),
+                          master_listen_fd=None if listening is None else listening.fileno())
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
+
+
+def _rank(rank: int, world: int, port: int, data, outs, results) -> None:
+    import threading
+
+    import torch.distributed as dist
+
+    _join(rank, world, port)
     torch.set_num_threads(1)
     from napari_dmicro.system import Microscope
 
@@ -58,8 +84,16 @@ def _rank(rank: int, world: int, port: int, data, outs, results) -> None:
         return decode(self, x)
 
     Microscope.decode = counting_decode
-    events = list(Trainer(_config(), data, outs[rank], command="torchrun … dmicro train").run())
-    results.put((rank, _losses(events), [e.kind for e in events], batches))
+    cancel, events = threading.Event(), []
+    try:
+        for event in Trainer(_config(), data, outs[rank], cancel=cancel, command="torchrun … dmicro train").run():
+            events.append(event)
+            if rank == 0 and event.kind == "step" and (event.stage, event.step) == CANCEL_AT:
+                cancel.set()
+        results.put((rank, _losses(events), [e.kind for e in events], batches, dist.is_initialized()))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _free_port() -> int:
@@ -68,9 +102,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_processes_follow_the_one_process_run(phantom_folder, tmp_path):
+def test_two_gloo_processes_follow_the_one_process_run_and_resume_on_one(phantom_folder, tmp_path):
     data = phantom_folder(5)
     one = list(Trainer(_config(), data, tmp_path / "one").run())
+    reference = _losses(one)
+    assert len(reference) == 12
 
     outs = [tmp_path / "rank0", tmp_path / "rank1"]  # each rank its own folder: rank 1 must write nothing
     context = mp.get_context("spawn")
@@ -88,24 +124,28 @@ def test_two_gloo_processes_follow_the_one_process_run(phantom_folder, tmp_path)
                 p.kill()
     assert all(p.exitcode == 0 for p in processes)
 
-    reference = _losses(one)
-    assert len(reference) == 12
-    for rank in (0, 1):  # both ranks train on half the batch and report the global batch's loss
-        losses, kinds, batches = got[rank]
-        assert batches == {2}
-        assert [(s, k) for s, k, _ in losses] == [(s, k) for s, k, _ in reference]
-        np.testing.assert_allclose([v for *_, v in losses], [v for *_, v in reference], rtol=LOSS_RTOL)
-        assert kinds[-1] == "done"
+    upto = reference.index(next(r for r in reference if r[:2] == CANCEL_AT)) + 1
+    for rank in (0, 1):  # both train on half the batch, report the global batch's loss, stop together
+        losses, kinds, batches, still_joined = got[rank]
+        assert batches == {2} and still_joined  # the Trainer left the caller's process group alone
+        assert [(s, k) for s, k, _ in losses] == [(s, k) for s, k, _ in reference[:upto]]
+        np.testing.assert_allclose([v for *_, v in losses], [v for *_, v in reference[:upto]], rtol=LOSS_RTOL)
+        assert kinds[-1] == "cancelled"
 
-    # only rank 0 wrote; its checkpoint is the one-process model; the records state the world size
+    # only rank 0 wrote; its records state the world size
     assert not outs[1].exists()
     names = {p.name for p in outs[0].iterdir()}
     assert {"model.safetensors", "last.safetensors", "train_state.safetensors", "run.json", "events.jsonl"} <= names
-    run = json.loads((outs[0] / "run.json").read_text())
-    assert run["world_size"] == 2 and [i["world_size"] for i in run["invocations"]] == [2]
+    assert json.loads((outs[0] / "run.json").read_text())["world_size"] == 2
     assert json.loads((tmp_path / "one" / "run.json").read_text())["world_size"] == 1
-    card = read_checkpoint_info(outs[0] / "model.safetensors").card
-    assert card["world_size"] == 2 and "test" in card
+    assert read_checkpoint_info(outs[0] / "last.safetensors").card["world_size"] == 2
+
+    # the same run, resumed on one process (the global batch does not depend on the world size)
+    rest = _losses(list(Trainer(_config(), data, outs[0], resume=True).run()))
+    np.testing.assert_allclose([v for *_, v in rest], [v for *_, v in reference[upto:]], rtol=LOSS_RTOL)
+    run = json.loads((outs[0] / "run.json").read_text())
+    assert run["world_size"] == 1 and [i["world_size"] for i in run["invocations"]] == [2, 1]
+    assert read_checkpoint_info(outs[0] / "model.safetensors").card["world_size"] == 1
     mine = load_checkpoint(outs[0] / "model.safetensors")[0].state_dict()
     theirs = load_checkpoint(tmp_path / "one" / "model.safetensors")[0].state_dict()
     for key, value in theirs.items():

@@ -175,6 +175,8 @@ class Trainer:
 
     def _run(self) -> Iterator[TrainEvent]:
         cfg = self.config
+        for stage in cfg.stages:  # before any work: a batch the processes cannot share equally is refused
+            self.processes.share(stage.batch_size)
         self.files.create()
         self._prepare()
         progress = self._load_progress() if self.resume else None
@@ -243,7 +245,6 @@ class Trainer:
         step = progress["step"]
         self.stage = stage  # the stage in progress (its pool, losses, schedule)
         stage.setup()
-        self.processes.share(stage.config.batch_size)  # refuses a batch the processes cannot share equally
         self.processes.wrap(self.model, self.device)
         yield self._log(TrainEvent("stage_start", stage.name, number, step, total,
                                    message=f"{total} steps"))
