@@ -22,9 +22,9 @@ from napari_dmicro.training.distributed import Processes
 
 #: relative agreement of the two runs' losses: the processes' gradients are summed in another order
 #: than one process's batch, which changes the last bits and, through Adam, the next steps slightly
-LOSS_RTOL = 1e-4  # measured: 1.5e-6
-#: agreement of the final weights (phase masks in radians, decoder weights)
-WEIGHT_ATOL = 5e-4  # measured: 4.8e-5
+LOSS_RTOL = 1e-4  # measured: 2.4e-5
+#: agreement of the final weights (phase masks in radians, decoder weights; the largest step is 0.05)
+WEIGHT_ATOL = 1e-3  # measured: 2.0e-4
 
 
 def _config() -> TrainConfig:
@@ -32,7 +32,8 @@ def _config() -> TrainConfig:
     enc = EncoderConfig(optics=FourierFilterConfig(filter_size_px=32), detector=det)
     system = SystemConfig(encoder=enc, decoder=decoder_config("conv-tiny", 4))
     stages = (StageConfig(name="optics", steps=4, batch_size=4, lr=0.05, val_every=4),
-              StageConfig(name="decoder", steps=4, batch_size=4, lr=1e-3, val_every=2),
+              StageConfig(name="decoder", steps=4, batch_size=4, lr=1e-3, val_every=2,  # with a discriminator
+                          loss="l1_perceptual_adversarial", perceptual_weight=0.0, adversarial_weight=0.1),
               StageConfig(name="end_to_end", steps=4, batch_size=4, lr=1e-4, optics_lr=1e-3, loss="l1_ssim",
                           val_every=4))
     return TrainConfig(system=system, stages=stages, data=DataConfig(patch_px=64, val_patches_per_side=1),
@@ -104,7 +105,12 @@ def _free_port() -> int:
 
 def test_two_gloo_processes_follow_the_one_process_run_and_resume_on_one(phantom_folder, tmp_path):
     data = phantom_folder(5)
-    one = list(Trainer(_config(), data, tmp_path / "one").run())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the two processes: the same summation order in every convolution
+    try:
+        one = list(Trainer(_config(), data, tmp_path / "one").run())
+    finally:
+        torch.set_num_threads(threads)
     reference = _losses(one)
     assert len(reference) == 12
 

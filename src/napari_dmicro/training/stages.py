@@ -22,6 +22,7 @@ import torch
 from ..metrics import ssim
 from . import data as D
 from .config import STAGE_NUMBERS, StageConfig
+from .initial import seed_of
 from .measurement_pool import MeasurementPool
 
 _HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
@@ -242,7 +243,9 @@ class DecoderStage(Stage):
             from .losses import Stage2Loss, UNetDiscriminatorSN
 
             if stage.adversarial_weight > 0:
-                self.discriminator = UNetDiscriminatorSN().to(t.device)
+                with torch.random.fork_rng():  # seeded by (seed, stage) alone: the same on every process
+                    torch.manual_seed(seed_of(t.config.seed, self.number, 0, 3))
+                    self.discriminator = UNetDiscriminatorSN().to(t.device)
                 self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr)
             self.loss_fn = Stage2Loss(perceptual_weight=stage.perceptual_weight,
                                       adversarial_weight=stage.adversarial_weight,
