@@ -41,7 +41,8 @@ examples:
   dmicro train --preset lff-x64-v2 --data fields/ --out runs/lff-x64-v2  # knife-edge start, joint stage 1
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
-run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
+run.json (configuration, splits, data fingerprint, world_size) and events.jsonl (the log).
+Several GPUs or nodes: torchrun --nproc_per_node 2 -m napari_dmicro.cli train ... (DDP; docs/scale-out.md).
 """
 
 
@@ -411,7 +412,7 @@ def cmd_demo(args) -> int:
 
 def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     """``--workers N`` / ``--scheduler ADDRESS``: run on dask.distributed (docs/scale-out.md)."""
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="start a local dask cluster of N worker processes (127.0.0.1) for this command")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="tcp://HOST:PORT of a running dask scheduler, or 'local' (one worker per core)")
@@ -554,7 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reconstruct", help="phase map from a camera measurement",
-                       epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
+                       epilog="examples:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64\n"
+                              "  dmicro reconstruct mosaic.zarr -o phase.zarr --model lff-x64 --workers 4   "
+                              "# local dask cluster\n  dmicro reconstruct mosaic.zarr -o phase.zarr --model "
+                              "lff-x64 --scheduler tcp://head:8786",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("measurement", help="camera measurement .zarr from dmicro simulate, or a lab camera image "
                    "(real 2-D .npy, .npz, .tif, .png or zarr array)")
