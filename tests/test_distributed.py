@@ -114,6 +114,29 @@ def test_a_model_the_workers_cannot_load_is_refused_before_any_work(client, tiny
         dm.reconstruct(camera, model, client=client)
 
 
+def test_a_failing_job_stops_the_batch_with_its_error(client, tiny_checkpoints, tmp_path):
+    model = dm.load_model(tiny_checkpoints["lff"])
+    with pytest.raises(FileNotFoundError, match="missing"):
+        reconstruct_files([(str(tmp_path / "missing.zarr"), str(tmp_path / "out.zarr"))], model, client=client)
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_the_cli_starts_and_stops_a_local_cluster_with_workers(tiny_checkpoints, tmp_path, capsys):
+    model = dm.load_model(tiny_checkpoints["d2nn"])
+    meas = dm.simulate(_field((256, 128)), model)
+    write_measurement(tmp_path / "m.zarr", meas.image, pixel_size_um=meas.record.camera_pixel_size_um,
+                      wavelength_um=meas.record.wavelength_um, attrs=meas.record.to_attrs())
+    args = ["reconstruct", str(tmp_path / "m.zarr"), "--model", str(tiny_checkpoints["d2nn"])]
+    assert main([*args, "-o", str(tmp_path / "one.zarr")]) == 0
+    assert main([*args, "-o", str(tmp_path / "local.zarr"), "--workers", "1"]) == 0
+    assert "on 1 dask worker(s)" in capsys.readouterr().out
+    one, local = (np.asarray(read_image(tmp_path / f"{n}.zarr").data[:]) for n in ("one", "local"))
+    assert float(np.max(np.abs(one - local))) < TOLERANCE_RAD
+    # refused before any work, with the flag to change
+    assert main([*args, "-o", str(tmp_path / "x.zarr"), "--workers", "1", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "one or the other" in capsys.readouterr().err
+
+
 def test_cluster_options_are_checked():
     with cluster_client() as none:
         assert none is None

@@ -232,7 +232,8 @@ def map_jobs(client, function: Callable, jobs: Iterable, model, *, model_device:
 
     ``function`` must be importable on the workers (a module-level function of this package or one
     installed beside it); ``job`` is any picklable description (e.g. an (input, output) pair of paths).
-    The first failing job's error is raised after the others were cancelled.
+    The first job that fails stops the batch: the jobs not yet finished are cancelled and its error is
+    raised here (jobs already finished keep their outputs).
     """
     from distributed import as_completed
 
@@ -240,7 +241,9 @@ def map_jobs(client, function: Callable, jobs: Iterable, model, *, model_device:
     ref = ModelRef.of(model, model_device)
     futures = [client.submit(_run_job, ref, function, job, kwargs, pure=False) for job in jobs]
     try:
-        for done, _ in enumerate(as_completed(futures), start=1):
+        for done, future in enumerate(as_completed(futures), start=1):
+            if future.status == "error":
+                future.result()  # raises the job's error (after the finally below cancelled the rest)
             if progress is not None:
                 progress(done, len(jobs))
         return client.gather(futures)
