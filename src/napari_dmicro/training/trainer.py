@@ -388,7 +388,7 @@ class Trainer:
         card = {**saved, "test": test, "optics_report": optics_report(self.model, saved), "test_protocol": (
             f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
             f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once"),
-            "wall_time_s": round(self.elapsed_s, 1)}
+            "wall_time_s": round(self.elapsed_s, 1), **self.processes.record()}
         self.files.save_checkpoint(MODEL_FILE, self.model, card)
         self.progress.update(finished=True)
         self.files.save_train_state(STATE_FILE, {}, self.progress)
