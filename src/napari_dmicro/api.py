@@ -33,14 +33,17 @@ from .measurement import AcquisitionRecord, Measurement, MeasurementStack  # noq
 def load_model(name_or_path, device: str = "cpu"):
     """A shipped model (``dmicro models`` lists them) or a checkpoint file / run folder → Microscope.
 
-    The model is in eval mode on ``device``; ``model.card`` is its model card and ``model.source`` the
-    file it came from.
+    The model is in eval mode on ``device``; ``model.card`` is its model card, ``model.source`` the
+    file it came from and ``model.sha256`` that file's digest (what identifies it to dask workers).
     """
     from .io.checkpoints import load_checkpoint
+    from .io.safetensors_header import file_sha256
     from .pretrained import resolve_model
 
     path = resolve_model(name_or_path)
+    digest = file_sha256(path)
     model, info = load_checkpoint(path, device=device)
+    model.sha256 = digest
     model.card = info.card
     model.source = str(path)
     model.name = str(name_or_path)
@@ -234,7 +237,7 @@ class _RadiansOut:
 
 def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap: int | None = None,
                 device: str = "cpu", shape=None, pixel_size_um: float | None = None, progress=None,
-                out=None) -> np.ndarray:
+                out=None, client=None) -> np.ndarray:
     """Phase in radians (float32) from a camera image, on the field's own grid.
 
     ``meas``: a :class:`Measurement` (from :func:`simulate` or a store), or a bare 2-D real camera image
@@ -248,6 +251,10 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
     tiled acquisitions are reconstructed tile by tile. ``out``: an array of the output shape (e.g. a zarr
     array) written band by band (plane by plane for a stack) and returned.
 
+    ``client``: a ``distributed.Client``; the image is then reconstructed in row blocks on its workers
+    (each loads the model's checkpoint once: ``model`` must come from a file), with the same result
+    (docs/scale-out.md).
+
     A :class:`~napari_dmicro.measurement.MeasurementStack` or a 3-D real array (planes, rows, cols) is
     reconstructed plane by plane (lazy inputs read one plane at a time) into a (planes, Y, X) phase stack.
     """
@@ -255,7 +262,7 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
     if isinstance(meas, MeasurementStack) or (not isinstance(meas, Measurement)
                                               and len(getattr(meas, "shape", np.shape(meas))) == 3):
         return _reconstruct_stack(meas, model, record=record, overlap=overlap, device=device, shape=shape,
-                                  pixel_size_um=pixel_size_um, progress=progress, out=out)
+                                  pixel_size_um=pixel_size_um, progress=progress, out=out, client=client)
     from .inference.reconstruct import reconstruct_full_field
     from .model_grid import GridPlan, from_model_grid
 
@@ -290,13 +297,21 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
         out = np.empty(target, dtype=np.float32)
     elif tuple(out.shape) != target:
         raise ValueError(f"out has shape {tuple(out.shape)}; the reconstruction is {target}")
+    def run(target):
+        if client is not None:
+            from .inference.distributed import reconstruct_on_cluster
+
+            reconstruct_on_cluster(image, model, client, out=_RadiansOut(target, full_shape), overlap=overlap,
+                                   device=device, progress=progress)
+        else:
+            reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
+                                   out=_RadiansOut(target, full_shape))
+
     if plan is None:
-        reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
-                               out=_RadiansOut(out, full_shape))
+        run(out)
         return out
     on_model_grid = np.empty(tuple(meas.record.field_shape), np.float32)  # the specimen's grid: in memory
-    reconstruct_full_field(image, model, overlap=overlap, device=resolve_device(device), progress=progress,
-                           out=_RadiansOut(on_model_grid, full_shape))
+    run(on_model_grid)
     out[...] = from_model_grid(on_model_grid, plan)
     return out
 

@@ -42,7 +42,8 @@ examples:
   dmicro train --preset lff-x64-v2 --data fields/ --out runs/lff-x64-v2  # knife-edge start, joint stage 1
 
 The checkpoint is OUT/model.safetensors (best validation model); OUT also holds the resumable state,
-run.json (configuration, splits, data fingerprint) and events.jsonl (the log).
+run.json (configuration, splits, data fingerprint, world_size) and events.jsonl (the log).
+Several GPUs or nodes: torchrun --nproc_per_node 2 -m napari_dmicro.cli train ... (DDP; docs/scale-out.md).
 """
 
 
@@ -101,17 +102,6 @@ FIELD_INPUTS = (".zarr", ".npy", ".npz")
 CAMERA_INPUTS = (".zarr", ".npy", ".npz", ".tif", ".tiff", ".png")
 
 
-def _stack_axis(image, args, source) -> str | None:
-    """The leading axis of a 3-D input: the one it names, else ``--stack-axis``, else ``t``."""
-    if image.data.ndim != 3:
-        return None
-    named = image.attrs.get("stack_axis")
-    if named and args.stack_axis and named != args.stack_axis:
-        raise CLIError(f"{source} is a stack along '{named}' but --stack-axis {args.stack_axis} was given; drop "
-                       "the flag")
-    return named or args.stack_axis or "t"
-
-
 def _scale_source(image, key: str, flag_value) -> str:
     if key in image.attrs.get("defaults_used", ()):
         return "from --" + key.replace("_", "-")
@@ -148,6 +138,7 @@ def _simulate_one(args, model, source, target, image) -> None:
     import dask.array as da
 
     from . import api
+    from .batch import stack_axis_of
     from .io.fields import write_measurement
     from .io.stream import scratch_array
     from .model_grid import plan_grid
@@ -160,7 +151,7 @@ def _simulate_one(args, model, source, target, image) -> None:
     else:
         state = f"trained model {args.model}"
     stack = data.ndim == 3
-    axis = _stack_axis(image, args, source)
+    axis = stack_axis_of(image, args.stack_axis, source)
     plan = plan_grid(data[0] if stack else data, model, pixel_size_um=ps, wavelength_um=wl)  # plane 0, to show
     what = f"stack of {data.shape[0]} ({axis}) × " if stack else ""
     print(f"{source}: {what}{data.shape[-2]}×{data.shape[-1]} px at {ps:g} µm "
@@ -263,68 +254,28 @@ def cmd_import(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     from . import api
+    from .batch import ReconstructionJob, reconstruct_file
+    from .inference.distributed import cluster_client
     from .io.fields import read_measurement
 
     pairs = batch_pairs(args, args.measurement, args.output, CAMERA_INPUTS, "measurements")
     model = api.load_model(args.model, device=args.device)
     images = [read_measurement(source) for source, _ in pairs]  # every input readable before any work
-    for (source, target), image in zip(pairs, images, strict=True):
-        _reconstruct_one(args, model, source, target, image)
+    with cluster_client(args.scheduler, args.workers) as client:
+        for (source, target), image in zip(pairs, images, strict=True):
+            stack = image.data.ndim == 3
+            unit = "plane" if stack else ("block" if client is not None else "band")
+            written = reconstruct_file(model, ReconstructionJob(str(source), str(target)), model_name=args.model,
+                                       overlap=args.overlap, device=args.device, client=client,
+                                       progress=_progress_callback("reconstruct", unit),
+                                       pixel_size_um=args.pixel_size_um, stack_axis=args.stack_axis, image=image,
+                                       announce=print, **replace_rule(args))
+            where = f" on {written['distributed_workers']} dask worker(s)" if client is not None else ""
+            print(f"wrote {'×'.join(str(s) for s in written['shape'])} phase map (rad) to {target} in "
+                  f"{written['seconds']:.2f} s{where}")
     if len(pairs) > 1:
         print(f"wrote {len(pairs)} phase maps to {args.output}")
     return 0
-
-
-def _reconstruct_one(args, model, source, target, image) -> None:
-    import dask.array as da
-    import numpy as np
-
-    from . import api
-    from .io.fields import write_phase
-    from .io.stream import scratch_array
-    from .measurement import MeasurementStack, as_measurement, stack_records
-
-    enc = model.config.encoder
-    camera_um = enc.optics.grid.pixel_size_um * enc.detector.binning
-    bare = "pixel_size_um" in image.attrs.get("defaults_used", ())  # a bare lab image: pitch not recorded
-    if bare and args.pixel_size_um is None:
-        warnings.warn(f"{source} does not record its pixel size; reconstructing it as a camera image of model "
-                      f"{args.model} ({camera_um:.4g} µm camera pixels, x{enc.detector.compression}); give "
-                      "--pixel-size-um (camera pitch at the sample) to have it checked", stacklevel=1)
-    elif not bare and args.pixel_size_um is not None and not np.isclose(args.pixel_size_um, image.pixel_size_um,
-                                                                        rtol=1e-6):
-        raise CLIError(f"{source} records {image.pixel_size_um:g} µm camera pixels but --pixel-size-um "
-                       f"{args.pixel_size_um:g} was given; drop the flag or fix the file's metadata")
-    pitch = args.pixel_size_um if bare else image.pixel_size_um
-    stack = image.data.ndim == 3
-    axis = _stack_axis(image, args, source)
-    if stack:
-        records = stack_records(image.attrs, int(image.data.shape[0]))
-        meas = MeasurementStack(image.data, records, axis) if records else image.data
-    else:
-        meas = as_measurement(np.asarray(image.data), image.attrs)
-    shape = api.reconstruction_shape(meas, model)
-    ps_out, wl_out = api.reconstruction_grid(meas, model)
-    plane = meas[0] if isinstance(meas, MeasurementStack) else meas
-    note = ""
-    if getattr(plane, "record", None) is not None and plane.record.source_field_shape is not None:
-        note = f"; back to the field's grid ({plane.record.provenance.get('grid_adaptation', 'recorded')})"
-    print(f"{source}: camera pixels {'unknown' if pitch is None else f'{pitch:g} µm'}; phase written at "
-          f"{ps_out:g} µm, λ {wl_out:g} µm{note}")
-    start = time.perf_counter()
-    with scratch_array(target, shape) as scratch:  # streamed band by band (plane by plane): memory of one band
-        api.reconstruct(meas, model, overlap=args.overlap, device=args.device, pixel_size_um=pitch,
-                        progress=_progress_callback("reconstruct", "plane" if stack else "band"), out=scratch)
-        elapsed = time.perf_counter() - start
-        attrs = {"model": args.model, "model_file": model.source, "overlap_px": args.overlap,
-                 "device": args.device, "source_measurement": str(source),
-                 "compression": enc.detector.compression, "optics": enc.optics.kind,
-                 "acquisition": image.attrs.get("acquisition"), "seconds": round(elapsed, 3)}
-        if note:
-            attrs["grid_adaptation"] = plane.record.provenance.get("grid_adaptation")
-        write_phase(target, da.from_zarr(scratch), pixel_size_um=ps_out, wavelength_um=wl_out, attrs=attrs,
-                    stack_axis=axis if stack else None, **replace_rule(args))
-    print(f"wrote {'×'.join(str(s) for s in shape)} phase map (rad) to {target} in {elapsed:.2f} s")
 
 
 def cmd_evaluate(args) -> int:
@@ -458,6 +409,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from .training import Trainer, train_config
+    from .training.distributed import is_main_process
     from .training.trainer import saved_files_message
 
     overrides = {"seed": args.seed, "device": args.device}
@@ -486,6 +438,7 @@ def cmd_train(args) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     bar = None
     status = 0
+    speaks = is_main_process()  # under torchrun only rank 0 prints (every rank runs this command)
     try:
         trainer = Trainer(config, args.data, args.out, resume=args.resume, cancel=cancel,
                           command=" ".join(["dmicro", *sys.argv[1:]]))
@@ -493,17 +446,18 @@ def cmd_train(args) -> int:
             if event.kind == "stage_start":
                 if bar is not None:
                     bar.close()
-                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", disable=args.quiet,
-                           desc=f"stage {event.stage_number} {event.stage}", dynamic_ncols=True)
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step",
+                           disable=args.quiet or not speaks, desc=f"stage {event.stage_number} {event.stage}",
+                           dynamic_ncols=True)
             elif event.kind == "step" and bar is not None:
                 bar.update(event.step - bar.n)
                 bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
-            elif event.kind in ("validation", "start", "stage_end", "test", "done", "cancelled"):
+            elif event.kind in ("validation", "start", "stage_end", "test", "done", "cancelled") and speaks:
                 text = event.describe() if event.kind != "test" else "test (once, at the end): " + ", ".join(
                     f"{k} {v:.4g}" for k, v in event.metrics.items() if isinstance(v, (int, float)))
                 (tqdm.write if bar is not None else print)(text)
-                if event.kind == "cancelled":
-                    status = 130
+            if event.kind == "cancelled":
+                status = 130
     except KeyboardInterrupt:  # the second Ctrl-C: this step is lost, earlier saves are kept
         print(f"dmicro train: aborted without saving the current step; {saved_files_message(args.out)}",
               file=sys.stderr)
@@ -547,6 +501,14 @@ def _add_scale_flags(p: argparse.ArgumentParser, pixel_help: str, wavelength_hel
     p.add_argument("--stack-axis", choices=("t", "p"), default=None,
                    help="leading axis of a 3-D input that does not name it: t (time-lapse, the default) or p "
                         "(positions); refused when the input names another")
+
+
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: run on dask.distributed (docs/scale-out.md)."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="start a local dask cluster of N worker processes (127.0.0.1) for this command")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="tcp://HOST:PORT of a running dask scheduler, or 'local' (one worker per core)")
 
 
 def _add_overwrite_flags(p: argparse.ArgumentParser, what: str) -> None:
@@ -690,7 +652,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reconstruct", help="phase map from a camera measurement",
-                       epilog="example:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64",
+                       epilog="examples:\n  dmicro reconstruct meas.zarr -o phase.zarr --model runs/lff-x64\n"
+                              "  dmicro reconstruct mosaic.zarr -o phase.zarr --model lff-x64 --workers 4   "
+                              "# local dask cluster\n  dmicro reconstruct mosaic.zarr -o phase.zarr --model "
+                              "lff-x64 --scheduler tcp://head:8786",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("measurement", help="camera measurement .zarr from dmicro simulate, or a lab camera image "
                    "(real 2-D .npy, .npz, .tif, .png or zarr array; or a (T|P, Y, X) stack), or a folder or a "
@@ -702,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="shipped model name or checkpoint / run folder")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
     p.add_argument("--overlap", type=int, default=None, help="decoder window overlap, camera px (half a window)")
+    _add_cluster_flags(p)
     _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_reconstruct)
 

@@ -191,6 +191,10 @@ class TrainingPatches:
     targets: np.ndarray
     sources: list[tuple[int, bool, bool]]
 
+    def take(self, share: slice) -> TrainingPatches:
+        """The patches of a slice of the batch (one process's share)."""
+        return TrainingPatches(self.regions[share], self.targets[share], self.sources[share])
+
 
 def sample_training_patches(fieldset: FieldSet, rng: np.random.Generator, batch: int, patch_px: int,
                             context_px: int = 0, flips: bool = True, align_px: int = 1,

@@ -22,6 +22,7 @@ import torch
 from ..metrics import ssim
 from . import data as D
 from .config import STAGE_NUMBERS, StageConfig
+from .initial import seed_of
 from .measurement_pool import MeasurementPool
 
 _HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
@@ -105,13 +106,17 @@ class Stage:
         return best is None or (score > best if higher else score < best)
 
     # --------------------------------------------------------------- shared helpers
-    def training_crops(self, rng, batch: int) -> tuple[D.TrainingPatches, torch.Tensor, torch.Tensor, int]:
-        """Random crops with the optical context they need: (patches, regions, targets on device, context)."""
+    def training_crops(self, rng, batch: int, *, shared: bool = True
+                       ) -> tuple[D.TrainingPatches, torch.Tensor, torch.Tensor, int]:
+        """Random crops with the optical context they need: (patches, regions, targets on device, context).
+        The whole batch is drawn; with ``shared`` this process keeps its share of it (several processes)."""
         t = self.trainer
         cfg = t.config
         ctx = t.acquisition.context_px
         patches = D.sample_training_patches(t.train_set, rng, batch, cfg.data.patch_px, ctx, cfg.data.flips,
                                             outside=cfg.system.encoder.outside_field)
+        if shared:
+            patches = patches.take(t.processes.share(batch))
         return (patches, torch.from_numpy(patches.regions).to(t.device),
                 torch.from_numpy(patches.targets).to(t.device), ctx)
 
@@ -142,7 +147,7 @@ class OpticsStage(Stage):
 
     def normalization_sample(self) -> torch.Tensor:
         """Camera images of 16 training crops under the initial optics (fixed draw)."""
-        _, regions, _, ctx = self.training_crops(np.random.default_rng(0), 16)
+        _, regions, _, ctx = self.training_crops(np.random.default_rng(0), 16, shared=False)
         with torch.no_grad():
             return self.trainer.acquisition.camera_image(regions, ctx)
 
@@ -238,7 +243,9 @@ class DecoderStage(Stage):
             from .losses import Stage2Loss, UNetDiscriminatorSN
 
             if stage.adversarial_weight > 0:
-                self.discriminator = UNetDiscriminatorSN().to(t.device)
+                with torch.random.fork_rng():  # seeded by (seed, stage) alone: the same on every process
+                    torch.manual_seed(seed_of(t.config.seed, self.number, 0, 3))
+                    self.discriminator = UNetDiscriminatorSN().to(t.device)
                 self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr)
             self.loss_fn = Stage2Loss(perceptual_weight=stage.perceptual_weight,
                                       adversarial_weight=stage.adversarial_weight,
@@ -252,7 +259,9 @@ class DecoderStage(Stage):
         return {"disc": self.d_opt} if self.d_opt is not None else {}
 
     def loss(self, rng, noise_gen, schedule):
-        meas, targets = self.pool.sample(rng, self.config.batch_size, noise_gen)
+        meas, targets = self.pool.sample(rng, self.config.batch_size, noise_gen)  # the whole batch, its noise
+        mine = self.trainer.processes.share(self.config.batch_size)
+        meas, targets = meas[mine], targets[mine]
         pred = self.model.decode(meas)
         if self.loss_fn is None:
             loss = (pred - targets).abs().mean()
@@ -315,7 +324,7 @@ def decoded_crops(stage: Stage, rng, noise_gen) -> tuple[torch.Tensor, torch.Ten
     patches, regions, targets, ctx = stage.training_crops(rng, stage.config.batch_size)
     camera = acq.camera_image(regions, ctx)
     reference = crop_references(t, patches.sources) if acq.noisy else None
-    meas = acq.expose(camera, "differentiable", noise_gen, reference)
+    meas = t.processes.expose(acq, camera, "differentiable", noise_gen, reference, stage.config.batch_size)
     return stage.model.decode(meas), targets
 
 

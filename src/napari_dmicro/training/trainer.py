@@ -14,12 +14,15 @@ Run folder (``out_dir``):
 
 Every step's data, noise and dropout come from generators seeded by (seed, stage, step), so a resumed
 run is the same run: it reaches the same weights as one that was never interrupted.
+
+Under ``torchrun`` the run spans several processes (:mod:`.distributed`: each trains on its share of
+the global batch, gradients averaged by DDP, only rank 0 writes the folder); ``run.json`` and the cards
+state the ``world_size``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,11 +33,11 @@ from torch import nn
 
 from ..device import resolve_device
 from ..io import checkpoints as ck
-from ..io.atomic import write_file_atomically, write_text_atomically
 from ..io.safetensors_header import file_sha256
 from ..pretrained import optics_report
 from . import data as D
 from .config import TrainConfig
+from .distributed import Processes
 from .evaluation import evaluate_patches
 from .events import TrainEvent
 from .initial import initial_microscope, seed_of
@@ -66,7 +69,10 @@ class Trainer:
         self.resume = resume
         self.cancel = cancel or threading.Event()
         self.command = command
-        self.device = resolve_device(config.device)
+        #: the processes of this run (one, or torchrun's); ``files``: the run folder as this process writes it
+        self.processes = Processes.from_environment()
+        self.files = self.processes.folder(self.out_dir)
+        self.device = self.processes.device(resolve_device(config.device))
         self._t0 = time.perf_counter()
         self._elapsed_before = 0.0
         self._stop_reason: str | None = None
@@ -131,15 +137,24 @@ class Trainer:
                 "data_dir": str(self.data_dir), "data_fingerprint": self.fingerprint,
                 "grid_adaptations": {**self.train_set.adaptations, **self.val_set.adaptations,
                                      **self.test_set.adaptations},
-                "command": self.command}
+                "command": self.command, **self.processes.record(),
+                "invocations": [self._invocation({"stage_index": 0, "step": 0})]}
 
-    def _write_json(self, name: str, payload: dict) -> None:
-        write_text_atomically(self.out_dir / name, json.dumps(payload, indent=2, default=str))
+    def _invocation(self, progress: dict) -> dict:
+        """One start or resume of the run: where it started and on how many processes."""
+        return {"stage_index": progress.get("stage_index", 0), "step": progress.get("step", 0),
+                **self.processes.record(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def _record_resume(self, progress: dict) -> None:
+        """run.json states the world size of the latest invocation and lists every invocation's."""
+        record = json.loads((self.out_dir / RUN_FILE).read_text())
+        record.update(self.processes.record())
+        record["invocations"] = [*record.get("invocations", []), self._invocation(progress)]
+        self.files.write_json(RUN_FILE, record)
 
     def _log(self, event: TrainEvent) -> TrainEvent:
         if event.kind != "step" or event.step % 10 == 0 or event.step == event.total_steps:
-            with open(self.out_dir / EVENTS_FILE, "a") as fh:
-                fh.write(event.to_json() + "\n")
+            self.files.append_line(EVENTS_FILE, event.to_json())
         return event
 
     @property
@@ -154,24 +169,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ public entry point
     def run(self) -> Iterator[TrainEvent]:
+        self.processes.start(self.device)
+        try:
+            yield from self._run()
+        finally:
+            self.processes.close()
+
+    def _run(self) -> Iterator[TrainEvent]:
         cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for stage in cfg.stages:  # before any work: a batch the processes cannot share equally is refused
+            self.processes.share(stage.batch_size)
+        self.files.create()
         self._prepare()
         progress = self._load_progress() if self.resume else None
         if progress is None:
             if (self.out_dir / STATE_FILE).exists():
                 raise TrainingError(f"{self.out_dir} holds an unfinished run; continue it with --resume "
                                     "or choose another --out folder")
-            self._write_json(RUN_FILE, self._run_record())
+            self.files.write_json(RUN_FILE, self._run_record())
             progress = {"stage_index": 0, "step": 0, "best": None, "best_step": None, "history": [],
                         "stage_steps": {}, "elapsed_s": 0.0, "finished": False}
+        elif not progress.get("finished"):
+            self._record_resume(progress)
         self.progress = progress
         self._elapsed_before = progress.get("elapsed_s", 0.0)
         self._t0 = time.perf_counter()
+        processes = f" × {self.processes.world_size} processes" if self.processes.active else ""
         yield self._log(TrainEvent("start", message=(
             f"{'resuming' if self.resume else 'starting'} {cfg.preset or 'custom'} ({cfg.budget} budget) on "
-            f"{self.device}: {len(self.train_set)} train / {len(self.val_set)} val / {len(self.test_set)} "
-            f"test fields")))
+            f"{self.device}{processes}: {len(self.train_set)} train / {len(self.val_set)} val / "
+            f"{len(self.test_set)} test fields")))
         if progress.get("finished"):
             yield self._log(TrainEvent("done", message="this run had already finished",
                                        path=str(self.out_dir / MODEL_FILE)))
@@ -220,11 +247,13 @@ class Trainer:
         step = progress["step"]
         self.stage = stage  # the stage in progress (its pool, losses, schedule)
         stage.setup()
+        self.processes.wrap(self.model, self.device)
         yield self._log(TrainEvent("stage_start", stage.name, number, step, total,
                                    message=f"{total} steps"))
         groups, schedule = stage.param_groups(step, total)
         optimizer = torch.optim.Adam(groups)
         d_opt = stage.auxiliary_optimizers().get("disc")
+        self.processes.average_gradients_of(d_opt)
         if self.resume and step > 0 and (self.out_dir / STATE_FILE).exists():
             opts = {"main": optimizer, **({"disc": d_opt} if d_opt else {})}
             mods = {"disc": self.discriminator} if self.discriminator is not None else None
@@ -235,7 +264,7 @@ class Trainer:
         stage_t0 = time.perf_counter()
         start_step = step
         while step < total:
-            if self.cancel.is_set() or self._time_is_up():
+            if self.processes.any(self.cancel.is_set() or self._time_is_up(), self.device):
                 reason = self._stop_reason or "cancelled"
                 self._save_state(stage, step, optimizer, d_opt)
                 yield self._log(TrainEvent("cancelled", stage.name, number, step, total, message=(
@@ -260,15 +289,15 @@ class Trainer:
                 yield self._log(self._validate(stage, step, total))
             if validate or step % cfg.checkpoint_every_steps == 0:
                 self._save_state(stage, step, optimizer, d_opt)
-        # restore the stage's best weights before the next stage
-        best_path = self.out_dir / MODEL_FILE
-        if best_path.exists() and progress.get("best") is not None:
-            best, _ = ck.load_checkpoint(best_path, device="cpu")
+        # restore the stage's best weights before the next stage (read by rank 0, sent to the others)
+        self.processes.unwrap()
+        best = self.files.read_best(MODEL_FILE) if progress.get("best") is not None else None
+        if best is not None:
             self.model.load_state_dict(best.state_dict())
             self.model.to(self.device)
-        if best_path.exists():  # keep each stage's result (stage 1 alone = the all-optical baseline)
-            kept = self.out_dir / f"stage{number}_{stage.name}.safetensors"
-            write_file_atomically(kept, lambda tmp: shutil.copyfile(best_path, tmp))
+        self.processes.broadcast(self.model)
+        # keep each stage's result (stage 1 alone = the all-optical baseline)
+        self.files.copy(MODEL_FILE, f"stage{number}_{stage.name}.safetensors")
         progress.update(stage_index=progress["stage_index"] + 1, step=0, best=None, best_step=None)
         self._save_state(stage, 0, None, None)
         yield self._log(TrainEvent("stage_end", stage.name, number, total, total, elapsed_s=self.elapsed_s,
@@ -291,12 +320,12 @@ class Trainer:
         torch.manual_seed(_seed_of(cfg.seed, number, step, 1))
         noise_gen = torch.Generator(device=self.device).manual_seed(_seed_of(cfg.seed, number, step, 2))
         optimizer.zero_grad(set_to_none=True)
-        loss, terms = stage.loss(rng, noise_gen, schedule)
-        loss.backward()
+        loss, terms = self.processes.forward(lambda: stage.loss(rng, noise_gen, schedule))
+        loss.backward()  # several processes: the gradients are averaged here (DDP)
         stage.after_backward(schedule)
         optimizer.step()
         stage.after_step()
-        return float(loss.detach()), terms
+        return self.processes.mean(loss, terms)
 
     # ------------------------------------------------------------------ validation & checkpoints
     def _validate(self, stage: Stage, step: int, total: int) -> TrainEvent:
@@ -330,40 +359,41 @@ class Trainer:
             "data": {"fingerprint": self.fingerprint, "folder": str(self.data_dir),
                      "n_train": len(self.train_set), "n_val": len(self.val_set), "n_test": len(self.test_set),
                      "splits": {k: [p.name for p in v] for k, v in self.splits.items()}},
-            "perceptual_source": perceptual,
+            "perceptual_source": perceptual, **self.processes.record(),
             "wall_time_s": round(self.elapsed_s, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
     def _save_model(self, stage: Stage, step: int, metrics: dict) -> None:
-        ck.save_checkpoint(self.out_dir / MODEL_FILE, self.model, card=self._card(stage, step, metrics))
+        self.files.save_checkpoint(MODEL_FILE, self.model, self._card(stage, step, metrics))
 
     def _save_state(self, stage: Stage, step: int, optimizer, d_opt) -> None:
         self.progress.update(step=step, elapsed_s=self.elapsed_s)
-        last = ck.save_checkpoint(self.out_dir / LAST_FILE, self.model, card=self._card(stage, step, None))
-        self.progress[WEIGHTS_DIGEST_KEY] = file_sha256(last)  # resume checks the state belongs to these weights
+        # resume checks the state belongs to these weights
+        self.progress[WEIGHTS_DIGEST_KEY] = self.files.save_checkpoint(LAST_FILE, self.model,
+                                                                       self._card(stage, step, None))
         opts = {}
         if optimizer is not None:
             opts["main"] = optimizer
         if d_opt is not None:
             opts["disc"] = d_opt
         mods = {"disc": self.discriminator} if (self.discriminator is not None and d_opt is not None) else None
-        ck.save_train_state(self.out_dir / STATE_FILE, opts, self.progress, mods)
+        self.files.save_train_state(STATE_FILE, opts, self.progress, mods)
 
     def _finish(self):
         """Evaluate the final model once on the test split and write its card."""
         cfg = self.config
         best_path = self.out_dir / MODEL_FILE
-        info = ck.read_checkpoint_info(best_path)
+        saved = self.files.read_card(MODEL_FILE)
         test = evaluate_patches(self.model, self.test_set, self.test_patches, cfg.data.patch_px, cfg.seed,
                                 self.device, optical=True, decoder=True) if self.test_patches else {}
-        card = {**info.card, "test": test, "optics_report": optics_report(self.model, info.card), "test_protocol": (
+        card = {**saved, "test": test, "optics_report": optics_report(self.model, saved), "test_protocol": (
             f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
             f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once"),
-            "wall_time_s": round(self.elapsed_s, 1)}
-        ck.save_checkpoint(best_path, self.model, card=card)
+            "wall_time_s": round(self.elapsed_s, 1), **self.processes.record()}
+        self.files.save_checkpoint(MODEL_FILE, self.model, card)
         self.progress.update(finished=True)
-        ck.save_train_state(self.out_dir / STATE_FILE, {}, self.progress)
+        self.files.save_train_state(STATE_FILE, {}, self.progress)
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
