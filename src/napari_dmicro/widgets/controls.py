@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QComboBox, QLabel, QSizePolicy
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy
 
 from ..device import DEVICE_CHOICES
 
@@ -40,3 +40,15 @@ def wrapped_label(text: str = "") -> QLabel:
 def fmt(value, spec: str = ".3f", missing: str = "–") -> str:
     """A number as text for labels and tables; ``missing`` for None, NaN and ±inf."""
     return missing if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def length_box(maximum: float, tooltip: str, empty: str = "from the file") -> QDoubleSpinBox:
+    """An editable length in µm (4 decimals); 0 shows ``empty`` (= use the recorded value, never a default)."""
+    box = QDoubleSpinBox()
+    box.setDecimals(4)
+    box.setRange(0.0, maximum)
+    box.setSingleStep(0.01)
+    box.setSpecialValueText(empty)
+    box.setSuffix(" µm")
+    box.setToolTip(tooltip)
+    return box
