@@ -43,8 +43,9 @@ def test_manifest_valid():
     assert {"*.zarr", "*.npy", "*.npz"} == set(contrib.readers[0].filename_patterns)
     assert contrib.readers[0].accepts_directories
     assert len(contrib.writers) == 2 and {s.key for s in contrib.sample_data} == {"phantom", "skimage_cell"}
-    assert {w.display_name for w in contrib.widgets} == {"Load", "Simulate compression", "Reconstruct", "Compare",
-                                                         "Train"}
+    assert {w.display_name for w in contrib.widgets} == {"Import acquisition", "Load", "Simulate compression",
+                                                         "Reconstruct", "Compare", "Train"}
+    assert from_file.on_activate == "napari_dmicro._preferences:activate"
 
 
 # ----------------------------------------------------------------------------------------------- reader

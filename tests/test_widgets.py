@@ -96,7 +96,8 @@ def test_load_widget_opens_a_field_store_and_a_raw_detector_image(make_napari_vi
 # ------------------------------------------------------------------------------------------------ pipeline
 
 
-def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, tiny_checkpoints, registry):
+def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, tiny_checkpoints, registry,
+                                                   notifications):
     from napari_dmicro.widgets.compare import CompareWidget
     from napari_dmicro.widgets.reconstruct import ReconstructWidget
     from napari_dmicro.widgets.simulate import SimulateWidget
@@ -107,6 +108,8 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     sim, rec, cmp_ = SimulateWidget(viewer), ReconstructWidget(viewer), CompareWidget(viewer)
     for w in (sim, rec, cmp_):
         viewer.window.add_dock_widget(w)
+    assert sim.model_combo.currentText() == "lff-x64"  # a shipped trained model, not random optics
+    assert cmp_.ref_combo.current_layer() is phase_layer  # the ground truth
     entries = [registry.add_checkpoint(tiny_checkpoints[name]) for name in ("lff", "lff-seed1")]
     assert [e.name for e in entries] == ["lff", "lff-seed1"]
     # both combos learnt about the models at once
@@ -131,11 +134,19 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     assert md["attrs"]["max_photons"] == 1e4 and md["attrs"]["seed"] == 3
     assert sim.progress.value() == 100
 
-    # reconstruct with two models → two phase layers on the field's grid
+    # reconstruct each model's measurement → two phase layers on the field's grid
     assert rec.meas_combo.current_layer() is meas
+    assert rec.model_combo.currentText() == "lff" and "recorded with lff" in rec.recorded.text()
+    rec.model_combo.select("lff-seed1")  # another model's decoder: refused, with the fix
+    assert rec.run() is None
+    assert any("recorded with model 'lff'" in m and "choose 'lff'" in m for m in _errors(notifications))
     phases = []
     for name in ("lff", "lff-seed1"):
-        rec.model_combo.select(name)
+        if name != "lff":
+            sim.model_combo.select(name)
+            _wait(qtbot, sim.run())
+            rec.meas_combo.set_layer(sim.last_layer)
+        assert rec.model_combo.currentText() == name  # the model the measurement records
         assert "tiny test" in rec.card.text() and "PSNR 12.50" in rec.card.text()
         rec.overlap.setValue(2)
         _wait(qtbot, rec.run())
@@ -155,7 +166,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     assert set(cmp_.results) == {"lff phase", "lff-seed1 phase"}
     from napari_dmicro import api
 
-    # the widget's reference is the field's phase layer read mod 2π (widgets.layers.reference_phase)
+    # the widget's reference is the field's phase layer, background-referenced (widgets.layers.reference_phase)
     from napari_dmicro.widgets.layers import reference_phase
 
     expected = api.evaluate(phases[0].data, reference_phase(phase_layer))
@@ -165,6 +176,17 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     ssim_layer = viewer.layers["lff phase SSIM"]
     assert ssim_layer.data.shape == field.shape and ssim_layer.colormap.name == "magma"
     assert ssim_layer.opacity == pytest.approx(0.5) and tuple(ssim_layer.scale) == pytest.approx((PS, PS))
+    # one SSIM overlay shown at a time, toggled; the region (cell mask) scored beside the full field
+    cmp_.overlay_combo.setCurrentText("lff phase")
+    assert ssim_layer.visible and not viewer.layers["lff-seed1 phase SSIM"].visible
+    cmp_.overlay_combo.setCurrentText("(none)")
+    assert not ssim_layer.visible and not viewer.layers["lff-seed1 phase SSIM"].visible
+    from napari_dmicro.regions import cell_mask, evaluate_region
+
+    region = evaluate_region(phases[0].data, reference_phase(phase_layer), cell_mask(reference_phase(phase_layer)))
+    assert cmp_.region_results["lff phase"].psnr_db == pytest.approx(region.psnr_db, abs=1e-6)
+    assert cmp_.table.item(0, 3).text() == f"{region.psnr_db:.2f}"
+    cmp_.overlay_combo.setCurrentText("lff phase")
 
     # side by side in grid mode, and back
     from napari_dmicro.widgets.compare import grid_model
@@ -172,6 +194,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     cmp_.set_grid(True)
     assert grid_model(viewer).enabled and cmp_.grid_button.isChecked()
     assert not ssim_layer.visible and not amp_layer.visible and phases[1].visible
+    assert phases[1].name_overlay.visible and phase_layer.name_overlay.visible  # tiles labelled
     cmp_.set_grid(False)
     assert not grid_model(viewer).enabled and ssim_layer.visible and amp_layer.visible
 
@@ -184,7 +207,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     row = int(round(line.data[0][0][0] / PS))
     assert line.data[0][0][0] == line.data[0][1][0]  # a horizontal line through the busiest row
     cols = np.linspace(0.1 * 128, 0.9 * 128, len(ref_values))
-    expected = np.interp(cols, np.arange(128), np.mod(np.angle(field[row]), 2 * np.pi))
+    expected = np.interp(cols, np.arange(128), np.asarray(phase_layer.data)[row])
     np.testing.assert_allclose(ref_values, expected, atol=1e-4)
     line.data = [np.array([[10 * PS, 10 * PS], [100 * PS, 100 * PS]])]
     qtbot.waitUntil(lambda: cmp_.profiles["cell phase"][0][-1] == pytest.approx(90 * math.sqrt(2) * PS, rel=0.02),
@@ -379,10 +402,17 @@ def test_screenshot_shows_the_reconstruction(make_napari_viewer, qtbot, tiny_che
 
 def test_every_widget_opens_from_the_plugin_menu(make_napari_viewer, registry, tiny_checkpoints):
     """The npe2 manifest's widget contributions build the widgets; they share one model list."""
-    from napari_dmicro.widgets import CompareWidget, LoadWidget, ReconstructWidget, SimulateWidget, TrainWidget
+    from napari_dmicro.widgets import (
+        CompareWidget,
+        ImportWidget,
+        LoadWidget,
+        ReconstructWidget,
+        SimulateWidget,
+        TrainWidget,
+    )
 
     viewer = make_napari_viewer()
-    expected = {"Load": LoadWidget, "Simulate compression": SimulateWidget, "Reconstruct": ReconstructWidget,
+    expected = {"Import acquisition": ImportWidget, "Load": LoadWidget, "Simulate compression": SimulateWidget, "Reconstruct": ReconstructWidget,
                 "Compare": CompareWidget, "Train": TrainWidget}
     widgets = {}
     for name, cls in expected.items():

@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..device import DEVICE_CHOICES
 
@@ -52,3 +61,42 @@ def length_box(maximum: float, tooltip: str, empty: str = "from the file") -> QD
     box.setSuffix(" µm")
     box.setToolTip(tooltip)
     return box
+
+
+class CardView(QWidget):
+    """A model card that keeps docks short: its first line, and the rest behind a "details" toggle.
+
+    ``text()`` is the whole card (as a label's), ``setText`` replaces it.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.head = wrapped_label("")
+        self.body = wrapped_label("")
+        self.toggle = QToolButton()
+        self.toggle.setText("details")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolTip("show the whole model card: training, test metrics, optics, how to reproduce it")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.head, 1)
+        row.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.body)
+        self.body.setVisible(False)
+        self.toggle.toggled.connect(self.body.setVisible)
+        self._text = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - QLabel's name
+        self._text = text or ""
+        head, _, rest = self._text.partition("\n")
+        self.head.setText(head)
+        self.body.setText(rest)
+        self.toggle.setVisible(bool(rest))
+        self.body.setVisible(bool(rest) and self.toggle.isChecked())
+
+    def text(self) -> str:
+        return self._text

@@ -123,8 +123,9 @@ def partner_amplitude(viewer, phase_layer):
 def field_from_layers(phase_layer, amplitude_layer=None) -> np.ndarray:
     """complex64 field amplitude·exp(i·phase); unit amplitude when ``amplitude_layer`` is None."""
     phase = layer_numpy(phase_layer)
-    if phase.ndim != 2:
-        raise ValueError(f"layer {phase_layer.name!r} is {phase.ndim}-D; a field is 2-D (rows, cols)")
+    if phase.ndim not in (2, 3):
+        raise ValueError(f"layer {phase_layer.name!r} is {phase.ndim}-D; a field is 2-D (rows, cols) or a stack "
+                         "(planes, rows, cols)")
     if amplitude_layer is None:
         amp = np.ones_like(phase)
     else:

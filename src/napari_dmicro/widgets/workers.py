@@ -250,6 +250,7 @@ class SimulateRequest:
     read_noise: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    stack_axis: str = "t"  # a (planes, rows, cols) field: time-lapse "t" or positions "p"
 
 
 @dataclass
@@ -260,6 +261,16 @@ class SimulateResult:
     binning: int
     model_label: str
     attrs: dict = dc_field(default_factory=dict)
+    #: (row0, col0, rows, cols) of the given field on the model's grid when it was resampled/padded there
+    specimen_region: tuple | None = None
+
+    def camera_translate(self, field_translate) -> tuple[float, float]:
+        """World position (µm) of camera pixel (0, 0)'s centre for a field layer placed at ``field_translate``:
+        the model-grid field starts ``specimen_region``'s offset before the given field, and camera pixel
+        (i, j) integrates object pixels [i·b, (i+1)·b), so its centre sits (b−1)/2 object pixels in."""
+        r0, c0 = self.specimen_region[:2] if self.specimen_region else (0, 0)
+        ps, b = self.object_pixel_size_um, self.binning
+        return tuple(float(t) + (-k + (b - 1) / 2) * ps for t, k in zip(field_translate[-2:], (r0, c0), strict=True))
 
 
 def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
@@ -272,15 +283,16 @@ def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
                                     wavelength_um=req.wavelength_um, seed=req.seed)
     else:
         model = api.load_model(req.model, device="cpu")
-    yield ("status", "simulating the camera image")
     field = np.asarray(req.field)
+    yield ("status", "simulating the camera image" + (f"s of {field.shape[0]} planes" if field.ndim == 3 else ""))
     meas = yield from iterate_with_progress(api.simulate, field, model, photons=req.photons,
                                             read_noise=req.read_noise, seed=req.seed, device=req.device,
-                                            pixel_size_um=req.pixel_size_um, cancel=cancel)
-    record = meas.record
+                                            pixel_size_um=req.pixel_size_um, wavelength_um=req.wavelength_um,
+                                            stack_axis=req.stack_axis, cancel=cancel)
+    record = meas.records[0] if hasattr(meas, "records") else meas.record
     attrs = {**meas.to_attrs(), "model": req.model_label, "model_source": req.model}
     return SimulateResult(meas, record.camera_pixel_size_um, record.object_pixel_size_um, record.binning,
-                          req.model_label, attrs)
+                          req.model_label, attrs, tuple(record.specimen_region) if record.specimen_region else None)
 
 
 # ------------------------------------------------------------------------------------------ reconstruct
@@ -308,34 +320,51 @@ def reconstruct_task(meas: np.ndarray, attrs: dict, model_source: str, model_lab
     ``camera_pixel_size_um``: the layer's pixel pitch, refused by the API when it is not the model's."""
     from .. import api
     from ..device import resolve_device
-    from ..measurement import as_measurement
 
     dev = str(resolve_device(device))
     yield ("status", f"loading {model_label} on {dev}")
     model = api.load_model(model_source, device=dev)
-    m = as_measurement(np.asarray(meas, dtype=np.float32), attrs)
+    m = measurement_of(meas, attrs)
     yield ("status", "reconstructing")
     t0 = time.perf_counter()
     phase = yield from iterate_with_progress(api.reconstruct, m, model, overlap=overlap, device=dev,
                                              pixel_size_um=camera_pixel_size_um, cancel=cancel)
-    grid = model.config.encoder.optics.grid
-    return ReconstructResult(np.asarray(phase, dtype=np.float32), float(grid.pixel_size_um),
-                             float(grid.wavelength_um), int(model.config.encoder.detector.binning),
+    ps, wl = api.reconstruction_grid(m, model)  # the field's own grid when simulate resampled it
+    return ReconstructResult(np.asarray(phase, dtype=np.float32), ps, wl, int(model.config.encoder.detector.binning),
                              model_label, summary, dev, overlap, time.perf_counter() - t0)
+
+
+def measurement_of(image, attrs: dict):
+    """A :class:`~napari_dmicro.measurement.Measurement` (2-D) or
+    :class:`~napari_dmicro.measurement.MeasurementStack` (3-D with a stack's attributes) of a layer's data
+    and acquisition record, else the bare image."""
+    from ..measurement import MeasurementStack, as_measurement, stack_records
+
+    data = np.asarray(image, dtype=np.float32)
+    if data.ndim == 3:
+        records = stack_records(attrs, data.shape[0]) if attrs else None
+        return MeasurementStack(data, records, attrs.get("stack_axis") or "t") if records else data
+    return as_measurement(data, attrs)
 
 
 # ------------------------------------------------------------------------------------------ compare
 
 
-def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]]):
-    """Generator: ``("progress", k, n)`` per reconstruction; returns [(name, EvaluationReport)]."""
+def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]], region=None):
+    """Generator: ``("progress", k, n)`` per reconstruction; returns [(name, EvaluationReport, region report or
+    None)]. ``region``: a boolean mask on the reference's grid, or ``"cell"`` (:func:`napari_dmicro.regions.cell_mask`
+    of the background-referenced reference); scored by :func:`napari_dmicro.regions.evaluate_region`."""
     from .. import api
+    from ..regions import cell_mask, evaluate_region
 
     out = []
     ref = np.asarray(reference, dtype=np.float32)
+    mask = cell_mask(ref) if isinstance(region, str) and region == "cell" else region
     for k, (name, data) in enumerate(candidates):
         yield ("progress", float(k), float(len(candidates)))
-        out.append((name, api.evaluate(np.asarray(data, dtype=np.float32), ref)))
+        phase = np.asarray(data, dtype=np.float32)
+        out.append((name, api.evaluate(phase, ref),
+                    evaluate_region(phase, ref, mask) if mask is not None else None))
     yield ("progress", float(len(candidates)), float(len(candidates)))
     return out
 
