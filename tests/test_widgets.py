@@ -4,6 +4,7 @@ training with Cancel, the shared model list, error notifications and a rendered 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,7 +324,71 @@ def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path,
     assert not widget.running and widget.start_button.isEnabled() and widget.cancel_button.text() == "Cancel"
     assert (tmp_path / "run" / "train_state.safetensors").exists()  # resumable
     # stage 2 validated at step 0, so a best model exists and joins the model list
-    assert "run (trained)" in registry
+    assert "run (partly trained)" in registry  # stopped in stage 2: honest about it
+    assert "partly trained" in registry.get("run (partly trained)").summary()
+
+
+def test_a_run_stopped_in_stage_1_is_listed_as_decoder_untrained_and_resumes(
+        make_napari_viewer, qtbot, tmp_path, phantom_folder, tiny_system, registry):
+    from napari_dmicro.widgets.train import TrainWidget
+
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.stage_boxes[3].setChecked(False)
+    widget.step_boxes[1].setValue(7)  # steps per stage reach the configuration
+    assert [s.steps for s in widget.build_config().stages][0] == 7
+    widget.config_hook = _tiny_hook(tiny_system(), {"optics": 40, "decoder": 2}, val_every=1)
+    widget.data_edit.setText(str(phantom_folder(6)))
+    run = tmp_path / "run1"
+    widget.out_edit.setText(str(run))
+
+    def on_event(event):
+        if event.kind == "step" and event.stage_number == 1 and event.step >= 2 and not widget._cancel.is_set():
+            widget.cancel()
+
+    widget.event_received.connect(on_event)
+    _wait(qtbot, widget.start(), timeout=60_000)
+    widget.event_received.disconnect(on_event)
+    assert widget.events[-1].kind == "cancelled"
+    assert "run1 (decoder untrained)" in registry and "run1 (trained)" not in registry
+    assert "decoder UNTRAINED" in registry.get("run1 (decoder untrained)").summary()
+    # the status names only files that exist
+    status = widget.status.text()
+    paths = [word.strip(";,()") for word in status.split() if word.startswith(str(tmp_path))]
+    assert paths and all(Path(p).exists() for p in paths), status
+    assert "continue with --resume" in status
+    # resume the run with its own settings (run.json), under a time limit of this session
+    widget.max_minutes.setValue(5)
+    _wait(qtbot, widget.resume_run(run), timeout=60_000)
+    assert widget.events[-1].kind == "done"
+    assert "run1 (trained)" in registry and "run1 (decoder untrained)" not in registry
+
+
+def test_the_loss_plot_redraw_stays_cheap_with_a_long_run(make_napari_viewer):
+    import time
+
+    from napari_dmicro.widgets.train import PLOT_POINTS, TrainWidget
+
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    rng = np.random.default_rng(0)
+    n = 200_000  # a long paper-budget run
+    for stage, offset in ((1, 0), (2, n)):
+        xs, ys = widget._loss[stage]
+        xs.extend(range(offset, offset + n))
+        ys.extend((0.5 * np.exp(-np.arange(n) / n * 3) + 0.01 * rng.random(n)).tolist())
+    costs = []
+    for _ in range(3):
+        widget._plot_dirty = True
+        t0 = time.thread_time()  # the GUI thread's own time (not the time it waits for a busy CPU)
+        widget._redraw()
+        widget.canvas.draw()  # the deferred draw, done now
+        costs.append(time.thread_time() - t0)
+    assert widget.ax.get_yscale() == "log" and widget.loss_points() == 2 * n
+    assert all(len(line.get_xdata()) <= PLOT_POINTS for line in widget._lines.values())
+    assert max(costs) < 0.2, costs  # s: the GUI never stalls on the plot
 
 
 def test_train_from_layers_lists_the_model_for_reconstruct(make_napari_viewer, qtbot, tmp_path, registry,
@@ -412,7 +477,8 @@ def test_every_widget_opens_from_the_plugin_menu(make_napari_viewer, registry, t
     )
 
     viewer = make_napari_viewer()
-    expected = {"Import acquisition": ImportWidget, "Load": LoadWidget, "Simulate compression": SimulateWidget, "Reconstruct": ReconstructWidget,
+    expected = {"Import acquisition": ImportWidget, "Load": LoadWidget, "Simulate compression": SimulateWidget,
+                "Reconstruct": ReconstructWidget,
                 "Compare": CompareWidget, "Train": TrainWidget}
     widgets = {}
     for name, cls in expected.items():
