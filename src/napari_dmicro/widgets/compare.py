@@ -189,6 +189,14 @@ class CompareWidget(QWidget):
         self.ref_combo.set_layer(layer)
         self._refresh_list()
 
+    def set_reconstructions(self, layers) -> None:
+        """Tick exactly these layers as the reconstructions to compare."""
+        names = {layer.name for layer in layers}
+        self._refresh_list()
+        for i in range(self.recon_list.count()):
+            item = self.recon_list.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
     def reconstructions(self) -> list:
         out = []
         for i in range(self.recon_list.count()):
