@@ -141,6 +141,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     rec.model_combo.select("lff-seed1")  # another model's decoder: refused, with the fix
     assert rec.run() is None
     assert any("recorded with model 'lff'" in m and "choose 'lff'" in m for m in _errors(notifications))
+    rec.model_combo.select("lff")
     phases = []
     for name in ("lff", "lff-seed1"):
         if name != "lff":
@@ -338,7 +339,7 @@ def test_a_run_stopped_in_stage_1_is_listed_as_decoder_untrained_and_resumes(
     widget.stage_boxes[3].setChecked(False)
     widget.step_boxes[1].setValue(7)  # steps per stage reach the configuration
     assert [s.steps for s in widget.build_config().stages][0] == 7
-    widget.config_hook = _tiny_hook(tiny_system(), {"optics": 40, "decoder": 2}, val_every=1)
+    widget.config_hook = _tiny_hook(tiny_system(), {"optics": 6, "decoder": 2}, val_every=1)
     widget.data_edit.setText(str(phantom_folder(6)))
     run = tmp_path / "run1"
     widget.out_edit.setText(str(run))

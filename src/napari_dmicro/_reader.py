@@ -129,23 +129,24 @@ def phase_contrast_limits(array) -> tuple[float, float]:
     return min(0.0, lo), max(2 * math.pi, hi)
 
 
-def _referenced_phase_levels(levels: list) -> list:
-    """Background-referenced phase of phase levels (rad): unwrapped when held in memory, else wrapped
-    block by block around the background estimated on the coarsest level."""
+def _referenced_phase_levels(levels: list) -> tuple[list, float]:
+    """(background-referenced phase of phase levels (rad), the background phase removed (rad)): unwrapped when
+    held in memory, else wrapped block by block; one background for the whole image (estimated on the
+    coarsest level, all planes of a stack)."""
     from .phase_reference import background_phase_rad, referenced_phase_rad, wrap_referenced_rad
 
-    base = levels[0]
-    if isinstance(base, np.ndarray) and len(levels) == 1:
-        if base.ndim == 3:
-            return [np.stack([referenced_phase_rad(plane) for plane in base])]
-        return [referenced_phase_rad(base)]
     coarse = np.asarray(levels[-1])
     bg = background_phase_rad(coarse.reshape(-1, coarse.shape[-1]))
+    base = levels[0]
+    if isinstance(base, np.ndarray) and len(levels) == 1:
+        planes = base if base.ndim == 3 else base[None]
+        out = np.stack([referenced_phase_rad(plane, background_rad=bg) for plane in planes])
+        return [out if base.ndim == 3 else out[0]], bg
     out = []
     for lv in levels:
         lv = lv if isinstance(lv, da.Array) else da.from_array(lv, chunks=1024)
         out.append(lv.map_blocks(wrap_referenced_rad, bg, dtype=np.float32))
-    return out
+    return out, bg
 
 
 def _display(levels: list) -> tuple[Any, bool]:
@@ -177,12 +178,15 @@ def image_layers(
         "axis_labels": (*lead, "y", "x"),
     }
 
+    background_rad = 0.0  # the field's background phase, removed from its phase layer (see below)
+
     def meta(component: str) -> dict:
         return {
             ATTRS_KEY: {
                 "kind": img.kind,
                 "component": component,
-                **({"phase_referenced": True} if img.kind == "field" and component == "phase" else {}),
+                **({"phase_referenced": True, "phase_background_rad": background_rad}
+                   if img.kind == "field" and component == "phase" else {}),
                 "pixel_size_um": ps,
                 "wavelength_um": float(img.wavelength_um),
                 "source": source,
@@ -202,7 +206,7 @@ def image_layers(
 
     if img.kind == "field":
         amp = channel_levels(0, lambda a: np.abs(a).astype(np.float32))
-        phase = _referenced_phase_levels(channel_levels(1, lambda a: np.angle(a).astype(np.float32)))
+        phase, background_rad = _referenced_phase_levels(channel_levels(1, lambda a: np.angle(a).astype(np.float32)))
         lo, hi = _range(amp[-1])
         amp_data, amp_ms = _display(amp)
         ph_data, ph_ms = _display(phase)

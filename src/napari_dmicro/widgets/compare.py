@@ -88,6 +88,7 @@ class CompareWidget(QWidget):
         self._saved_visibility: dict | None = None
         self._shapes = None
         self.results: dict = {}  # layer name → EvaluationReport
+        self.region_results: dict = {}  # layer name → EvaluationReport on the region (or None)
         self.ssim_layers: dict = {}  # layer name → SSIM map layer
         self.profiles: dict = {}  # layer name → (distance µm, phase rad)
 
