@@ -138,7 +138,8 @@ def _referenced_phase_levels(levels: list) -> tuple[list, float]:
     coarse = np.asarray(levels[-1])
     bg = background_phase_rad(coarse.reshape(-1, coarse.shape[-1]))
     base = levels[0]
-    if isinstance(base, np.ndarray) and len(levels) == 1:
+    if isinstance(base, np.ndarray) or base.shape[-2] * base.shape[-1] <= EAGER_DISPLAY_PIXELS:
+        base = np.asarray(base, dtype=np.float32)  # small enough to hold: unwrapped, one level
         planes = base if base.ndim == 3 else base[None]
         out = np.stack([referenced_phase_rad(plane, background_rad=bg) for plane in planes])
         return [out if base.ndim == 3 else out[0]], bg

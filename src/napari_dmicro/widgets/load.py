@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from .controls import length_box, wrapped_label
-from .layers import sampling_note
+from .layers import is_phase_layer, sampling_note, show_phase_decorations
 from .thread_workers import start_worker
 from .workers import load_layers
 
@@ -143,6 +143,9 @@ class LoadWidget(QWidget):
             layer = self.viewer.add_image(data, **kwargs) if kind == "image" else getattr(
                 self.viewer, f"add_{kind}")(data, **kwargs)
             self.last_layers.append(layer)
+        for layer in self.last_layers:
+            if is_phase_layer(layer):
+                show_phase_decorations(self.viewer, layer)
         names = ", ".join(layer.name for layer in self.last_layers)
         self.status.setText(f"added {names}" + (f"; {sampling_note(self.last_layers[0])}" if self.last_layers else ""))
         if self.last_layers:

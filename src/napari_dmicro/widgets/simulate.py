@@ -112,6 +112,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
             self.amp_note.setText("phase-only object: amplitude 1 everywhere")
         else:
             self.amp_note.setText("")
+        self.amp_note.setVisible(bool(self.amp_note.text()))
         self._update_sampling()
 
     def _update_sampling(self, *_):

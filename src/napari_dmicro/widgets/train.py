@@ -1,6 +1,7 @@
 """Train widget: the paper's three stages from napari (``napari_dmicro.training.Trainer``).
 
-Settings mirror ``dmicro train``: preset, budget, stages, a model to fine-tune (shipped or a
+Settings (three tabs: model and stages, training data, output) mirror ``dmicro train``: preset,
+budget, stages, steps per stage, a model to fine-tune (shipped or a
 checkpoint; "scratch" trains from a random start), frozen optics in stage 3, noise-aware training
 (photons, read noise), seed, device and a time limit. Training fields come from a folder or from
 field layers (written as ``.npz`` with their pixel size into ``<output>/training_fields`` so that the
@@ -42,6 +43,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -232,10 +234,14 @@ class TrainWidget(QWidget):
         self._timer.setInterval(400)
         self._timer.timeout.connect(self._redraw)
 
+        # the three groups of settings as tabs: the dock fits a 1080 px screen with room for the plot
+        self.settings_tabs = QTabWidget()
+        for box, title in ((model_box, "Model and stages"), (data_box, "Training data"), (out_box, "Output")):
+            box.setTitle("")
+            box.setFlat(True)
+            self.settings_tabs.addTab(box, title)
         layout = QVBoxLayout(self)
-        layout.addWidget(model_box)
-        layout.addWidget(data_box)
-        layout.addWidget(out_box)
+        layout.addWidget(self.settings_tabs)
         layout.addLayout(run_row)
         for bar in self.stage_bars.values():
             layout.addWidget(bar)

@@ -263,14 +263,19 @@ class SimulateResult:
     attrs: dict = dc_field(default_factory=dict)
     #: (row0, col0, rows, cols) of the given field on the model's grid when it was resampled/padded there
     specimen_region: tuple | None = None
+    #: the given field's pixel size (µm) when it was resampled to the model's grid
+    source_pixel_size_um: float | None = None
 
     def camera_translate(self, field_translate) -> tuple[float, float]:
-        """World position (µm) of camera pixel (0, 0)'s centre for a field layer placed at ``field_translate``:
-        the model-grid field starts ``specimen_region``'s offset before the given field, and camera pixel
-        (i, j) integrates object pixels [i·b, (i+1)·b), so its centre sits (b−1)/2 object pixels in."""
+        """World position (µm) of camera pixel (0, 0)'s centre for a field layer whose pixel (0, 0) is centred at
+        ``field_translate``. Resampling keeps the field's outer edge; the model-grid field starts
+        ``specimen_region``'s offset (model pixels) before it; camera pixel (i, j) integrates object pixels
+        [i·b, (i+1)·b), so its centre sits b/2 object pixels from its edge."""
         r0, c0 = self.specimen_region[:2] if self.specimen_region else (0, 0)
         ps, b = self.object_pixel_size_um, self.binning
-        return tuple(float(t) + (-k + (b - 1) / 2) * ps for t, k in zip(field_translate[-2:], (r0, c0), strict=True))
+        ps_field = self.source_pixel_size_um or ps
+        return tuple(float(t) - ps_field / 2 + (b / 2 - k) * ps
+                     for t, k in zip(field_translate[-2:], (r0, c0), strict=True))
 
 
 def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
@@ -292,7 +297,8 @@ def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
     record = meas.records[0] if hasattr(meas, "records") else meas.record
     attrs = {**meas.to_attrs(), "model": req.model_label, "model_source": req.model}
     return SimulateResult(meas, record.camera_pixel_size_um, record.object_pixel_size_um, record.binning,
-                          req.model_label, attrs, tuple(record.specimen_region) if record.specimen_region else None)
+                          req.model_label, attrs, tuple(record.specimen_region) if record.specimen_region else None,
+                          record.source_pixel_size_um)
 
 
 # ------------------------------------------------------------------------------------------ reconstruct
