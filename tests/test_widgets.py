@@ -17,7 +17,7 @@ from napari_dmicro.phantoms import make_field
 pytestmark = pytest.mark.gui
 
 PS = DEFAULT_PIXEL_SIZE_UM
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 300_000  # a bound for a busy machine, not the expected time
 
 
 @pytest.fixture
@@ -312,7 +312,7 @@ def test_train_cancel_stops_within_one_step(make_napari_viewer, qtbot, tmp_path,
     widget.event_received.connect(on_event)
     worker = widget.start()
     assert worker is not None and widget.running and not widget.start_button.isEnabled()
-    _wait(qtbot, worker, timeout=60_000)
+    _wait(qtbot, worker, timeout=2 * TIMEOUT_MS)
     kinds = [e.kind for e in widget.events]
     assert kinds[-1] == "cancelled"
     # the trainer saw the cancel request during at most one further step
@@ -349,7 +349,7 @@ def test_a_run_stopped_in_stage_1_is_listed_as_decoder_untrained_and_resumes(
             widget.cancel()
 
     widget.event_received.connect(on_event)
-    _wait(qtbot, widget.start(), timeout=60_000)
+    _wait(qtbot, widget.start(), timeout=2 * TIMEOUT_MS)
     widget.event_received.disconnect(on_event)
     assert widget.events[-1].kind == "cancelled"
     assert "run1 (decoder untrained)" in registry and "run1 (trained)" not in registry
@@ -361,7 +361,7 @@ def test_a_run_stopped_in_stage_1_is_listed_as_decoder_untrained_and_resumes(
     assert "continue with --resume" in status
     # resume the run with its own settings (run.json), under a time limit of this session
     widget.max_minutes.setValue(5)
-    _wait(qtbot, widget.resume_run(run), timeout=60_000)
+    _wait(qtbot, widget.resume_run(run), timeout=2 * TIMEOUT_MS)
     assert widget.events[-1].kind == "done"
     assert "run1 (trained)" in registry and "run1 (decoder untrained)" not in registry
 
@@ -408,7 +408,7 @@ def test_train_from_layers_lists_the_model_for_reconstruct(make_napari_viewer, q
     train.out_edit.setText(str(tmp_path / "layers-run"))
     ready = []
     train.model_ready.connect(ready.append)
-    _wait(qtbot, train.start(), timeout=60_000)
+    _wait(qtbot, train.start(), timeout=2 * TIMEOUT_MS)
     assert [e.kind for e in train.events][-1] == "done"
     assert len(list((tmp_path / "layers-run" / "training_fields").glob("*.npz"))) == 4
     assert ready == [str(tmp_path / "layers-run" / "model.safetensors")]

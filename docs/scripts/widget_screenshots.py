@@ -174,8 +174,11 @@ def main(out: Path = OUT) -> None:
         phases[name] = rec.last_layer
     for layer in viewer.layers:
         layer.visible = layer is phases["lff-x64"]
-    viewer.reset_view()
+    viewer.reset_view(layers=[phases["lff-x64"]])
     shot("reconstruct", "Reconstruct")
+    for layer in list(viewer.layers):  # the 104 µm camera images would set the grid's tile size below
+        if layer.name.startswith("hologram_cell measurement"):
+            viewer.layers.remove(layer)
 
     # Compare against the ground truth (the hologram's phase): full field and the cell, SSIM overlay, grid
     cmp_ = CompareWidget(viewer)
@@ -189,7 +192,6 @@ def main(out: Path = OUT) -> None:
               f"{region.psnr_db:.2f} dB SSIM {region.ssim:.3f}")
     cmp_.add_profile_line()
     cmp_.set_grid(True)
-    viewer.reset_view()
     shot("compare", "Compare")
     viewer.close()
 

@@ -1,7 +1,8 @@
 """Metrics on a region beside the full field: a sparse real field's full-field PSNR hides the cell.
 
 A region is a boolean mask on the reference's grid: drawn (a napari Shapes or Labels layer) or the cell
-mask :func:`cell_mask` (background-referenced phase above ``CELL_THRESHOLD_RAD``). It is scored by
+mask :func:`cell_mask` (background-referenced phase above ``CELL_THRESHOLD_RAD``, in pieces of at least
+``MIN_CELL_PX`` pixels). It is scored by
 :func:`napari_dmicro.evaluate` on the mask's bounding box grown by ``margin_px`` (the SSIM window needs
 neighbours; the box keeps the paper's convention of one score per image).
 """
@@ -16,10 +17,24 @@ CELL_THRESHOLD_RAD = 0.3
 MARGIN_PX = 8
 
 
-def cell_mask(reference_phase_rad, threshold_rad: float = CELL_THRESHOLD_RAD) -> np.ndarray:
+#: connected pieces of the cell mask smaller than this (px) are background noise, not cells
+MIN_CELL_PX = 64
+
+
+def cell_mask(reference_phase_rad, threshold_rad: float = CELL_THRESHOLD_RAD, min_px: int = MIN_CELL_PX) -> np.ndarray:
     """True where the background-referenced phase (rad; background = 0, see
-    :func:`napari_dmicro.phase_reference.referenced_phase_rad`) exceeds ``threshold_rad``."""
-    return np.asarray(reference_phase_rad, dtype=np.float32) > float(threshold_rad)
+    :func:`napari_dmicro.phase_reference.referenced_phase_rad`) exceeds ``threshold_rad``, in connected pieces
+    of at least ``min_px`` pixels (isolated noise pixels above the threshold are dropped)."""
+    from scipy import ndimage
+
+    mask = np.asarray(reference_phase_rad, dtype=np.float32) > float(threshold_rad)
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= int(min_px)
+    keep[0] = False
+    return keep[labels]
 
 
 def region_box(mask, margin_px: int = MARGIN_PX) -> tuple[slice, slice]:

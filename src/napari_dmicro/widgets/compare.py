@@ -340,6 +340,8 @@ class CompareWidget(QWidget):
                     layer.name_overlay.visible = True
             grid_model(self.viewer).stride = 1
             grid_model(self.viewer).enabled = True
+            self.viewer.reset_view(layers=shown)
+            return
         else:
             grid_model(self.viewer).enabled = False
             for name, visible in (self._saved_visibility or {}).items():
