@@ -139,3 +139,35 @@ def test_the_plugin_is_napari_s_reader_for_zarr_and_explains_a_foreign_store(mak
     assert any("napari-dmicro cannot open u16.zarr" in m for m in chain), chain
     get_settings().plugins.extension2reader = {"*.zarr": "other-plugin"}
     assert prefer_plugin_reader() == {}  # the user's choice is kept
+
+
+def test_a_time_lapse_goes_through_simulate_and_reconstruct_as_3d_layers(make_napari_viewer, qtbot, tmp_path,
+                                                                        tiny_checkpoints, monkeypatch):
+    from napari_dmicro import api, model_registry
+    from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
+    from napari_dmicro.io.fields import write_field
+    from napari_dmicro.widgets.load import LoadWidget
+    from napari_dmicro.widgets.reconstruct import ReconstructWidget
+    from napari_dmicro.widgets.simulate import SimulateWidget
+
+    registry = model_registry.ModelRegistry()
+    monkeypatch.setattr(model_registry, "_REGISTRY", registry)
+    registry.add_checkpoint(tiny_checkpoints["lff"])
+    stack = np.stack([make_field(seed=s, size_px=(64, 64)) for s in (1, 2)])
+    store = write_field(tmp_path / "tl.zarr", stack, pixel_size_um=DEFAULT_PIXEL_SIZE_UM,
+                        wavelength_um=DEFAULT_WAVELENGTH_UM, stack_axis="t")
+    viewer = make_napari_viewer()
+    load, sim, rec = LoadWidget(viewer), SimulateWidget(viewer), ReconstructWidget(viewer)
+    _wait(qtbot, load.load(str(store)))
+    sim.model_combo.select("lff")
+    _wait(qtbot, sim.run())
+    meas = sim.last_layer
+    assert meas.data.shape == (2, 16, 16) and tuple(meas.scale)[0] == 1.0  # planes on a slider
+    assert rec.model_combo.currentText() == "lff"
+    _wait(qtbot, rec.run())
+    phase = rec.last_layer
+    assert phase.data.shape == (2, 64, 64) and tuple(phase.scale)[1:] == pytest.approx((DEFAULT_PIXEL_SIZE_UM,) * 2)
+    # the same as the API on the stack, plane by plane
+    model = api.load_model(tiny_checkpoints["lff"])
+    expected = api.reconstruct(api.simulate(stack, model), model)
+    np.testing.assert_allclose(phase.data, expected, atol=1e-4)  # rad
