@@ -74,13 +74,19 @@ def test_load_widget_opens_a_field_store_and_a_raw_detector_image(make_napari_vi
     store = write_field(tmp_path / "cells.zarr", field, pixel_size_um=PS, wavelength_um=DEFAULT_WAVELENGTH_UM)
     _wait(qtbot, widget.load(str(store)))
     assert [layer.name for layer in viewer.layers] == ["cells amplitude", "cells phase"]
-    np.testing.assert_allclose(np.asarray(viewer.layers["cells phase"].data), np.angle(field), atol=1e-6)
+    phase = viewer.layers["cells phase"]  # background-referenced: the field up to its background phase
+    bg = phase.metadata["napari_dmicro"]["phase_background_rad"]
+    np.testing.assert_allclose(np.exp(1j * (np.asarray(phase.data) + bg)), np.exp(1j * np.angle(field)), atol=1e-5)
     assert tuple(viewer.layers["cells phase"].scale) == pytest.approx((PS, PS))
 
     raw = np.random.default_rng(0).random((16, 20)).astype(np.float32)
     np.save(tmp_path / "camera.npy", raw)
     widget.set_kind("measurement")
     widget.camera_ps.setValue(PS * 4)
+    _wait(qtbot, widget.load(str(tmp_path / "camera.npy")))  # no wavelength: refused, never guessed
+    assert "camera measurement" not in viewer.layers
+    assert any("records no wavelength" in m for m in _errors(notifications))
+    widget.wavelength.setValue(DEFAULT_WAVELENGTH_UM)
     _wait(qtbot, widget.load(str(tmp_path / "camera.npy")))
     layer = viewer.layers["camera measurement"]
     np.testing.assert_array_equal(np.asarray(layer.data), raw)
