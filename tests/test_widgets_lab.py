@@ -127,7 +127,7 @@ def test_the_plugin_is_napari_s_reader_for_zarr_and_explains_a_foreign_store(mak
     store = write_field(tmp_path / "f.zarr", make_field(seed=1, size_px=(32, 32)), pixel_size_um=0.3,
                         wavelength_um=0.6)
     prefer_plugin_reader()
-    assert get_settings().plugins.extension2reader["*.zarr"] == "napari-dmicro"
+    assert get_settings().plugins.extension2reader["*.zarr/"] == "napari-dmicro"  # napari matches folders as "x/"
     layers = viewer.open(str(store))  # no plugin= and no dialog: napari-dmicro is the preferred reader
     assert [layer.name for layer in layers] == ["f amplitude", "f phase"]
     zarr.open_array(str(tmp_path / "u16.zarr"), mode="w", shape=(8, 8), dtype="uint16")

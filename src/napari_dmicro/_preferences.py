@@ -13,8 +13,9 @@ its other readers.
 from __future__ import annotations
 
 PLUGIN_NAME = "napari-dmicro"
-#: the patterns napari-dmicro is the preferred reader of (plain ``.npy`` images stay with napari's builtin)
-PREFERRED_PATTERNS = ("*.zarr",)
+#: the patterns napari-dmicro is the preferred reader of (plain ``.npy`` images stay with napari's builtin);
+#: napari matches a folder as ``path/`` (``napari.plugins.utils._get_preferred_readers``), hence ``*.zarr/``
+PREFERRED_PATTERNS = ("*.zarr/", "*.zarr")
 
 
 def prefer_plugin_reader() -> dict[str, str]:
@@ -24,7 +25,9 @@ def prefer_plugin_reader() -> dict[str, str]:
 
     plugins = get_settings().plugins
     current = dict(plugins.extension2reader)
-    added = {p: PLUGIN_NAME for p in PREFERRED_PATTERNS if p not in current}
+    if any(p in current for p in PREFERRED_PATTERNS):  # the user chose a reader for zarr: keep it
+        return {}
+    added = {p: PLUGIN_NAME for p in PREFERRED_PATTERNS}
     if added:
         plugins.extension2reader = {**current, **added}
     return added
