@@ -163,12 +163,15 @@ def test_a_time_lapse_goes_through_simulate_and_reconstruct_as_3d_layers(make_na
     sim.model_combo.select("lff")
     _wait(qtbot, sim.run())
     meas = sim.last_layer
-    assert meas.data.shape == (2, 16, 16) and tuple(meas.scale)[0] == 1.0  # planes on a slider
+    model = api.load_model(tiny_checkpoints["lff"])
+    expected_meas = np.asarray(api.simulate(stack, model))  # (planes, camera rows, cols): the engine's rule
+    assert meas.data.shape == expected_meas.shape and meas.data.ndim == 3
+    assert tuple(meas.scale)[0] == 1.0  # planes on a slider
+    np.testing.assert_allclose(meas.data, expected_meas, rtol=1e-4, atol=1e-6)  # global phase: unseen
     assert rec.model_combo.currentText() == "lff"
     _wait(qtbot, rec.run())
     phase = rec.last_layer
     assert phase.data.shape == (2, 64, 64) and tuple(phase.scale)[1:] == pytest.approx((DEFAULT_PIXEL_SIZE_UM,) * 2)
     # the same as the API on the stack, plane by plane
-    model = api.load_model(tiny_checkpoints["lff"])
     expected = api.reconstruct(api.simulate(stack, model), model)
     np.testing.assert_allclose(phase.data, expected, atol=1e-4)  # rad
