@@ -128,11 +128,11 @@ def test_the_plugin_is_napari_s_reader_for_zarr_and_explains_a_foreign_store(mak
                         wavelength_um=0.6)
     prefer_plugin_reader()
     assert get_settings().plugins.extension2reader["*.zarr/"] == "napari-dmicro"  # napari matches folders as "x/"
-    layers = viewer.open(str(store))  # no plugin= and no dialog: napari-dmicro is the preferred reader
+    layers = viewer.open(str(store), plugin=None)  # as File ▸ Open does: the preferred reader, no dialog
     assert [layer.name for layer in layers] == ["f amplitude", "f phase"]
     zarr.open_array(str(tmp_path / "u16.zarr"), mode="w", shape=(8, 8), dtype="uint16")
     with pytest.raises(Exception) as info:
-        viewer.open(str(tmp_path / "u16.zarr"))
+        viewer.open(str(tmp_path / "u16.zarr"), plugin=None)
     chain, exc = [], info.value
     while exc is not None:
         chain.append(str(exc))
