@@ -180,7 +180,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     expected = api.evaluate(phases[0].data, reference_phase(phase_layer))
     assert cmp_.results["lff phase"].ssim == pytest.approx(expected.ssim, abs=1e-6)
     assert cmp_.table.rowCount() == 2 and cmp_.table.item(0, 2).text() == f"{expected.ssim:.3f}"
-    assert "PSNR" in cmp_.summary.text() and "SSIM" in cmp_.summary.text()
+    assert "region = cell mask" in cmp_.summary.text() and "best SSIM" in cmp_.summary.text()
     ssim_layer = viewer.layers["lff phase SSIM"]
     assert ssim_layer.data.shape == field.shape and ssim_layer.colormap.name == "magma"
     assert ssim_layer.opacity == pytest.approx(0.5) and tuple(ssim_layer.scale) == pytest.approx((PS, PS))
