@@ -167,7 +167,8 @@ def test_a_time_lapse_goes_through_simulate_and_reconstruct_as_3d_layers(make_na
     expected_meas = np.asarray(api.simulate(stack, model))  # (planes, camera rows, cols): the engine's rule
     assert meas.data.shape == expected_meas.shape and meas.data.ndim == 3
     assert tuple(meas.scale)[0] == 1.0  # planes on a slider
-    np.testing.assert_allclose(meas.data, expected_meas, rtol=1e-4, atol=1e-6)  # global phase: unseen
+    # the layers hold the field up to its background phase (unseen by a camera) and float32 rounding
+    np.testing.assert_allclose(meas.data, expected_meas, rtol=0, atol=1e-3 * float(expected_meas.max()))
     assert rec.model_combo.currentText() == "lff"
     _wait(qtbot, rec.run())
     phase = rec.last_layer
