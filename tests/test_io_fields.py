@@ -426,4 +426,4 @@ def test_big_field_opens_lazily(big_field_store):
         assert all(isinstance(lv, da.Array) for lv in data)
         assert data[0].shape == huge and max(data[-1].shape) <= 1024
         assert kw["scale"] == (PS, PS)
-    assert layers[1][1]["contrast_limits"] == (-math.pi, math.pi)
+    assert layers[1][1]["contrast_limits"][0] <= 0.0 and layers[1][1]["contrast_limits"][1] >= 2 * math.pi

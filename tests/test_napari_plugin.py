@@ -43,8 +43,9 @@ def test_manifest_valid():
     assert {"*.zarr", "*.npy", "*.npz"} == set(contrib.readers[0].filename_patterns)
     assert contrib.readers[0].accepts_directories
     assert len(contrib.writers) == 2 and {s.key for s in contrib.sample_data} == {"phantom", "skimage_cell"}
-    assert {w.display_name for w in contrib.widgets} == {"Load", "Simulate compression", "Reconstruct", "Compare",
-                                                         "Train"}
+    assert {w.display_name for w in contrib.widgets} == {"Import acquisition", "Load", "Simulate compression",
+                                                         "Reconstruct", "Compare", "Train"}
+    assert from_file.on_activate == "napari_dmicro._preferences:activate"
 
 
 # ----------------------------------------------------------------------------------------------- reader
@@ -56,8 +57,11 @@ def test_get_reader_declines_foreign_things(tmp_path):
     (tmp_path / "dir.zarr").mkdir()
     zarr.open_group(str(tmp_path / "empty.zarr"), mode="w")
     np.savez(tmp_path / "real.npz", a=np.ones(3), b=np.ones(3))
-    for name in ("a.txt", "real.npy", "dir.zarr", "empty.zarr", "real.npz", "missing.zarr"):
+    for name in ("a.txt", "real.npy", "real.npz", "missing.zarr"):
         assert napari_get_reader(str(tmp_path / name)) is None, name
+    for name in ("dir.zarr", "empty.zarr"):  # a zarr folder we cannot read: a reader that says why
+        with pytest.raises(ValueError, match=f"napari-dmicro cannot open {name}"):
+            napari_get_reader(str(tmp_path / name))(str(tmp_path / name))
     np.save(tmp_path / "f.npy", _field())
     assert callable(napari_get_reader(str(tmp_path / "f.npy")))
     assert napari_get_reader([str(tmp_path / "f.npy"), str(tmp_path / "a.txt")]) is None
@@ -71,9 +75,12 @@ def test_reader_field_layers(tmp_path):
     assert [(kw["name"], t) for _, kw, t in layers] == [("cells amplitude", "image"), ("cells phase", "image")]
     (amp, amp_kw, _), (ph, ph_kw, _) = layers
     np.testing.assert_allclose(amp, np.abs(f), rtol=1e-6)
-    np.testing.assert_allclose(ph, np.angle(f), atol=1e-6)
-    assert amp_kw["colormap"] == "gray" and ph_kw["colormap"] == "twilight"
-    assert ph_kw["contrast_limits"] == (-math.pi, math.pi)
+    # phase relative to the field's background (phase_reference), recorded so the field comes back exactly
+    bg = ph_kw["metadata"]["napari_dmicro"]["phase_background_rad"]
+    np.testing.assert_allclose(np.exp(1j * (ph + bg)), np.exp(1j * np.angle(f)), atol=1e-5)
+    assert amp_kw["colormap"] == "gray" and ph_kw["colormap"] == "viridis"
+    lo, hi = ph_kw["contrast_limits"]
+    assert lo <= 0.0 and hi >= 2 * math.pi
     # display range: 0.1–99.9 percentiles of the amplitude (robust to hot pixels)
     assert amp_kw["contrast_limits"] == pytest.approx(tuple(np.percentile(np.abs(f), [0.1, 99.9])), rel=1e-4)
     assert amp_kw["scale"] == ph_kw["scale"] == (PS, PS)
@@ -93,7 +100,7 @@ def test_reader_measurement_and_phase_map(tmp_path):
     p = write_phase(tmp_path / "p.zarr", np.full((5, 5), 1.0, np.float32), pixel_size_um=PS, wavelength_um=WL)
     (data, kw, _), = napari_get_reader(str(p))(str(p))
     assert kw["name"] == "p phase" and kw["contrast_limits"] == (0.0, 2 * math.pi)
-    assert kw["colormap"] != "twilight"
+    assert kw["colormap"] == "viridis"  # the one phase colormap
 
 
 def test_reader_raises_on_broken_own_store(tmp_path):
@@ -122,7 +129,7 @@ def test_reader_large_own_store_is_multiscale(tmp_path, monkeypatch):
     (amp, kw, _), (ph, ph_kw, _) = napari_get_reader(str(out))(str(out))
     assert kw["multiscale"] and [lv.shape for lv in amp] == [(1100, 1030), (550, 515), (275, 257)]
     assert all(isinstance(lv, da.Array) for lv in amp + ph)
-    assert ph_kw["contrast_limits"] == (-math.pi, math.pi)
+    assert ph_kw["contrast_limits"][0] <= 0.0 and ph_kw["contrast_limits"][1] >= 2 * math.pi
 
 
 # ----------------------------------------------------------------------------------------------- writer
@@ -142,7 +149,8 @@ def test_writers_direct(tmp_path):
     (p,) = write_single_image(str(tmp_path / "phase"), data, kw)
     ph = read_image(p, lazy=False)
     assert p.endswith("phase.zarr") and ph.kind == "phase" and ph.pixel_size_um == PS
-    np.testing.assert_allclose(ph.data, np.angle(f), atol=1e-6)
+    bg = kw["metadata"]["napari_dmicro"]["phase_background_rad"]
+    np.testing.assert_allclose(np.exp(1j * (ph.data + bg)), np.exp(1j * np.angle(f)), atol=1e-5)
     # a plain float layer without metadata: phase map, default sampling recorded
     (q,) = write_single_image(str(tmp_path / "plain.zarr"), np.ones((4, 4)), {"name": "x", "scale": [1.0, 1.0]})
     plain = read_image(q)
@@ -180,7 +188,7 @@ def test_skimage_cell_sample():
 def test_phantom_sample():
     layers = phantom_sample()
     assert [kw["name"].split()[-1] for _, kw, _ in layers] == ["amplitude", "phase"]
-    assert layers[0][0].shape == (512, 512) and layers[1][1]["contrast_limits"] == (-math.pi, math.pi)
+    assert layers[0][0].shape == (512, 512) and layers[1][1]["colormap"] == "viridis"
 
 
 # ----------------------------------------------------------------------------------------------- in a viewer
@@ -195,8 +203,8 @@ def test_viewer_open_save_and_samples(make_napari_viewer, tmp_path):
     assert [layer.name for layer in layers] == ["cells amplitude", "cells phase"]
     amp, phase = layers
     assert tuple(amp.scale) == tuple(phase.scale) == (PS, PS)
-    assert tuple(phase.contrast_limits) == pytest.approx((-math.pi, math.pi))
-    assert phase.colormap.name == "twilight"
+    assert phase.contrast_limits[0] <= 0.0 and phase.contrast_limits[1] >= 2 * math.pi
+    assert phase.colormap.name == "viridis"
     # save both layers back through napari's writer machinery
     saved = viewer.layers.save(str(tmp_path / "saved.zarr"), plugin=PLUGIN)
     assert [Path(p).name for p in saved] == ["saved.zarr"]
@@ -227,5 +235,5 @@ def test_viewer_big_lazy_field(make_napari_viewer, big_field_store):
     assert [layer.multiscale for layer in layers] == [True, True]
     assert all(isinstance(lv, da.Array) for layer in layers for lv in layer.data)
     assert layers[0].data[0].shape == (20000, 20000)
-    assert tuple(layers[1].contrast_limits) == pytest.approx((-math.pi, math.pi))
+    assert layers[1].contrast_limits[0] <= 0.0 and layers[1].contrast_limits[1] >= 2 * math.pi
     assert screenshot.ndim == 3 and screenshot.std() > 0

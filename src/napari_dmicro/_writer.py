@@ -165,6 +165,8 @@ def write_field_layers(path: str, layer_data: list[tuple[Any, dict, str]]) -> li
         raise FieldFormatError(
             f"amplitude and phase layers have different wavelengths ({wl:g} vs {wl2:g} µm)"
         )
+    # the reader shows phase relative to the field's background: add it back (the field is written as read)
+    phase = phase + float(_dmicro_meta(ph_meta).get("phase_background_rad") or 0.0)
     if isinstance(amp, da.Array) or isinstance(phase, da.Array):
         amp, phase = da.asarray(amp), da.asarray(phase)
         field = amp.astype(np.complex64) * da.exp(1j * phase.astype(np.complex64))

@@ -226,3 +226,23 @@ def field_from_hologram(hologram, *, pixel_size_um: float | None, wavelength_um:
         tilt_rad_per_px=tilt, offset_rad=offset, amplitude_scale=scale,
         retrieval=f"qpretrieve {_qpretrieve().__version__} OffAxisHologram")
     return HologramField(field=out, phase_rad=phase.astype(np.float32), record=record)
+
+
+def read_hologram_files(path, background=None) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """(hologram, reference hologram or None, where the reference came from) of a hologram file.
+
+    ``background``: a reference-hologram file; without it, an ``.npz`` in qpimage's layout (``data`` and
+    ``bg_data``) brings its own reference.
+    """
+    from .io.camera_images import read_camera_image
+
+    keys: set[str] = set()
+    if str(path).lower().endswith(".npz"):
+        with np.load(path, allow_pickle=False) as npz:
+            keys = set(npz.files)
+    hologram = read_camera_image(path, key="data" if "data" in keys else None)
+    if background:
+        return hologram, read_camera_image(background), str(background)
+    if "bg_data" in keys:
+        return hologram, read_camera_image(path, key="bg_data"), f"{path}:bg_data"
+    return hologram, None, None

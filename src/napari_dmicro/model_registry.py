@@ -48,13 +48,48 @@ class ModelEntry:
     def pixel_size_um(self) -> float:
         return float(self.config.encoder.optics.grid.pixel_size_um)
 
+    @property
+    def state(self) -> str:
+        """What was trained (:func:`training_state`)."""
+        return training_state(self.card)
+
     def summary(self) -> str:
-        """A few lines for the widgets: optics, decoder, how it was trained, its test numbers."""
-        lines = describe_model(self.config, self.card or {})
+        """A few lines for the widgets: what was trained, optics, decoder, how, its test numbers."""
+        lines = [self.state, *describe_model(self.config, self.card or {})]
         origin = {"shipped": "shipped with napari-dmicro", "checkpoint": "opened checkpoint",
                   "trained": "trained in this session"}[self.origin]
         lines.append(f"{origin}: {self.path}")
         return "\n".join(lines)
+
+
+def training_finished(card: dict | None) -> bool:
+    """The run that wrote this card ended (its model was tested once), or the card records no run at all
+    (a shipped or hand-made checkpoint, taken as it says)."""
+    card = card or {}
+    return card.get("test") is not None or card.get("stage") is None
+
+
+def decoder_trained(card: dict | None) -> bool:
+    """False for a model whose decoder never trained: a run stopped in stage 1 (optics) that did not start
+    from a trained model (``init``). Such a model reconstructs nothing useful."""
+    card = card or {}
+    return card.get("stage") != "optics" or bool((card.get("train_config") or {}).get("init"))
+
+
+def training_state(card: dict | None) -> str:
+    """One line on what was trained: finished, or where the run stopped and whether the decoder trained."""
+    card = card or {}
+    stage, step = card.get("stage"), card.get("stage_step")
+    total = (card.get("stage_steps") or {}).get(stage) if stage else None
+    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
+    where = (f"stage {numbers.get(stage, '?')} ({stage}) step {step}" + (f"/{total}" if total else "")
+             if stage else "")
+    if not decoder_trained(card):
+        return (f"state: decoder UNTRAINED — the run stopped in {where} before stage 2 trained it; "
+                "resume the run (Train ▸ Resume run…) before reconstructing with it")
+    if training_finished(card):
+        return "state: trained" + (f" (finished; best model from {where})" if stage else "")
+    return f"state: partly trained — the run stopped in {where}; resume it to finish"
 
 
 class ModelRegistry:
@@ -110,9 +145,13 @@ class ModelRegistry:
             existing.config, existing.card = info.config, info.card
             if origin == "trained":
                 existing.origin = origin
+                renamed = name or self._default_name(Path(resolved), origin, info.card)
+                if renamed != existing.name and renamed not in self._entries:  # its state changed (resumed)
+                    self._entries = {(renamed if k == existing.name else k): v for k, v in self._entries.items()}
+                    existing.name = renamed
             self.changed.emit()
             return existing
-        base = name or self._default_name(Path(resolved), origin)
+        base = name or self._default_name(Path(resolved), origin, info.card)
         unique, k = base, 2
         while unique in self._entries:
             unique, k = f"{base} [{k}]", k + 1
@@ -126,11 +165,15 @@ class ModelRegistry:
             self.changed.emit()
 
     @staticmethod
-    def _default_name(path: Path, origin: str) -> str:
+    def _default_name(path: Path, origin: str, card: dict | None = None) -> str:
         stem = path.stem
         if stem in ("model", "last") and path.parent.name:
             stem = path.parent.name if stem == "model" else f"{path.parent.name} (last)"
-        return f"{stem} (trained)" if origin == "trained" else stem
+        if origin != "trained":
+            return stem
+        if not decoder_trained(card):
+            return f"{stem} (decoder untrained)"
+        return f"{stem} (trained)" if training_finished(card) else f"{stem} (partly trained)"
 
 
 _REGISTRY: ModelRegistry | None = None

@@ -1,5 +1,7 @@
 """napari widgets: thin Qt clients of the public API (the only place Qt is imported).
 
+* :class:`~.importer.ImportWidget` — a hologram, phase image or complex array → field layers
+  (``napari_dmicro.field_from_hologram``), with the pixel size and wavelength entered;
 * :class:`~.load.LoadWidget` — open a field (amplitude + phase layers) or a detector measurement;
 * :class:`~.simulate.SimulateWidget` — field layers → measurement layer (``napari_dmicro.simulate``);
 * :class:`~.reconstruct.ReconstructWidget` — measurement → phase layer (``napari_dmicro.reconstruct``);
@@ -15,6 +17,7 @@ imported lazily so that importing :mod:`napari_dmicro.widgets` does not import Q
 from __future__ import annotations
 
 _WIDGETS = {
+    "ImportWidget": "importer",
     "LoadWidget": "load",
     "SimulateWidget": "simulate",
     "ReconstructWidget": "reconstruct",

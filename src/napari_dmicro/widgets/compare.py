@@ -1,12 +1,15 @@
 """Compare widget: reconstructions against a reference (``napari_dmicro.evaluate``), side by side.
 
-* PSNR / SSIM (full field and 256² patches, the paper's convention φ/2π, data range 1) in a table;
-* an SSIM-map layer per reconstruction (``magma``, half transparent, same scale) over it;
-* "Side by side" shows the reference and the reconstructions in napari's grid mode;
+* the reference defaults to the ground truth: a field's phase layer (background-referenced phase);
+* PSNR / SSIM (full field, the paper's convention φ/2π, data range 1) in a table, beside the same on a
+  region (``napari_dmicro.regions``): the cell mask (phase above background + 0.3 rad) or a Shapes /
+  Labels layer drawn over the reference; 256² patch metrics in the summary;
+* one SSIM-map layer per reconstruction (``magma``, half transparent, same scale), at most one shown:
+  the "SSIM overlay" choice toggles between them (they never stack);
+* "Side by side" shows the reference and the reconstructions in napari's grid mode, each tile labelled
+  with its layer's name;
 * line profiles (the paper's Fig. 4d): draw a line in a Shapes layer; the phase along it is plotted
   for the reference and each reconstruction, and follows the line as it is edited.
-
-A field's phase layer (stored in (−π, π]) is compared modulo 2π, as ``evaluate`` does for fields.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -31,22 +35,23 @@ from qtpy.QtWidgets import (
 from .controls import fmt, wrapped_label
 from .layer_picker import LayerCombo, follow_layers
 from .layers import (
-    TWO_PI,
     add_or_replace_image,
+    is_field_phase,
     is_phase_layer,
     layer_array,
     layer_meta,
     meta,
-    pixel_size_um,
     reference_phase,
-    wavelength_um,
 )
 from .notifications import notify_error
 from .plots import make_figure_canvas
 from .thread_workers import start_worker
 from .workers import evaluate_task, line_profile
 
-COLUMNS = ("layer", "PSNR dB", "SSIM", "patch PSNR", "patch SSIM")
+COLUMNS = ("layer", "PSNR dB", "SSIM", "region PSNR", "region SSIM")
+FULL_ONLY = "(full field only)"
+CELL = "cell mask (phase > background + 0.3 rad)"
+NO_OVERLAY = "(none)"
 
 
 def grid_model(viewer):
@@ -60,6 +65,12 @@ def _is_shapes(layer) -> bool:
     from napari.layers import Shapes
 
     return isinstance(layer, Shapes)
+
+
+def _is_region_layer(layer) -> bool:
+    from napari.layers import Labels, Shapes
+
+    return isinstance(layer, (Shapes, Labels)) and layer.name != "profile line"
 
 
 def _is_reconstruction(layer) -> bool:
@@ -77,10 +88,12 @@ class CompareWidget(QWidget):
         self._saved_visibility: dict | None = None
         self._shapes = None
         self.results: dict = {}  # layer name → EvaluationReport
+        self.region_results: dict = {}  # layer name → EvaluationReport on the region (or None)
         self.ssim_layers: dict = {}  # layer name → SSIM map layer
         self.profiles: dict = {}  # layer name → (distance µm, phase rad)
 
-        self.ref_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(no phase layer)")
+        self.ref_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(no phase layer)",
+                                    prefer=is_field_phase)
         self.ref_combo.setToolTip("the ground truth: a field's phase layer or a phase map")
         self.recon_list = QListWidget()
         self.recon_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -100,8 +113,15 @@ class CompareWidget(QWidget):
         for col in range(1, len(COLUMNS)):
             self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(130)
+        self.table.setMaximumHeight(110)
         self.summary = wrapped_label("")
+        self.region_combo = LayerCombo(napari_viewer, _is_region_layer, none_item=FULL_ONLY, extra_items=(CELL,))
+        self.region_combo.setCurrentIndex(1)
+        self.region_combo.setToolTip("metrics on a region beside the full field: the cell mask, or a Shapes / Labels "
+                                     "layer drawn over the reference")
+        self.overlay_combo = QComboBox()
+        self.overlay_combo.addItem(NO_OVERLAY)
+        self.overlay_combo.setToolTip("show the SSIM map of one reconstruction over it (one at a time)")
 
         self.shapes_combo = LayerCombo(napari_viewer, _is_shapes, empty_text="(no Shapes layer)")
         self.line_button = QPushButton("Add profile line")
@@ -119,16 +139,22 @@ class CompareWidget(QWidget):
         form = QFormLayout()
         form.addRow("Reference", self.ref_combo)
         form.addRow("Reconstructions", self.recon_list)
+        form.addRow("Region", self.region_combo)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.table)
         layout.addWidget(self.summary)
+        overlay_row = QHBoxLayout()
+        overlay_row.addWidget(QLabel("SSIM overlay"))
+        overlay_row.addWidget(self.overlay_combo, 1)
+        layout.addLayout(overlay_row)
         layout.addWidget(QLabel("Line profile"))
         layout.addLayout(shapes_row)
         layout.addWidget(self.canvas, 1)
 
         self.compare_button.clicked.connect(self.compare)
+        self.overlay_combo.currentTextChanged.connect(self.show_overlay)
         self.grid_button.toggled.connect(self.set_grid)
         self.line_button.clicked.connect(self.add_profile_line)
         self.ref_combo.currentIndexChanged.connect(self._refresh_list)
@@ -164,6 +190,14 @@ class CompareWidget(QWidget):
         self.ref_combo.set_layer(layer)
         self._refresh_list()
 
+    def set_reconstructions(self, layers) -> None:
+        """Tick exactly these layers as the reconstructions to compare."""
+        names = {layer.name for layer in layers}
+        self._refresh_list()
+        for i in range(self.recon_list.count()):
+            item = self.recon_list.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
     def reconstructions(self) -> list:
         out = []
         for i in range(self.recon_list.count()):
@@ -188,24 +222,58 @@ class CompareWidget(QWidget):
                 notify_error("Compare", f"{layer.name!r} is {tuple(layer_array(layer).shape)} px but the reference "
                                         f"{ref.name!r} is {shape} px; reconstruct on the reference's grid")
                 return None
+        try:
+            region = self.region_mask(ref)
+        except Exception as exc:  # noqa: BLE001
+            notify_error("Compare", exc)
+            return None
         self.compare_button.setEnabled(False)
         self.summary.setText("computing…")
         self._worker = start_worker(
             evaluate_task, reference_phase(ref), [(layer.name, layer_array(layer)) for layer in recons],
-            task="Compare", on_return=self._on_result,
+            region=region, task="Compare", on_return=self._on_result,
             on_error=lambda _: self.summary.setText("failed (see the notification)"),
             on_finish=lambda: self.compare_button.setEnabled(True))
         return self._worker
 
+    def region_mask(self, ref):
+        """The chosen region: None (full field only), ``"cell"``, or a boolean mask on ``ref``'s grid."""
+        text = self.region_combo.currentText()
+        if text == FULL_ONLY:
+            return None
+        if text == CELL:
+            return "cell"
+        layer = self.region_combo.current_layer()
+        if layer is None:
+            return None
+        shape = tuple(layer_array(ref).shape[-2:])
+        from napari.layers import Labels
+
+        if isinstance(layer, Labels):
+            labels = np.asarray(layer_array(layer))
+            if labels.shape[-2:] != shape:
+                raise ValueError(f"labels {layer.name!r} are {labels.shape} px, the reference {shape}: draw them on "
+                                 "the reference's grid")
+            return labels.reshape(-1, *shape)[-1] > 0
+        # a Shapes ROI: its shapes rasterised on the reference's pixel grid (world → the reference's data)
+        vertices = [np.array([ref.world_to_data(layer.data_to_world(v))[-2:] for v in shape_data])
+                    for shape_data in layer.data]
+        from napari.layers import Shapes
+
+        probe = Shapes(vertices, shape_type=list(layer.shape_type))
+        return np.asarray(probe.to_masks(mask_shape=shape)).any(axis=0)
+
     def _on_result(self, reports):
         self.table.setRowCount(0)
         self.results = {}
-        for name, report in reports:
+        self.region_results = {}
+        for name, report, region in reports:
             self.results[name] = report
+            self.region_results[name] = region
             row = self.table.rowCount()
             self.table.insertRow(row)
             values = (name, fmt(report.psnr_db, ".2f"), fmt(report.ssim, ".3f"),
-                      fmt(report.patch_psnr_db, ".2f"), fmt(report.patch_ssim, ".3f"))
+                      fmt(region.psnr_db if region else None, ".2f"), fmt(region.ssim if region else None, ".3f"))
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col:
@@ -214,10 +282,30 @@ class CompareWidget(QWidget):
             if name in self.viewer.layers:
                 self._add_ssim_layer(self.viewer.layers[name], report)
         best = max(self.results.items(), key=lambda kv: kv[1].ssim)
-        self.summary.setText("; ".join(f"{n}: PSNR {r.psnr_db:.2f} dB, SSIM {r.ssim:.3f}" for n, r in reports)
-                             + (f" — best SSIM: {best[0]}" if len(reports) > 1 else "")
-                             + ("" if any(r.n_patches for _, r in reports) else
-                                " (field smaller than one 256² patch: no patch metrics)"))
+        region_text = self.region_combo.currentText()
+        notes = [f"region = {region_text} ({next(r for _, _, r in reports if r).extra['region_pixels']} px)"
+                 if any(r for _, _, r in reports) else "no region"]
+        patches = [f"{n}: {fmt(r.patch_psnr_db, '.2f')} dB, {fmt(r.patch_ssim, '.3f')}" for n, r, _ in reports
+                   if r.n_patches]
+        notes.append("256² patches: " + "; ".join(patches) if patches else
+                     "field smaller than one 256² patch: no patch metrics")
+        if len(reports) > 1:
+            notes.append(f"best SSIM: {best[0]}")
+        self.summary.setText(" — ".join(notes))
+        self.overlay_combo.blockSignals(True)
+        self.overlay_combo.clear()
+        self.overlay_combo.addItems([NO_OVERLAY, *self.ssim_layers])
+        self.overlay_combo.blockSignals(False)
+        self.overlay_combo.setCurrentText(best[0])
+        self.show_overlay(best[0])
+
+    def show_overlay(self, name: str | None) -> None:
+        """Show the SSIM map of reconstruction ``name`` only (``(none)`` hides them all)."""
+        for recon, layer in list(self.ssim_layers.items()):
+            if layer not in self.viewer.layers:
+                self.ssim_layers.pop(recon)
+                continue
+            layer.visible = recon == name and self._saved_visibility is None
 
     def _add_ssim_layer(self, layer, report):
         name = f"{layer.name} SSIM"
@@ -225,12 +313,11 @@ class CompareWidget(QWidget):
             self.viewer, report.ssim_map.astype(np.float32), name=name, colormap="magma", opacity=0.5,
             contrast_limits=(0.0, 1.0), blending="translucent", scale=tuple(layer.scale[-2:]),
             translate=tuple(layer.translate[-2:]), units=("micrometer", "micrometer"),
-            metadata=layer_meta("ssim", "ssim", pixel_size_um(layer), wavelength_um(layer), layer.name,
+            metadata=layer_meta("ssim", "ssim", float(layer.scale[-1]), meta(layer).get("wavelength_um") or 0.0,
+                                layer.name,
                                 {"reference": self.ref_combo.currentText(), "psnr_db": report.psnr_db,
                                  "ssim": report.ssim, "patch_psnr_db": report.patch_psnr_db,
                                  "patch_ssim": report.patch_ssim, "convention": "phi/2pi, data range 1"}))
-        if self._saved_visibility is not None:  # grid view shows the phase images only
-            self.ssim_layers[layer.name].visible = False
 
     # ------------------------------------------------------------------ grid
     def set_grid(self, on: bool):
@@ -249,13 +336,18 @@ class CompareWidget(QWidget):
             keep = {layer.name for layer in shown}
             for layer in self.viewer.layers:  # every visible layer takes a grid cell: show the images only
                 layer.visible = layer.name in keep
+                if layer.name in keep:  # label each tile with its layer's name
+                    layer.name_overlay.visible = True
             grid_model(self.viewer).stride = 1
             grid_model(self.viewer).enabled = True
+            self.viewer.reset_view(layers=shown)
+            return
         else:
             grid_model(self.viewer).enabled = False
             for name, visible in (self._saved_visibility or {}).items():
                 if name in self.viewer.layers:
                     self.viewer.layers[name].visible = visible
+                    self.viewer.layers[name].name_overlay.visible = False
             self._saved_visibility = None
         self.viewer.reset_view()
 
@@ -270,8 +362,6 @@ class CompareWidget(QWidget):
         rows, cols = data.shape[-2:]
         step = max(1, max(rows, cols) // 256)
         coarse = np.asarray(data[::step, ::step], dtype=np.float32)
-        if meta(ref).get("kind") == "field":
-            coarse = np.mod(coarse, TWO_PI)
         row = (int(np.argmax(coarse.std(axis=1))) * step) if coarse.size else rows // 2  # the busiest row
         start = ref.data_to_world((row, cols * 0.1))
         end = ref.data_to_world((row, cols * 0.9))
@@ -339,10 +429,7 @@ class CompareWidget(QWidget):
             except Exception as exc:  # noqa: BLE001 - one bad layer must not break the plot
                 notify_error(f"Line profile of {layer.name!r}", exc)
                 continue
-            if meta(layer).get("kind") == "field":
-                label = f"{layer.name} (mod 2π)"
-            else:
-                label = layer.name
+            label = layer.name
             self.profiles[layer.name] = (dist, values)
             self.ax.plot(dist, values, lw=1.6 if k == 0 else 1.1, color="k" if k == 0 else None,
                          label=label)
@@ -358,7 +445,7 @@ class CompareWidget(QWidget):
         for a, b in zip(vertices_world[:-1], vertices_world[1:], strict=True):
             da = np.asarray(layer.world_to_data(a))[-2:]
             db = np.asarray(layer.world_to_data(b))[-2:]
-            seg = line_profile(layer_array(layer), da, db, wrap_2pi=meta(layer).get("kind") == "field")
+            seg = line_profile(layer_array(layer), da, db)
             length = float(np.hypot(*(b - a)))
             d = offset + np.linspace(0.0, length, len(seg))
             if dists:  # do not repeat the shared vertex

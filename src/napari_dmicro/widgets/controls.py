@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QComboBox, QLabel, QSizePolicy
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..device import DEVICE_CHOICES
 
@@ -40,3 +49,54 @@ def wrapped_label(text: str = "") -> QLabel:
 def fmt(value, spec: str = ".3f", missing: str = "–") -> str:
     """A number as text for labels and tables; ``missing`` for None, NaN and ±inf."""
     return missing if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def length_box(maximum: float, tooltip: str, empty: str = "from the file") -> QDoubleSpinBox:
+    """An editable length in µm (4 decimals); 0 shows ``empty`` (= use the recorded value, never a default)."""
+    box = QDoubleSpinBox()
+    box.setDecimals(4)
+    box.setRange(0.0, maximum)
+    box.setSingleStep(0.01)
+    box.setSpecialValueText(empty)
+    box.setSuffix(" µm")
+    box.setToolTip(tooltip)
+    return box
+
+
+class CardView(QWidget):
+    """A model card that keeps docks short: its first line, and the rest behind a "details" toggle.
+
+    ``text()`` is the whole card (as a label's), ``setText`` replaces it.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.head = wrapped_label("")
+        self.body = wrapped_label("")
+        self.toggle = QToolButton()
+        self.toggle.setText("details")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolTip("show the whole model card: training, test metrics, optics, how to reproduce it")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.head, 1)
+        row.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.body)
+        self.body.setVisible(False)
+        self.toggle.toggled.connect(self.body.setVisible)
+        self._text = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - QLabel's name
+        self._text = text or ""
+        head, _, rest = self._text.partition("\n")
+        self.head.setText(head)
+        self.body.setText(rest)
+        self.toggle.setVisible(bool(rest))
+        self.body.setVisible(bool(rest) and self.toggle.isChecked())
+
+    def text(self) -> str:
+        return self._text

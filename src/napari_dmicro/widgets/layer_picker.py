@@ -38,12 +38,17 @@ class LayerCombo(QComboBox):
     """A combo box of the viewer's layers that pass ``accept``; refreshed as layers come and go."""
 
     def __init__(self, viewer, accept: Callable[[Any], bool], *, empty_text: str = "(no suitable layer)",
-                 none_item: str | None = None, parent: QWidget | None = None):
+                 none_item: str | None = None, extra_items: tuple[str, ...] = (),
+                 prefer: Callable[[Any], bool] | None = None, parent: QWidget | None = None):
+        """``none_item``/``extra_items``: fixed entries listed first (no layer); ``prefer``: without a current
+        choice, the newest layer passing it is chosen (else the newest layer)."""
         super().__init__(parent)
         self.viewer = viewer
         self.accept = accept
         self.empty_text = empty_text
         self.none_item = none_item
+        self.extra_items = tuple(extra_items)
+        self.prefer = prefer
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(16)
         follow_layers(viewer, self, self.refresh, reordered=True)
@@ -59,13 +64,15 @@ class LayerCombo(QComboBox):
         self.clear()
         if self.none_item is not None:
             self.addItem(self.none_item)
+        self.addItems(list(self.extra_items))
         self.addItems(names)
-        if not names and self.none_item is None:
+        if not names and self.none_item is None and not self.extra_items:
             self.addItem(self.empty_text)
         if current and self.findText(current) >= 0:
             self.setCurrentIndex(self.findText(current))
         elif names and self.none_item is None:
-            self.setCurrentIndex(len(names) - 1)  # the newest layer
+            preferred = [n for n in names if self.prefer is not None and self.prefer(self.viewer.layers[n])]
+            self.setCurrentIndex(self.findText((preferred or names)[-1]))  # the newest (preferred) layer
         self.blockSignals(False)
         if self.currentText() != current:
             self.currentIndexChanged.emit(self.currentIndex())

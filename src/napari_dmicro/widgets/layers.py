@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
 from ..io.fields import ATTRS_KEY
 
 TWO_PI = 2 * math.pi
@@ -65,17 +64,41 @@ def layer_numpy(layer, dtype=np.float32) -> np.ndarray:
     return np.asarray(layer_array(layer), dtype=dtype)
 
 
+def _unrecorded(layer, key: str) -> bool:
+    return key in ((meta(layer).get("attrs") or {}).get("defaults_used") or ())
+
+
 def pixel_size_um(layer) -> float:
+    """The layer's pixel size (µm): its metadata, else its napari scale. A layer whose file records none
+    (``defaults_used``) or a foreign layer without a scale is refused: the size is never guessed."""
     value = meta(layer).get("pixel_size_um")
-    if value:
+    if value and not _unrecorded(layer, "pixel_size_um"):
         return float(value)
     scale = float(layer.scale[-1]) if layer is not None else 1.0
-    return scale if scale != 1.0 else DEFAULT_PIXEL_SIZE_UM
+    if scale != 1.0 and not value:
+        return scale
+    raise ValueError(f"layer {getattr(layer, 'name', layer)!r} records no pixel size: open it with the Load widget "
+                     "and enter the pixel size (µm) — it is never guessed")
 
 
 def wavelength_um(layer) -> float:
+    """The layer's wavelength (µm) from its metadata; refused when the file recorded none."""
     value = meta(layer).get("wavelength_um")
-    return float(value) if value else DEFAULT_WAVELENGTH_UM
+    if value and not _unrecorded(layer, "wavelength_um"):
+        return float(value)
+    raise ValueError(f"layer {getattr(layer, 'name', layer)!r} records no wavelength: open it with the Load widget "
+                     "and enter the wavelength (µm) — it is never guessed")
+
+
+def sampling_note(layer) -> str:
+    """"pixel 0.107 µm (entered), λ 0.633 µm (from the file)": the values in use and where they came from."""
+    m = meta(layer)
+    given = set((m.get("attrs") or {}).get("sampling_given") or ())
+    if not m.get("pixel_size_um"):
+        return "no recorded sampling"
+    origin = {k: "entered" if k in given else "from the file" for k in ("pixel_size_um", "wavelength_um")}
+    return (f"pixel {float(m['pixel_size_um']):g} µm ({origin['pixel_size_um']}), "
+            f"λ {float(m['wavelength_um']):g} µm ({origin['wavelength_um']})")
 
 
 def _stem(name: str, suffix: str) -> str:
@@ -100,8 +123,9 @@ def partner_amplitude(viewer, phase_layer):
 def field_from_layers(phase_layer, amplitude_layer=None) -> np.ndarray:
     """complex64 field amplitude·exp(i·phase); unit amplitude when ``amplitude_layer`` is None."""
     phase = layer_numpy(phase_layer)
-    if phase.ndim != 2:
-        raise ValueError(f"layer {phase_layer.name!r} is {phase.ndim}-D; a field is 2-D (rows, cols)")
+    if phase.ndim not in (2, 3):
+        raise ValueError(f"layer {phase_layer.name!r} is {phase.ndim}-D; a field is 2-D (rows, cols) or a stack "
+                         "(planes, rows, cols)")
     if amplitude_layer is None:
         amp = np.ones_like(phase)
     else:
@@ -116,10 +140,15 @@ def field_from_layers(phase_layer, amplitude_layer=None) -> np.ndarray:
 
 
 def reference_phase(layer) -> np.ndarray:
-    """Phase in radians on [0, 2π) for a field's phase layer (stored in (−π, π]), as is otherwise."""
+    """A field's phase layer as background-referenced, unwrapped phase (rad; :mod:`napari_dmicro.phase_reference`:
+    a 5 rad nucleus stays 5 rad, never −1.3), plane by plane for a stack; other phase layers as they are."""
+    from ..phase_reference import referenced_phase_rad
+
     phase = layer_numpy(layer)
-    if meta(layer).get("kind") == "field":
-        phase = np.mod(phase, TWO_PI).astype(np.float32)
+    if meta(layer).get("kind") == "field" and not meta(layer).get("phase_referenced"):  # the reader's are already
+        if phase.ndim == 3:
+            return np.stack([referenced_phase_rad(plane) for plane in phase])
+        phase = referenced_phase_rad(phase)
     return phase
 
 
@@ -157,3 +186,26 @@ def add_or_replace_image(viewer, data, *, name: str, **kwargs):
             return layer
         viewer.layers.remove(layer)
     return viewer.add_image(data, name=name, **kwargs)
+
+
+def show_phase_decorations(viewer, layer) -> None:
+    """What every phase layer the widgets add shows: its colorbar (rad) and the viewer's scale bar (µm)."""
+    try:
+        layer.colorbar.visible = True
+    except AttributeError:  # napari without layer colorbars
+        pass
+    scale_bar(viewer).visible = True
+
+
+def scale_bar(viewer):
+    """The viewer's scale bar overlay (``viewer.canvas.overlays`` since napari 0.9, ``viewer.scale_bar`` before);
+    its unit follows the layers' (µm)."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    return overlays.scale_bar if overlays is not None and hasattr(overlays, "scale_bar") else viewer.scale_bar
+
+
+def phase_display(data) -> dict:
+    """napari kwargs of a phase image (rad): the plugin's one colormap and range (see :mod:`napari_dmicro._reader`)."""
+    from .._reader import PHASE_COLORMAP, phase_contrast_limits
+
+    return {"colormap": PHASE_COLORMAP, "contrast_limits": phase_contrast_limits(data)}

@@ -5,6 +5,10 @@ File ▸ Open with the napari-dmicro reader. A detector image from a lab acquisi
 ``.npy``/``.npz``/``.tif``/``.png``, or a measurement ``.zarr``) becomes one measurement layer whose
 scale is the camera pixel pitch referred to the object plane (object pixel × binning); the
 Reconstruct widget takes it from there.
+
+Pixel size and wavelength are editable for both: "from the file" (0) uses what the file records; a file
+that records none (a foreign ``.npy``/``.npz``/zarr, a raw camera image) needs them entered: they are
+never guessed. The status line shows the values in use and where they came from.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from pathlib import Path
 
 from qtpy.QtWidgets import (
     QButtonGroup,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -24,8 +28,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
-from .controls import wrapped_label
+from .controls import length_box, wrapped_label
+from .layers import is_phase_layer, sampling_note, show_phase_decorations
 from .thread_workers import start_worker
 from .workers import load_layers
 
@@ -59,25 +63,19 @@ class LoadWidget(QWidget):
         path_row.addWidget(self.file_button)
         path_row.addWidget(self.folder_button)
 
-        self.camera_ps = QDoubleSpinBox()
-        self.camera_ps.setDecimals(4)
-        self.camera_ps.setRange(0.001, 1000.0)
-        self.camera_ps.setValue(DEFAULT_PIXEL_SIZE_UM * 8)
-        self.camera_ps.setSuffix(" µm")
-        self.camera_ps.setToolTip("camera pixel pitch referred to the object plane = object pixel × binning "
-                                  "(e.g. 0.3164 µm × 8 at x64); used for raw images without metadata")
-        self.wavelength = QDoubleSpinBox()
-        self.wavelength.setDecimals(4)
-        self.wavelength.setRange(0.1, 20.0)
-        self.wavelength.setValue(DEFAULT_WAVELENGTH_UM)
-        self.wavelength.setSuffix(" µm")
+        self.pixel_size = length_box(1000.0, "pixel size of the field (µm); for a camera image its pitch referred "
+                                             "to the object plane = object pixel × binning (e.g. 0.3164 µm × 8 "
+                                             "at x64). 'from the file' uses the recorded value")
+        self.camera_ps = self.pixel_size  # the name the camera-image case had
+        self.wavelength = length_box(20.0, "illumination wavelength (µm); 'from the file' uses the recorded value")
 
         self.load_button = QPushButton("Load")
         self.status = wrapped_label("")
 
         form = QFormLayout()
         form.addRow("Path", path_row)
-        form.addRow("Camera pixel", self.camera_ps)
+        self.pixel_label = QLabel("Pixel size")
+        form.addRow(self.pixel_label, self.pixel_size)
         form.addRow("Wavelength", self.wavelength)
         layout = QVBoxLayout(self)
         layout.addWidget(self.kind_field)
@@ -103,9 +101,7 @@ class LoadWidget(QWidget):
         (self.kind_meas if kind == MEASUREMENT else self.kind_field).setChecked(True)
 
     def _update_enabled(self, *_):
-        raw = self.kind == MEASUREMENT
-        self.camera_ps.setEnabled(raw)
-        self.wavelength.setEnabled(raw)
+        self.pixel_label.setText("Camera pixel" if self.kind == MEASUREMENT else "Pixel size")
 
     def _choose_file(self):
         path, _ = QFileDialog.getOpenFileName(self, "Open a field or a camera image", "",
@@ -134,8 +130,9 @@ class LoadWidget(QWidget):
         self.load_button.setEnabled(False)
         self.status.setText(f"reading {Path(path).name}…")
         self._worker = start_worker(
-            load_layers, path, as_measurement=raw, camera_pixel_size_um=self.camera_ps.value(),
-            wavelength_um=self.wavelength.value(), task=f"Load {Path(path).name}",
+            load_layers, path, as_measurement=raw, camera_pixel_size_um=self.pixel_size.value() or None,
+            pixel_size_um=self.pixel_size.value() or None, wavelength_um=self.wavelength.value() or None,
+            task=f"Load {Path(path).name}",
             on_return=self._add_layers, on_error=lambda _: self.status.setText("could not read the file"),
             on_finish=lambda: self.load_button.setEnabled(True))
         return self._worker
@@ -146,7 +143,10 @@ class LoadWidget(QWidget):
             layer = self.viewer.add_image(data, **kwargs) if kind == "image" else getattr(
                 self.viewer, f"add_{kind}")(data, **kwargs)
             self.last_layers.append(layer)
+        for layer in self.last_layers:
+            if is_phase_layer(layer):
+                show_phase_decorations(self.viewer, layer)
         names = ", ".join(layer.name for layer in self.last_layers)
-        self.status.setText(f"added {names}")
+        self.status.setText(f"added {names}" + (f"; {sampling_note(self.last_layers[0])}" if self.last_layers else ""))
         if self.last_layers:
             self.viewer.reset_view()

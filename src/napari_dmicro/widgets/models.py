@@ -11,6 +11,18 @@ from qtpy.QtWidgets import QComboBox, QWidget
 
 from ..model_registry import ModelEntry, ModelRegistry, model_registry
 
+#: the model Simulate starts on: a shipped, trained model (noise-free learnable Fourier filter, x64)
+DEFAULT_SHIPPED_MODEL = "lff-x64"
+
+
+def default_model_name(registry: ModelRegistry) -> str | None:
+    """:data:`DEFAULT_SHIPPED_MODEL` if listed, else the first shipped model, else the first model."""
+    entries = registry.entries()
+    if DEFAULT_SHIPPED_MODEL in registry:
+        return DEFAULT_SHIPPED_MODEL
+    shipped = [e.name for e in entries if e.origin == "shipped"]
+    return (shipped or [e.name for e in entries] or [None])[0]
+
 
 class ModelCombo(QComboBox):
     """The registry's models (plus fixed ``extra_items`` first); refills when the registry changes."""

@@ -2,22 +2,34 @@
 
 The model is a shipped model, a checkpoint opened here ("Open checkpoint…", added to the shared
 model list) or one trained in this session. Decoder windows overlap by ``overlap`` camera pixels
-(blended, no seams). The phase layer is in radians (viridis, 0…2π) on the object grid (the model's
-pixel size), cropped to the field's shape when the measurement remembers it.
+(blended, no seams). The model defaults to the one the measurement records (another one is refused:
+its decoder inverts other optics). The phase layer is in radians, displayed as every phase in the plugin
+(viridis, 0…2π or the data's range, colorbar, scale bar in µm), on the field's own grid (the model's
+object grid, or the field's when Simulate resampled it: ``napari_dmicro.reconstruction_grid``), cropped
+to the field's shape when the measurement remembers it. A (planes, Y, X) measurement stack gives a
+phase stack (a slider).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 
-import numpy as np
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QWidget
 
 from .checkpoint_dialog import add_checkpoint, ask_checkpoint
-from .controls import device_combo, wrapped_label
+from .controls import CardView, device_combo, wrapped_label
 from .layer_picker import LayerCombo
-from .layers import add_or_replace_image, is_measurement_layer, json_safe, layer_array, layer_meta, meta, pixel_size_um
+from .layers import (
+    add_or_replace_image,
+    is_measurement_layer,
+    json_safe,
+    layer_array,
+    layer_meta,
+    meta,
+    phase_display,
+    pixel_size_um,
+    show_phase_decorations,
+)
 from .models import ModelCombo, model_registry
 from .notifications import notify_error
 from .task_controls import TaskControlsMixin
@@ -46,7 +58,8 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.open_button)
-        self.card = wrapped_label("")
+        self.card = CardView()
+        self.recorded = wrapped_label("")  # the model the measurement records, if any
         self.device = device_combo("cpu")
         self.overlap = QSpinBox()
         self.overlap.setRange(AUTO_OVERLAP, 512)
@@ -57,6 +70,7 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
 
         form = QFormLayout()
         form.addRow("Measurement", self.meas_combo)
+        form.addRow("", self.recorded)
         form.addRow("Model", model_row)
         form.addRow("", self.card)
         form.addRow("Device", self.device)
@@ -64,10 +78,42 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self._build_task_layout(form, "Reconstruct")
 
         self.model_combo.currentIndexChanged.connect(self._update_card)
+        self.meas_combo.currentIndexChanged.connect(self._select_recorded_model)
         self.open_button.clicked.connect(self._open_checkpoint)
+        self._select_recorded_model()
         self._update_card()
 
     # ------------------------------------------------------------------ UI
+    def recorded_entry(self, layer=None):
+        """(the model the measurement layer records or None, its entry in the model list or None)."""
+        layer = layer if layer is not None else self.meas_combo.current_layer()
+        attrs = (meta(layer).get("attrs") or {}) if layer is not None else {}
+        source, name = attrs.get("model_source"), attrs.get("model")
+        if not (source or name):
+            return None, None
+        entry = None
+        if name and name in self.registry:
+            entry = self.registry.get(name)
+        elif source and source in self.registry:
+            entry = self.registry.get(source)
+        elif source:
+            try:
+                entry = self.registry.by_path(source)
+            except OSError:
+                entry = None
+        return (name or source), entry
+
+    def _select_recorded_model(self, *_):
+        """Default to the model recorded in the measurement (its decoder inverts those optics)."""
+        recorded, entry = self.recorded_entry()
+        if entry is not None:
+            self.model_combo.select(entry.name)
+            self.recorded.setText(f"recorded with {entry.name}: selected")
+        elif recorded:
+            self.recorded.setText(f"recorded with {recorded}, which is not in the model list (open its checkpoint)")
+        else:
+            self.recorded.setText("")
+
     def _update_card(self, *_):
         entry = self.model_combo.current_entry()
         self.card.setText(entry.summary() if entry is not None else
@@ -95,6 +141,12 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         if entry is None:
             notify_error("Reconstruct", "no model selected: open a checkpoint or train a model")
             return None
+        recorded, recorded_entry = self.recorded_entry(layer)
+        if recorded_entry is not None and recorded_entry.name != entry.name:
+            notify_error("Reconstruct", f"{layer.name!r} was recorded with model {recorded_entry.name!r}, but "
+                                        f"{entry.name!r} is selected: a decoder only inverts the optics it was trained "
+                                        f"with; choose {recorded_entry.name!r}")
+            return None
         attrs = dict(meta(layer).get("attrs") or {})
         # another camera pitch, optics type or compression: dm.reconstruct refuses it (one rule, in api)
         camera_ps = pixel_size_um(layer) if meta(layer) else None
@@ -121,13 +173,14 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         if origin is None:  # a lab measurement: undo the camera pixels' half-bin offset
             b, ps = result.binning, result.pixel_size_um
             origin = [float(t) - (b - 1) / 2 * ps for t in layer.translate[-2:]]
+        origin = list(origin)[-2:]
         name = f"{result.model_label} phase"
-        hi = max(2 * math.pi, float(np.nanmax(result.phase)) if result.phase.size else 0.0)
-        lo = min(0.0, float(np.nanmin(result.phase)) if result.phase.size else 0.0)
         card = self._entry.card or {}
+        lead = result.phase.ndim - 2  # a stack's plane axis (a slider)
         self.last_layer = add_or_replace_image(
-            self.viewer, result.phase, name=name, colormap="viridis", contrast_limits=(lo, hi),
-            scale=(result.pixel_size_um,) * 2, translate=tuple(origin), units=("micrometer", "micrometer"),
+            self.viewer, result.phase, name=name, **phase_display(result.phase),
+            scale=(1.0,) * lead + (result.pixel_size_um,) * 2, translate=(0.0,) * lead + tuple(origin[-2:]),
+            units=("pixel",) * lead + ("micrometer", "micrometer"),
             metadata=layer_meta("phase", "phase", result.pixel_size_um, result.wavelength_um,
                                 meta(layer).get("source") or layer.name, {
                                     "model": result.model_label, "model_source": self._entry.source,
@@ -137,7 +190,9 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
                                     "measurement_layer": layer.name, "overlap_camera_px": result.overlap,
                                     "device": result.device, "seconds": round(result.seconds, 3),
                                     "measurement_attrs": attrs}))
+        show_phase_decorations(self.viewer, self.last_layer)
         self.progress.setValue(100)
-        rows, cols = result.phase.shape
-        self.status.setText(f"added {name}: {rows}×{cols} px of {result.pixel_size_um:g} µm in "
+        rows, cols = result.phase.shape[-2:]
+        planes = f"{result.phase.shape[0]} planes of " if lead else ""
+        self.status.setText(f"added {name}: {planes}{rows}×{cols} px of {result.pixel_size_um:g} µm in "
                             f"{result.seconds:.1f} s on {result.device}")

@@ -13,7 +13,7 @@ import threading
 
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from .controls import wrapped_label
+from .controls import CardView, wrapped_label
 from .layers import (
     field_from_layers,
     is_amplitude_layer,
@@ -24,7 +24,7 @@ from .layers import (
     pixel_size_um,
     wavelength_um,
 )
-from .models import ModelCombo, model_registry
+from .models import ModelCombo, default_model_name, model_registry
 from .notifications import notify_error
 from .task_controls import TaskControlsMixin
 from .thread_workers import start_worker
@@ -49,7 +49,9 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         self.phase_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(open a field first)")
         self.amp_combo = LayerCombo(napari_viewer, is_amplitude_layer, none_item=UNIT_AMPLITUDE)
         self.amp_note = wrapped_label("")
+        self.sampling = wrapped_label("")  # the field's pixel size and wavelength in use, and the model's grid
         self.model_combo = ModelCombo(self.registry, extra_items=(UNTRAINED_LFF,))
+        self.model_combo.select(default_model_name(self.registry))  # a trained model, not random optics
         self.compression = QComboBox()
         for c in COMPRESSIONS:
             self.compression.addItem(f"x{c}", c)
@@ -73,12 +75,13 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         from .controls import device_combo
 
         self.device = device_combo("cpu")
-        self.model_info = wrapped_label("")
+        self.model_info = CardView()
 
         form = QFormLayout()
         form.addRow("Phase layer", self.phase_combo)
         form.addRow("Amplitude layer", self.amp_combo)
         form.addRow("", self.amp_note)
+        form.addRow("", self.sampling)
         form.addRow("Model", self.model_combo)
         form.addRow("Compression", self.compression)
         form.addRow("", self.model_info)
@@ -89,6 +92,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         self._build_task_layout(form, "Simulate")
 
         self.phase_combo.currentIndexChanged.connect(self._pair_amplitude)
+        self.phase_combo.currentIndexChanged.connect(self._update_sampling)
         self.amp_combo.currentIndexChanged.connect(self._update_amp_note)
         self.model_combo.currentIndexChanged.connect(self._update_model)
         self.photons.valueChanged.connect(self._update_noise)
@@ -108,6 +112,30 @@ class SimulateWidget(TaskControlsMixin, QWidget):
             self.amp_note.setText("phase-only object: amplitude 1 everywhere")
         else:
             self.amp_note.setText("")
+        self.amp_note.setVisible(bool(self.amp_note.text()))
+        self._update_sampling()
+
+    def _update_sampling(self, *_):
+        """The field's sampling in use and, when it is not the model's grid, what simulate will do."""
+        from .layers import sampling_note
+
+        phase = self.phase_combo.current_layer()
+        if phase is None:
+            self.sampling.setText("")
+            return
+        try:
+            ps, wl = pixel_size_um(phase), wavelength_um(phase)
+        except ValueError as exc:
+            self.sampling.setText(str(exc))
+            return
+        text = sampling_note(phase) if meta(phase) else f"pixel {ps:g} µm (layer scale), λ {wl:g} µm"
+        entry = self.model_combo.current_entry()
+        if entry is not None:
+            grid = entry.config.encoder.optics.grid
+            if abs(grid.pixel_size_um - ps) > 1e-6 * ps or abs(grid.wavelength_um - wl) > 1e-6 * wl:
+                text += (f"; the model's grid is {grid.pixel_size_um:g} µm, λ {grid.wavelength_um:g} µm: the field "
+                         "is resampled there and back (recorded in the measurement)")
+        self.sampling.setText(text)
 
     def _update_model(self, *_):
         untrained = self.model_combo.currentText() == UNTRAINED_LFF
@@ -121,6 +149,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
             self.model_info.setText(entry.summary())
         else:
             self.model_info.setText("")
+        self._update_sampling()
 
     def _update_noise(self, *_):
         self.read_noise.setEnabled(self.photons.value() > 0)
@@ -142,7 +171,8 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         photons = self.photons.value() or None
         read_noise = self.read_noise.value() if photons else 0.0
         field = field_from_layers(phase, amp)
-        return SimulateRequest(field=field, pixel_size_um=ps, wavelength_um=wl,
+        axis = str((meta(phase).get("attrs") or {}).get("stack_axis") or "t")
+        return SimulateRequest(field=field, pixel_size_um=ps, wavelength_um=wl, stack_axis=axis,
                                model=UNTRAINED_LFF if untrained else entry.source,
                                model_label=(f"untrained LFF x{self.compression.currentData()}" if untrained
                                             else entry.name),
@@ -174,23 +204,25 @@ class SimulateWidget(TaskControlsMixin, QWidget):
         source_name = phase.name[: -len(" phase")] if phase.name.endswith(" phase") else phase.name
         ps_obj, b = result.object_pixel_size_um, result.binning
         origin = tuple(phase.translate[-2:]) if phase is not None else (0.0, 0.0)
-        # camera pixel (i, j) integrates object pixels [i·b, (i+1)·b): its centre sits (b−1)/2 pixels in
-        offset = (b - 1) / 2 * ps_obj
+        camera_origin = result.camera_translate(origin)  # the model-grid field's placement (padding, resampling)
         attrs = {**result.attrs, "source_layer": phase.name, "field_translate": list(origin),
                  "object_pixel_size_um": ps_obj, "binning": b,
                  "amplitude": "from layer" if self.amp_combo.current_layer() is not None else "unit (phase only)"}
         data = result.measurement
         import numpy as np
 
+        data = np.asarray(data, dtype=np.float32)
         lo, hi = (float(v) for v in np.percentile(data, [0.1, 99.9]))
         name = f"{source_name} measurement ({result.model_label})"
+        lead = data.ndim - 2  # a stack's plane axis (a slider)
         self.last_layer = add_or_replace_image(
-            self.viewer, np.asarray(data, dtype=np.float32), name=name, colormap="gray",
-            contrast_limits=(lo, hi if hi > lo else lo + 1), scale=(result.camera_pixel_size_um,) * 2,
-            translate=(origin[0] + offset, origin[1] + offset), units=("micrometer", "micrometer"),
+            self.viewer, data, name=name, colormap="gray",
+            contrast_limits=(lo, hi if hi > lo else lo + 1), scale=(1.0,) * lead + (result.camera_pixel_size_um,) * 2,
+            translate=(0.0,) * lead + camera_origin, units=("pixel",) * lead + ("micrometer", "micrometer"),
             metadata=layer_meta("measurement", "measurement", result.camera_pixel_size_um,
                                 meta(phase).get("wavelength_um") or wavelength_um(phase),
                                 meta(phase).get("source") or phase.name, attrs))
         self.progress.setValue(100)
-        rows, cols = data.shape
-        self.status.setText(f"added {name}: {rows}×{cols} camera pixels of {result.camera_pixel_size_um:g} µm")
+        rows, cols = data.shape[-2:]
+        planes = f"{data.shape[0]} planes of " if data.ndim == 3 else ""
+        self.status.setText(f"added {name}: {planes}{rows}×{cols} camera pixels of {result.camera_pixel_size_um:g} µm")

@@ -1,6 +1,7 @@
 """Train widget: the paper's three stages from napari (``napari_dmicro.training.Trainer``).
 
-Settings mirror ``dmicro train``: preset, budget, stages, a model to fine-tune (shipped or a
+Settings (three tabs: model and stages, training data, output) mirror ``dmicro train``: preset,
+budget, stages, steps per stage, a model to fine-tune (shipped or a
 checkpoint; "scratch" trains from a random start), frozen optics in stage 3, noise-aware training
 (photons, read noise), seed, device and a time limit. Training fields come from a folder or from
 field layers (written as ``.npz`` with their pixel size into ``<output>/training_fields`` so that the
@@ -34,6 +35,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -41,16 +43,18 @@ from qtpy.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from ..model_registry import decoder_trained, training_state
 from .checkpoint_dialog import add_checkpoint, ask_checkpoint
 from .controls import device_combo, fmt, wrapped_label
 from .layer_picker import follow_layers
 from .layers import field_from_layers, is_phase_layer, meta, partner_amplitude, pixel_size_um, wavelength_um
 from .models import ModelCombo, model_registry
-from .notifications import notify_error, notify_info
+from .notifications import notify_error, notify_info, notify_warning
 from .plots import make_figure_canvas
 from .thread_workers import start_worker
 from .workers import TrainUpdate, train_task
@@ -94,6 +98,7 @@ class TrainWidget(QWidget):
         self._stage_offset = {n: 0 for n in STAGE_NUMBER.values()}
         self._stage_total: dict[int, int] = {}
         self._plot_dirty = False
+        self._out: Path | None = None
 
         # ---- model
         self.preset = QComboBox()
@@ -108,6 +113,16 @@ class TrainWidget(QWidget):
         for box in self.stage_boxes.values():
             box.setChecked(True)
             stages_row.addWidget(box)
+        self.step_boxes: dict[int, QSpinBox] = {}
+        steps_row = QHBoxLayout()
+        for n in STAGE_LABELS:
+            box = QSpinBox()
+            box.setRange(0, 10_000_000)
+            box.setSingleStep(100)
+            box.setSpecialValueText("preset")
+            box.setToolTip(f"optimiser steps of stage {STAGE_LABELS[n]}; 'preset' = the preset's budget")
+            self.step_boxes[n] = box
+            steps_row.addWidget(box)
         self.init_combo = ModelCombo(self.registry, extra_items=(SCRATCH,))
         self.init_combo.setToolTip("fine-tune a shipped model or a checkpoint (same optics and compression as "
                                    "the preset), or start from scratch")
@@ -138,12 +153,11 @@ class TrainWidget(QWidget):
         mf.addRow("Preset", self.preset)
         mf.addRow("Budget", self.budget)
         mf.addRow("Stages", stages_row)
+        mf.addRow("Steps", steps_row)
         mf.addRow("Start from", init_row)
         mf.addRow("", self.freeze)
-        mf.addRow("Photons", self.photons)
-        mf.addRow("Read noise", self.read_noise)
-        mf.addRow("Seed", self.seed)
-        mf.addRow("Device", self.device)
+        mf.addRow("Photons", _row(self.photons, QLabel("read noise"), self.read_noise))
+        mf.addRow("Seed", _row(self.seed, QLabel("device"), self.device))
         mf.addRow("Time limit", self.max_minutes)
 
         # ---- data
@@ -164,7 +178,7 @@ class TrainWidget(QWidget):
         data_row.addWidget(self.data_button)
         self.layer_list = QListWidget()
         self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.layer_list.setMaximumHeight(90)
+        self.layer_list.setMaximumHeight(64)
         self.layer_list.setToolTip("tick field phase layers (with their amplitude layers) to train on; at least 3 "
                                    "(train / validation / test are split by field)")
         data_box = QGroupBox("Training data")
@@ -181,10 +195,13 @@ class TrainWidget(QWidget):
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(self.out_button)
         self.resume = QCheckBox("resume the unfinished run in this folder")
+        self.resume_button = QPushButton("Resume run…")
+        self.resume_button.setToolTip("continue a stopped run (cancelled or time-limited) with its own settings "
+                                      "and data; the time limit above applies to this session")
         out_box = QGroupBox("Output")
         of = QFormLayout(out_box)
         of.addRow("Run folder", out_row)
-        of.addRow("", self.resume)
+        of.addRow(self.resume_button, self.resume)
 
         # ---- run
         self.start_button = QPushButton("Start")
@@ -210,16 +227,21 @@ class TrainWidget(QWidget):
         self.epoch_bar.setFormat("epoch")
         self.status = wrapped_label("")
         self.val_label = wrapped_label("")
-        self.canvas, self.ax = make_figure_canvas(height_in=2.2)
+        self.canvas, self.ax = make_figure_canvas(height_in=1.8)
+        self.canvas.setMinimumHeight(130)
         self._reset_plot()
         self._timer = QTimer(self)
         self._timer.setInterval(400)
         self._timer.timeout.connect(self._redraw)
 
+        # the three groups of settings as tabs: the dock fits a 1080 px screen with room for the plot
+        self.settings_tabs = QTabWidget()
+        for box, title in ((model_box, "Model and stages"), (data_box, "Training data"), (out_box, "Output")):
+            box.setTitle("")
+            box.setFlat(True)
+            self.settings_tabs.addTab(box, title)
         layout = QVBoxLayout(self)
-        layout.addWidget(model_box)
-        layout.addWidget(data_box)
-        layout.addWidget(out_box)
+        layout.addWidget(self.settings_tabs)
         layout.addLayout(run_row)
         for bar in self.stage_bars.values():
             layout.addWidget(bar)
@@ -232,6 +254,7 @@ class TrainWidget(QWidget):
         self.data_button.clicked.connect(self._choose_data)
         self.out_button.clicked.connect(self._choose_out)
         self.start_button.clicked.connect(self.start)
+        self.resume_button.clicked.connect(self._choose_resume)
         self.cancel_button.clicked.connect(self.cancel)
         self.save_button.clicked.connect(self._save_model)
         self.from_folder.toggled.connect(self._update_enabled)
@@ -337,7 +360,9 @@ class TrainWidget(QWidget):
         if self.max_minutes.value() > 0:
             overrides["max_minutes"] = float(self.max_minutes.value())
         photons = self.photons.value() or None
+        steps = {n: int(box.value()) for n, box in self.step_boxes.items() if n in stages and box.value() > 0}
         config = train_config(self.preset.currentText(), budget=self.budget.currentText(), stages=stages,
+                              steps=steps or None,
                               max_photons=photons, read_noise_e=self.read_noise.value() if photons else 0.0,
                               freeze_optics=self.freeze.isChecked() and 3 in stages,
                               init=entry.source if entry is not None else None, **overrides)
@@ -368,19 +393,49 @@ class TrainWidget(QWidget):
         return fields
 
     # ------------------------------------------------------------------ run
-    def start(self):
-        """Start a run in a worker; returns the worker (or None after an error notification)."""
+    def _choose_resume(self):
+        path = QFileDialog.getExistingDirectory(self, "Run folder to resume")
+        if path:
+            self.resume_run(path)
+
+    def resume_run(self, folder):
+        """Continue the stopped run in ``folder`` with the settings and data recorded in its ``run.json`` (any
+        run: cancelled, or stopped by a time limit); the widget's time limit applies to this session."""
+        import json
+
+        from ..training import TrainConfig
+
+        try:
+            folder = Path(folder).expanduser()
+            record_path = folder / "run.json"
+            if not record_path.exists():
+                raise ValueError(f"{folder} holds no run.json: not a training run folder")
+            record = json.loads(record_path.read_text())
+            limit = float(self.max_minutes.value()) or None
+            config = TrainConfig.model_validate(record["config"]).model_copy(update={"max_minutes": limit})
+        except Exception as exc:  # noqa: BLE001
+            notify_error("Resume", exc)
+            return None
+        self.out_edit.setText(str(folder))
+        return self.start(config=config, data_dir=Path(record["data_dir"]), resume=True)
+
+    def start(self, *, config=None, data_dir=None, resume: bool | None = None):
+        """Start a run in a worker (from the settings, or the given ``config``/``data_dir``, e.g. a resumed
+        run's); returns the worker (or None after an error notification)."""
         if self.running:
             notify_error("Train", "a run is in progress; cancel it first")
             return None
+        resume = self.resume.isChecked() if resume is None else resume
         try:
-            config = self.build_config()
+            config = config or self.build_config()
             out = self._out_dir()
             layer_fields = None
-            if self.from_layers.isChecked():
+            if data_dir is not None:
+                pass
+            elif self.from_layers.isChecked():
                 layer_fields = self._layer_fields()
                 data_dir = out / LAYER_FIELDS_DIR
-                if data_dir.exists() and not self.resume.isChecked():
+                if data_dir.exists() and not resume:
                     for old in data_dir.glob("*.npz"):
                         old.unlink()
             else:
@@ -397,9 +452,11 @@ class TrainWidget(QWidget):
         self.last_model = None
         self._reset_progress(config)
         self._set_running(True)
-        self.status.setText(f"starting: {config.preset or 'custom'} ({config.budget}), output {out}")
+        self._out = out
+        self.status.setText(f"{'resuming' if resume else 'starting'}: {config.preset or 'custom'} ({config.budget}), "
+                            f"output {out}")
         self._worker = start_worker(
-            train_task, config, data_dir, out, cancel=self._cancel, resume=self.resume.isChecked(),
+            train_task, config, data_dir, out, cancel=self._cancel, resume=resume,
             layer_fields=layer_fields, command="napari-dmicro Train widget", task="Train",
             on_yield=self._on_update, on_return=self._on_return,
             on_error=lambda _: self.status.setText("training stopped with an error (see the notification)"),
@@ -424,7 +481,8 @@ class TrainWidget(QWidget):
             self.cancel_button.setText("Cancel")
         for w in (self.preset, self.budget, self.init_combo, self.open_button, self.freeze, self.photons,
                   self.read_noise, self.seed, self.device, self.max_minutes, self.from_folder, self.from_layers,
-                  self.out_edit, self.out_button, self.resume, *self.stage_boxes.values()):
+                  self.out_edit, self.out_button, self.resume, self.resume_button, *self.stage_boxes.values(),
+                  *self.step_boxes.values()):
             w.setEnabled(not running)
         self._update_enabled()
 
@@ -485,7 +543,11 @@ class TrainWidget(QWidget):
                 f"{k.replace('_db', '')} {v:.4g}" for k, v in m.items() if isinstance(v, (int, float))))
         elif event.kind in ("start", "message"):
             self.status.setText(event.message)
-        elif event.kind in ("done", "cancelled"):
+        elif event.kind == "cancelled":
+            from ..training.trainer import saved_files_message
+
+            self.status.setText(f"stopped at stage {n} step {event.step}; {saved_files_message(self._out)}")
+        elif event.kind == "done":
             self.status.setText(event.message or event.kind)
         self.event_received.emit(event)
 
@@ -503,6 +565,8 @@ class TrainWidget(QWidget):
             notify_info(f"{'training cancelled; the best model so far' if cancelled else 'trained model'} "
                         f"{entry.name!r} is in the model list")
             self.model_ready.emit(str(best_path))
+            if not decoder_trained(entry.card):
+                notify_warning(f"{entry.name!r}: {training_state(entry.card)}")
         elif self.events and self.events[-1].kind == "cancelled":
             notify_info("training cancelled before any validation: no model was saved (resume to continue)")
 
@@ -520,9 +584,17 @@ class TrainWidget(QWidget):
         self.canvas.draw_idle()
 
     def _redraw(self, force: bool = False):
+        """Redraw the loss plot (a timer calls it every 0.4 s while a run is going).
+
+        The cost stays bounded however long the run: each curve is drawn from at most
+        :data:`PLOT_POINTS` points (the loss decimated by min/max pairs, so spikes stay visible), the
+        axis limits are computed from running minima/maxima (no relim over all artists) and the log scale is
+        switched on once, when every loss so far is positive.
+        """
         if not (self._plot_dirty or force):
             return
         self._plot_dirty = False
+        lo, hi, x_hi = math.inf, -math.inf, 0.0
         for n, (xs, ys) in self._loss.items():
             if not xs:
                 continue
@@ -530,19 +602,52 @@ class TrainWidget(QWidget):
             if line is None:
                 (line,) = self.ax.plot([], [], color=STAGE_COLORS[n], lw=1.0, label=f"stage {STAGE_LABELS[n]}")
                 self._lines[n] = line
-                self.ax.legend(fontsize=7, loc="best", frameon=False)
-            line.set_data(xs, ys)
-        if self._lines:
-            ys_all = [y for _, ys in self._loss.values() for y in ys]
-            if ys_all and min(ys_all) > 0:
+                self.ax.legend(fontsize=7, loc="upper right", frameon=False)
+            line.set_data(*_decimated(xs, ys, PLOT_POINTS))
+            lo, hi, x_hi = min(lo, min(ys)), max(hi, max(ys)), max(x_hi, xs[-1])
+        if self._lines and math.isfinite(lo):
+            log = lo > 0
+            if log and self.ax.get_yscale() != "log":
                 self.ax.set_yscale("log")
-            self.ax.relim()
-            self.ax.autoscale_view()
+            pad = (hi / lo) ** 0.05 if log else 0.05 * (hi - lo or 1.0)
+            self.ax.set_ylim((lo / pad, hi * pad) if log else (lo - pad, hi + pad))
+            self.ax.set_xlim(0, max(x_hi, 1.0))
         self.canvas.draw_idle()
 
     def loss_points(self) -> int:
-        """How many loss values the plot holds (for tests and scripts)."""
-        return sum(len(line.get_xdata()) for line in self._lines.values())
+        """How many loss values the plot holds (for tests and scripts; the curves draw at most
+        :data:`PLOT_POINTS` of them each)."""
+        return sum(len(xs) for xs, _ in self._loss.values())
+
+
+def _row(*widgets) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    return row
+
+
+#: the most points a loss curve is drawn from (min/max pairs of equal bins)
+PLOT_POINTS = 1000
+
+
+def _decimated(xs: list, ys: list, limit: int):
+    """``(xs, ys)`` with at most ``limit`` points: the minimum and the maximum of each of ``limit / 2`` bins."""
+    import numpy as np
+
+    if len(xs) <= limit:
+        return xs, ys
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    bins = limit // 2
+    edges = np.linspace(0, len(x), bins + 1).astype(int)
+    idx = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b > a:
+            seg = y[a:b]
+            i, j = a + int(np.argmin(seg)), a + int(np.argmax(seg))
+            idx.extend(sorted((i, j)))
+    idx = np.asarray(idx)
+    return x[idx], y[idx]
 
 
 def _duration(seconds: float | None) -> str:

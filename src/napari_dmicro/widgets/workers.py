@@ -90,17 +90,21 @@ def progress_tuple(values: tuple) -> tuple:
 
 
 def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: float | None = None,
-                wavelength_um: float | None = None) -> list:
+                wavelength_um: float | None = None, pixel_size_um: float | None = None) -> list:
     """napari layer data of a file: a field/measurement/phase store, or a raw camera image.
 
-    ``as_measurement``: the file is a detector image from a lab acquisition (real 2-D array in .npy,
-    .npz, .tif or .png, or a napari-dmicro measurement store); ``camera_pixel_size_um`` is the
-    camera pixel pitch referred to the object plane (object pixel × binning).
+    A field whose file records no pixel size or wavelength needs ``pixel_size_um`` / ``wavelength_um``
+    (``dm.simulate``'s rule, :func:`napari_dmicro.api.field_sampling`: never guessed, a value that
+    contradicts the file is refused); the layers carry the values in use (``attrs["sampling_given"]``
+    lists those that were entered). ``as_measurement``: the file is a detector image from a lab
+    acquisition (real 2-D array in .npy, .npz, .tif or .png, or a napari-dmicro measurement store);
+    ``camera_pixel_size_um`` is the camera pixel pitch referred to the object plane (object pixel ×
+    binning) and ``wavelength_um`` its wavelength, both required for a raw image.
     """
-    from .._reader import image_layers, napari_get_reader, read_layers
-    from ..config import DEFAULT_WAVELENGTH_UM
+    from .. import api
+    from .._reader import image_layers, napari_get_reader
     from ..io.camera_images import read_camera_image
-    from ..io.fields import ImageData, read_image
+    from ..io.fields import ImageData, display_levels, read_image
 
     p = Path(str(path).rstrip("/\\"))
     if not p.exists():
@@ -109,8 +113,11 @@ def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: flo
         if napari_get_reader(str(p)) is None:
             raise ValueError(f"{p.name} is not a field, measurement or phase file napari-dmicro can read "
                              "(a .zarr store, a complex .npy or a .npz); for a raw camera image choose "
-                             "'detector measurement'")
-        return read_layers(str(p))
+                             "'detector measurement', for a hologram or a phase image use the Import widget")
+        img = read_image(p)
+        if img.kind == "field":
+            img = _with_sampling(img, pixel_size_um or None, wavelength_um or None, api.field_sampling)
+        return image_layers(img, name=_stem(p), source=str(p), pyramid=display_levels(p))
     try:  # one of our measurement stores keeps its own sampling and provenance
         img = read_image(p)
         if img.kind == "measurement":
@@ -119,14 +126,113 @@ def load_layers(path, *, as_measurement: bool = False, camera_pixel_size_um: flo
         pass
     data = read_camera_image(p)
     if camera_pixel_size_um is None or not camera_pixel_size_um > 0:
-        raise ValueError("give the camera pixel size (µm, referred to the object plane) of the measurement")
-    img = ImageData(data, "measurement", float(camera_pixel_size_um), float(wavelength_um or DEFAULT_WAVELENGTH_UM),
-                    {"source": str(p), "acquisition": "detector image (lab acquisition)"})
+        raise ValueError(f"{p.name} records no pixel size: enter the camera pixel pitch (µm, referred to the "
+                         "object plane = object pixel × binning) — it is never guessed")
+    if wavelength_um is None or not wavelength_um > 0:
+        raise ValueError(f"{p.name} records no wavelength: enter it (µm) — it is never guessed")
+    img = ImageData(data, "measurement", float(camera_pixel_size_um), float(wavelength_um),
+                    {"source": str(p), "acquisition": "detector image (lab acquisition)",
+                     "sampling_given": ["pixel_size_um", "wavelength_um"]})
     return image_layers(img, name=_stem(p), source=str(p))
+
+
+def _with_sampling(img, pixel_size_um, wavelength_um, resolve):
+    """``img`` with the sampling :func:`napari_dmicro.api.field_sampling` resolves (entered values fill what
+    the file does not record); the message names the widget's boxes."""
+    from dataclasses import replace
+
+    missing = set(img.attrs.get("defaults_used", ()))
+    try:
+        _, ps, wl = resolve(img, pixel_size_um, wavelength_um)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("give pixel_size_um=… (µm; dmicro: --pixel-size-um)",
+                                          "enter the pixel size (µm)")
+                         .replace("give wavelength_um=… (µm; dmicro: --wavelength-um)", "enter the wavelength (µm)")
+                         ) from None
+    attrs = {k: v for k, v in img.attrs.items() if k != "defaults_used"}
+    given = sorted(missing & {"pixel_size_um", "wavelength_um"})
+    if given:
+        attrs["sampling_given"] = given
+    return replace(img, pixel_size_um=ps, wavelength_um=wl, attrs=attrs)
 
 
 def _stem(p: Path) -> str:
     return p.name[: -len(p.suffix)] if p.suffix else p.name
+
+
+# ------------------------------------------------------------------------------------------ import
+
+IMPORT_MODES = ("hologram", "phase_amplitude", "complex")
+
+
+@dataclass
+class ImportRequest:
+    """An acquisition to turn into a field (the widget's settings; ``dmicro import``'s options)."""
+
+    path: str
+    mode: str  # one of IMPORT_MODES
+    pixel_size_um: float | None
+    wavelength_um: float | None
+    background: str | None = None  # reference hologram (mode "hologram"); an .npz with bg_data brings its own
+    amplitude: str | None = None  # amplitude image (mode "phase_amplitude"); None = 1
+    filter_size: float = 0.5
+    correction: str | None = "tilt"
+    output: str | None = None  # write the field store here (None: layers only)
+    overwrite: bool = False
+
+    def check(self) -> ImportRequest:
+        """The request, or ValueError naming what is missing (the sampling is never guessed)."""
+        if self.mode not in IMPORT_MODES:
+            raise ValueError(f"import mode {self.mode!r}: one of {IMPORT_MODES}")
+        for value, what in ((self.pixel_size_um, "pixel size"), (self.wavelength_um, "wavelength")):
+            if not value or not value > 0:
+                raise ValueError(f"enter the {what} (µm) of the acquisition: it is never guessed")
+        return self
+
+
+def import_task(req: ImportRequest, cancel: threading.Event | None = None):
+    """Generator: status tuples, then returns ``(ImageData field, written store path or None)``; ``cancel``
+    stops it between steps (:class:`TaskCancelled`)."""
+    from .. import api
+    from ..holography import read_hologram_files
+    from ..io.camera_images import read_camera_image
+    from ..io.fields import ImageData, read_field, write_field
+
+    req.check()
+    name = Path(req.path).name
+    if req.mode == "hologram":
+        yield ("status", f"reading the hologram {name}")
+        hologram, background, bg_name = read_hologram_files(req.path, req.background)
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled")
+        yield ("status", "retrieving the field (sideband, filter" + (", reference division" if bg_name else "") + ")")
+        result = api.field_from_hologram(hologram, pixel_size_um=req.pixel_size_um, wavelength_um=req.wavelength_um,
+                                         background=background, filter_size=req.filter_size,
+                                         correct_background=req.correction)
+        field = result.field
+        attrs = {**result.record.to_attrs(), "hologram_background_file": bg_name}
+    elif req.mode == "phase_amplitude":
+        yield ("status", f"reading the phase image {name}")
+        phase = read_camera_image(req.path)
+        amplitude = read_camera_image(req.amplitude) if req.amplitude else np.ones_like(phase)
+        if amplitude.shape != phase.shape:
+            raise ValueError(f"the amplitude image is {amplitude.shape}, the phase {phase.shape}: they must match")
+        field = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+        attrs = {"source_kind": "phase and amplitude images", "source_amplitude": req.amplitude}
+    else:
+        yield ("status", f"reading the complex array {name}")
+        field = np.asarray(read_field(req.path).data)
+        attrs = {"source_kind": "complex array"}
+    attrs = {**attrs, "source": str(req.path), "sampling_given": ["pixel_size_um", "wavelength_um"]}
+    img = ImageData(field, "field", float(req.pixel_size_um), float(req.wavelength_um), attrs)
+    written = None
+    if req.output:
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled")
+        yield ("status", f"writing {Path(req.output).name}")
+        written = write_field(req.output, field, pixel_size_um=img.pixel_size_um, wavelength_um=img.wavelength_um,
+                              attrs=attrs, overwrite=req.overwrite)
+    return img, written
 
 
 # ------------------------------------------------------------------------------------------ simulate
@@ -144,6 +250,7 @@ class SimulateRequest:
     read_noise: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    stack_axis: str = "t"  # a (planes, rows, cols) field: time-lapse "t" or positions "p"
 
 
 @dataclass
@@ -154,6 +261,21 @@ class SimulateResult:
     binning: int
     model_label: str
     attrs: dict = dc_field(default_factory=dict)
+    #: (row0, col0, rows, cols) of the given field on the model's grid when it was resampled/padded there
+    specimen_region: tuple | None = None
+    #: the given field's pixel size (µm) when it was resampled to the model's grid
+    source_pixel_size_um: float | None = None
+
+    def camera_translate(self, field_translate) -> tuple[float, float]:
+        """World position (µm) of camera pixel (0, 0)'s centre for a field layer whose pixel (0, 0) is centred at
+        ``field_translate``. Resampling keeps the field's outer edge; the model-grid field starts
+        ``specimen_region``'s offset (model pixels) before it; camera pixel (i, j) integrates object pixels
+        [i·b, (i+1)·b), so its centre sits b/2 object pixels from its edge."""
+        r0, c0 = self.specimen_region[:2] if self.specimen_region else (0, 0)
+        ps, b = self.object_pixel_size_um, self.binning
+        ps_field = self.source_pixel_size_um or ps
+        return tuple(float(t) - ps_field / 2 + (b / 2 - k) * ps
+                     for t, k in zip(field_translate[-2:], (r0, c0), strict=True))
 
 
 def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
@@ -166,15 +288,17 @@ def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
                                     wavelength_um=req.wavelength_um, seed=req.seed)
     else:
         model = api.load_model(req.model, device="cpu")
-    yield ("status", "simulating the camera image")
     field = np.asarray(req.field)
+    yield ("status", "simulating the camera image" + (f"s of {field.shape[0]} planes" if field.ndim == 3 else ""))
     meas = yield from iterate_with_progress(api.simulate, field, model, photons=req.photons,
                                             read_noise=req.read_noise, seed=req.seed, device=req.device,
-                                            pixel_size_um=req.pixel_size_um, cancel=cancel)
-    record = meas.record
+                                            pixel_size_um=req.pixel_size_um, wavelength_um=req.wavelength_um,
+                                            stack_axis=req.stack_axis, cancel=cancel)
+    record = meas.records[0] if hasattr(meas, "records") else meas.record
     attrs = {**meas.to_attrs(), "model": req.model_label, "model_source": req.model}
     return SimulateResult(meas, record.camera_pixel_size_um, record.object_pixel_size_um, record.binning,
-                          req.model_label, attrs)
+                          req.model_label, attrs, tuple(record.specimen_region) if record.specimen_region else None,
+                          record.source_pixel_size_um)
 
 
 # ------------------------------------------------------------------------------------------ reconstruct
@@ -202,34 +326,51 @@ def reconstruct_task(meas: np.ndarray, attrs: dict, model_source: str, model_lab
     ``camera_pixel_size_um``: the layer's pixel pitch, refused by the API when it is not the model's."""
     from .. import api
     from ..device import resolve_device
-    from ..measurement import as_measurement
 
     dev = str(resolve_device(device))
     yield ("status", f"loading {model_label} on {dev}")
     model = api.load_model(model_source, device=dev)
-    m = as_measurement(np.asarray(meas, dtype=np.float32), attrs)
+    m = measurement_of(meas, attrs)
     yield ("status", "reconstructing")
     t0 = time.perf_counter()
     phase = yield from iterate_with_progress(api.reconstruct, m, model, overlap=overlap, device=dev,
                                              pixel_size_um=camera_pixel_size_um, cancel=cancel)
-    grid = model.config.encoder.optics.grid
-    return ReconstructResult(np.asarray(phase, dtype=np.float32), float(grid.pixel_size_um),
-                             float(grid.wavelength_um), int(model.config.encoder.detector.binning),
+    ps, wl = api.reconstruction_grid(m, model)  # the field's own grid when simulate resampled it
+    return ReconstructResult(np.asarray(phase, dtype=np.float32), ps, wl, int(model.config.encoder.detector.binning),
                              model_label, summary, dev, overlap, time.perf_counter() - t0)
+
+
+def measurement_of(image, attrs: dict):
+    """A :class:`~napari_dmicro.measurement.Measurement` (2-D) or
+    :class:`~napari_dmicro.measurement.MeasurementStack` (3-D with a stack's attributes) of a layer's data
+    and acquisition record, else the bare image."""
+    from ..measurement import MeasurementStack, as_measurement, stack_records
+
+    data = np.asarray(image, dtype=np.float32)
+    if data.ndim == 3:
+        records = stack_records(attrs, data.shape[0]) if attrs else None
+        return MeasurementStack(data, records, attrs.get("stack_axis") or "t") if records else data
+    return as_measurement(data, attrs)
 
 
 # ------------------------------------------------------------------------------------------ compare
 
 
-def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]]):
-    """Generator: ``("progress", k, n)`` per reconstruction; returns [(name, EvaluationReport)]."""
+def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]], region=None):
+    """Generator: ``("progress", k, n)`` per reconstruction; returns [(name, EvaluationReport, region report or
+    None)]. ``region``: a boolean mask on the reference's grid, or ``"cell"`` (:func:`napari_dmicro.regions.cell_mask`
+    of the background-referenced reference); scored by :func:`napari_dmicro.regions.evaluate_region`."""
     from .. import api
+    from ..regions import cell_mask, evaluate_region
 
     out = []
     ref = np.asarray(reference, dtype=np.float32)
+    mask = cell_mask(ref) if isinstance(region, str) and region == "cell" else region
     for k, (name, data) in enumerate(candidates):
         yield ("progress", float(k), float(len(candidates)))
-        out.append((name, api.evaluate(np.asarray(data, dtype=np.float32), ref)))
+        phase = np.asarray(data, dtype=np.float32)
+        out.append((name, api.evaluate(phase, ref),
+                    evaluate_region(phase, ref, mask) if mask is not None else None))
     yield ("progress", float(len(candidates)), float(len(candidates)))
     return out
 

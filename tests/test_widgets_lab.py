@@ -1,0 +1,179 @@
+"""A lab's data in the napari widgets (Xvfb): hologram import at the right µm scale, sampling never guessed,
+the reader preference, and phase shown background-referenced everywhere."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_dmicro.phantoms import make_field
+
+pytestmark = pytest.mark.gui
+
+TIMEOUT_MS = 300_000  # a bound for a busy machine, not the expected time
+HL60_PIXEL_UM, HL60_WAVELENGTH_UM = 0.107, 0.633  # PROVENANCE.txt of qpimage_hl60_oah_hologram
+
+
+@pytest.fixture
+def notifications():
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)
+
+
+def _errors(seen):
+    from napari.utils.notifications import NotificationSeverity
+
+    return [n.message for n in seen if n.severity == NotificationSeverity.ERROR]
+
+
+def _wait(qtbot, worker, timeout=TIMEOUT_MS):
+    assert worker is not None
+    qtbot.waitUntil(lambda: worker.done, timeout=timeout)
+
+
+def test_import_widget_turns_the_measured_hl60_hologram_into_field_layers_at_its_scale(
+        make_napari_viewer, qtbot, tmp_path, realdata, notifications):
+    from napari_dmicro.io.fields import read_field
+    from napari_dmicro.widgets.importer import ImportWidget
+    from napari_dmicro.widgets.layers import scale_bar
+
+    viewer = make_napari_viewer()
+    widget = ImportWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    hologram = realdata / "qpimage_hl60_oah_hologram" / "hologram_cell.npz"
+    widget.path_edit.setText(str(hologram))
+    # pixel size and wavelength are required: without them nothing runs and the notification says so
+    assert widget.pixel_size.isEnabled() and widget.wavelength.isEnabled()
+    assert widget.run() is None
+    assert any("pixel size" in m and "never guessed" in m for m in _errors(notifications))
+    widget.pixel_size.setValue(HL60_PIXEL_UM)
+    widget.wavelength.setValue(HL60_WAVELENGTH_UM)
+    widget.output_edit.setText(str(tmp_path / "hl60.zarr"))
+    _wait(qtbot, widget.run())
+    assert len(_errors(notifications)) == 1, _errors(notifications)
+    amp, phase = widget.last_layers
+    assert phase.name == "hologram_cell phase" and tuple(phase.scale) == pytest.approx((HL60_PIXEL_UM,) * 2)
+    # the field qpimage retrieved from the same hologram (its phase unwrapped, tilt-corrected)
+    ref = np.load(realdata / "qpimage_hl60_oah_hologram" / "hologram_cell_retrieved_field.npz")["phase"]
+    shown = np.asarray(phase.data)
+    centre = (slice(20, -20), slice(20, -20))
+    diff = shown[centre] - ref[centre]
+    rms = float(np.sqrt(np.mean((diff - np.median(diff)) ** 2)))
+    assert rms < 0.1, rms  # rad, after removing the global offset no camera sees
+    assert shown.max() > 4.0  # the nucleus reads ~5 rad, not wrapped to −1.3
+    assert phase.colormap.name == "viridis" and phase.colorbar.visible and scale_bar(viewer).visible
+    stored = read_field(tmp_path / "hl60.zarr")
+    assert stored.pixel_size_um == pytest.approx(HL60_PIXEL_UM) and stored.wavelength_um == pytest.approx(0.633)
+    assert stored.attrs["hologram_background_file"].endswith(":bg_data")
+    assert np.abs(np.asarray(stored.data)).mean() == pytest.approx(float(np.asarray(amp.data).mean()), rel=1e-4)
+
+
+def test_load_widget_asks_for_the_sampling_of_a_foreign_field_and_shows_the_values_in_use(
+        make_napari_viewer, qtbot, tmp_path, notifications):
+    from napari_dmicro.widgets.load import LoadWidget
+
+    viewer = make_napari_viewer()
+    widget = LoadWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    np.save(tmp_path / "foreign.npy", make_field(seed=2, size_px=(48, 48)))
+    assert widget.pixel_size.isEnabled() and widget.wavelength.isEnabled()  # editable for fields too
+    _wait(qtbot, widget.load(str(tmp_path / "foreign.npy")))
+    assert not viewer.layers and any("pixel size" in m and "never guessed" in m for m in _errors(notifications))
+    widget.pixel_size.setValue(0.139)
+    widget.wavelength.setValue(0.6328)
+    _wait(qtbot, widget.load(str(tmp_path / "foreign.npy")))
+    phase = viewer.layers["foreign phase"]
+    assert tuple(phase.scale) == pytest.approx((0.139, 0.139))
+    assert "pixel 0.139 µm (entered)" in widget.status.text() and "λ 0.6328 µm (entered)" in widget.status.text()
+
+
+def test_field_phase_layers_are_background_referenced_not_wrapped(make_napari_viewer, tmp_path):
+    from napari_dmicro.io.fields import write_field
+    from napari_dmicro.widgets.layers import reference_phase
+
+    yy, xx = np.mgrid[-32:32, -32:32]
+    phase = 5.0 * np.exp(-(xx**2 + yy**2) / 12.0**2) + 1.0  # a 5 rad nucleus on a background at 1 rad
+    store = write_field(tmp_path / "nucleus.zarr", np.exp(1j * phase).astype(np.complex64), pixel_size_um=0.2,
+                        wavelength_um=0.6)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-dmicro")
+    shown = np.asarray(layers[1].data)
+    assert shown[32, 32] == pytest.approx(5.0, abs=0.1) and shown[2, 2] == pytest.approx(0.0, abs=0.1)  # rad
+    assert layers[1].colormap.name == "viridis"
+    lo, hi = layers[1].contrast_limits  # 0..2π, widened to the data's 0.1 percentile (background noise below 0)
+    assert -0.1 < lo <= 0.0 and hi == pytest.approx(2 * math.pi)
+    np.testing.assert_allclose(reference_phase(layers[1])[32, 32], shown[32, 32], atol=1e-6)
+    # a field phase layer from elsewhere (angle in (−π, π]) is referenced by the same rule
+    viewer.add_image(np.angle(np.exp(1j * phase)).astype(np.float32), name="raw phase",
+                     metadata={"napari_dmicro": {"kind": "field", "component": "phase"}})
+    np.testing.assert_allclose(reference_phase(viewer.layers["raw phase"])[32, 32], 5.0, atol=0.1)
+
+
+def test_the_plugin_is_napari_s_reader_for_zarr_and_explains_a_foreign_store(make_napari_viewer, tmp_path):
+    import zarr
+    from napari.settings import get_settings
+
+    from napari_dmicro._preferences import prefer_plugin_reader
+    from napari_dmicro.io.fields import write_field
+
+    get_settings().plugins.extension2reader = {}
+    viewer = make_napari_viewer()
+    store = write_field(tmp_path / "f.zarr", make_field(seed=1, size_px=(32, 32)), pixel_size_um=0.3,
+                        wavelength_um=0.6)
+    prefer_plugin_reader()
+    assert get_settings().plugins.extension2reader["*.zarr/"] == "napari-dmicro"  # napari matches folders as "x/"
+    layers = viewer.open(str(store), plugin=None)  # as File ▸ Open does: the preferred reader, no dialog
+    assert [layer.name for layer in layers] == ["f amplitude", "f phase"]
+    zarr.open_array(str(tmp_path / "u16.zarr"), mode="w", shape=(8, 8), dtype="uint16")
+    with pytest.raises(Exception) as info:
+        viewer.open(str(tmp_path / "u16.zarr"), plugin=None)
+    chain, exc = [], info.value
+    while exc is not None:
+        chain.append(str(exc))
+        exc = exc.__cause__ or getattr(exc, "original_error", None)
+    assert any("napari-dmicro cannot open u16.zarr" in m for m in chain), chain
+    get_settings().plugins.extension2reader = {"*.zarr": "other-plugin"}
+    assert prefer_plugin_reader() == {}  # the user's choice is kept
+
+
+def test_a_time_lapse_goes_through_simulate_and_reconstruct_as_3d_layers(make_napari_viewer, qtbot, tmp_path,
+                                                                        tiny_checkpoints, monkeypatch):
+    from napari_dmicro import api, model_registry
+    from napari_dmicro.config import DEFAULT_PIXEL_SIZE_UM, DEFAULT_WAVELENGTH_UM
+    from napari_dmicro.io.fields import write_field
+    from napari_dmicro.widgets.load import LoadWidget
+    from napari_dmicro.widgets.reconstruct import ReconstructWidget
+    from napari_dmicro.widgets.simulate import SimulateWidget
+
+    registry = model_registry.ModelRegistry()
+    monkeypatch.setattr(model_registry, "_REGISTRY", registry)
+    registry.add_checkpoint(tiny_checkpoints["lff"])
+    stack = np.stack([make_field(seed=s, size_px=(64, 64)) for s in (1, 2)])
+    store = write_field(tmp_path / "tl.zarr", stack, pixel_size_um=DEFAULT_PIXEL_SIZE_UM,
+                        wavelength_um=DEFAULT_WAVELENGTH_UM, stack_axis="t")
+    viewer = make_napari_viewer()
+    load, sim, rec = LoadWidget(viewer), SimulateWidget(viewer), ReconstructWidget(viewer)
+    _wait(qtbot, load.load(str(store)))
+    sim.model_combo.select("lff")
+    _wait(qtbot, sim.run())
+    meas = sim.last_layer
+    model = api.load_model(tiny_checkpoints["lff"])
+    expected_meas = np.asarray(api.simulate(stack, model))  # (planes, camera rows, cols): the engine's rule
+    assert meas.data.shape == expected_meas.shape and meas.data.ndim == 3
+    assert tuple(meas.scale)[0] == 1.0  # planes on a slider
+    # the layers hold the field up to its background phase (unseen by a camera) and float32 rounding
+    np.testing.assert_allclose(meas.data, expected_meas, rtol=0, atol=1e-3 * float(expected_meas.max()))
+    assert rec.model_combo.currentText() == "lff"
+    _wait(qtbot, rec.run())
+    phase = rec.last_layer
+    assert phase.data.shape == (2, 64, 64) and tuple(phase.scale)[1:] == pytest.approx((DEFAULT_PIXEL_SIZE_UM,) * 2)
+    # the same as the API on the stack, plane by plane
+    expected = api.reconstruct(api.simulate(stack, model), model)
+    # rad: the layers rebuild the field up to its background phase (float32 rounding of exp(i·φ)), a few mrad
+    np.testing.assert_allclose(phase.data, expected, atol=0.01)
