@@ -452,6 +452,9 @@ def test_screenshot_shows_the_reconstruction(make_napari_viewer, qtbot, tiny_che
     lo, hi = np.percentile(phase.data, [1, 99])
     phase.contrast_limits = (float(lo), float(hi))
     phase.colormap = "gray"
+    # the colorbar and scale bar every phase layer shows would enter the footprint measured below
+    phase.colorbar.visible = False
+    viewer.scale_bar.visible = False
     viewer.reset_view()
     qtbot.wait(50)
     shot = viewer.screenshot(canvas_only=True, flash=False)
