@@ -47,10 +47,10 @@ def test_existing_presets_keep_their_stages_and_random_optics():
 
 def test_a_run_starts_from_the_designed_optics_it_names():
     cfg = train_config("lff-x64-v2")
-    assert cfg.optics_init == "knife_edge" and cfg.system.decoder.family == "dilated"
+    assert cfg.optics_init == "dpc" and cfg.system.decoder.family == "dilated"
     model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
     optics = model.encoder.optics
-    amp, _ = designed_transmission(optics.config, "knife_edge")
+    amp, _ = designed_transmission(optics.config, "dpc")
     assert torch.allclose(optics.transmission().abs(), (amp * optics.pupil).float(), atol=AMPLITUDE_TOLERANCE)
     assert train_config("lff-x64", optics_init="zernike").optics_init == "zernike"
 

@@ -110,9 +110,10 @@ JOINT_DECODER_LR = 1e-3
 
 
 def _lff_v2_preset(compression: int) -> TrainingPreset:
-    """The issue-10 recipe, for the next retraining (not yet trained or timed): knife-edge optics as the
-    start, stage 1 trains optics and the dilated decoder jointly (L1 of the decoded phase), a 10x larger
-    stage-3 optics learning rate than v1; flat-field camera, background-referenced targets and the
+    """The issue-10 recipe, for the next retraining (not yet trained at full budget): the designed DPC filter
+    as the start (the best designed filter and the best start at equal budget; docs/benchmarks.md, learned
+    vs designed), stage 1 trains optics and the dilated decoder jointly (L1 of the decoded phase), a 10x
+    larger stage-3 optics learning rate than v1; flat-field camera, background-referenced targets and the
     invariance augmentations. Budget ~2 h on 2 cores (an estimate until measured)."""
     v1 = _lff_preset(compression, 45, 2400)
     cpu = (
@@ -125,12 +126,12 @@ def _lff_v2_preset(compression: int) -> TrainingPreset:
     )
     return TrainingPreset(
         name=f"lff-x{compression}-v2",
-        description=f"learnable Fourier filter at x{compression} from a knife-edge start, stage 1 joint with a "
+        description=f"learnable Fourier filter at x{compression} from a DPC start, stage 1 joint with a "
                     "dilated decoder that sees whole cells (issue 10)",
         encoder=EncoderConfig(optics=v1.encoder.optics,
                               detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
         cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
-        cpu_minutes=120, optics_init="knife_edge",
+        cpu_minutes=120, optics_init="dpc",
         # what a microscope cannot know is augmented away: illumination (flat field + amplitude scale) and
         # the phase level (background-referenced targets, phase scale); thick crops are sampled more often
         data=v1.data.model_copy(update={"phase_reference": "background", "rotations": True,
