@@ -164,8 +164,12 @@ def test_a_bare_2d_camera_image_is_reconstructed(tmp_path, capsys):
         assert "does not record its pixel size" in capsys.readouterr().err
         phase = read_image(out)
         assert phase.kind == "phase" and phase.shape == (256, 256) and phase.pixel_size_um == pytest.approx(PS)
+    # a 3-D array is a stack of camera images (issue 11): plane by plane; a 4-D array is refused
     np.save(tmp_path / "stack.npy", np.ones((2, 32, 32), np.float32))
-    assert main(["reconstruct", str(tmp_path / "stack.npy"), "-o", str(tmp_path / "s.zarr"), "--model", "lff-x64"]) == 2
+    assert main(["reconstruct", str(tmp_path / "stack.npy"), "-o", str(tmp_path / "s.zarr"), "--model", "lff-x64"]) == 0
+    assert read_image(tmp_path / "s.zarr").shape == (2, 256, 256)
+    np.save(tmp_path / "hyper.npy", np.ones((2, 2, 32, 32), np.float32))
+    assert main(["reconstruct", str(tmp_path / "hyper.npy"), "-o", str(tmp_path / "h.zarr"), "--model", "lff-x64"]) == 2
     assert "2-D" in capsys.readouterr().err
 
 
