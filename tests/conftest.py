@@ -118,3 +118,23 @@ def realdata() -> Path:
         if candidate and (Path(candidate) / "nrefocus_hl60_qlsi_field").is_dir():
             return Path(candidate)
     pytest.skip("../shared/realdata is not on this machine (set DMICRO_REALDATA)")
+
+
+class Notifications(list):
+    """The napari notifications shown during a test; ``errors()``: the messages of the error ones."""
+
+    def errors(self) -> list[str]:
+        from napari.utils.notifications import NotificationSeverity
+
+        return [n.message for n in self if n.severity == NotificationSeverity.ERROR]
+
+
+@pytest.fixture
+def notifications() -> Notifications:
+    """Collects every napari notification shown while the test runs (widget tests)."""
+    from napari.utils.notifications import notification_manager
+
+    seen = Notifications()
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)

@@ -86,12 +86,16 @@ def _field(shape, seed=0):
     return np.exp(1j * rng.uniform(0, 2, shape)).astype(np.complex64)
 
 
-def test_the_cli_reconstructs_on_a_running_scheduler(client, tiny_checkpoints, tmp_path, capsys):
-    model = dm.load_model(tiny_checkpoints["lff"])
-    meas = dm.simulate(_field((1100, 200)), model)
+def _cli_args(tmp_path, checkpoint, shape) -> list[str]:
+    """``dmicro reconstruct`` arguments for a measurement store of a random field simulated by ``checkpoint``."""
+    meas = dm.simulate(_field(shape), dm.load_model(checkpoint))
     write_measurement(tmp_path / "m.zarr", meas.image, pixel_size_um=meas.record.camera_pixel_size_um,
                       wavelength_um=meas.record.wavelength_um, attrs=meas.record.to_attrs())
-    args = ["reconstruct", str(tmp_path / "m.zarr"), "--model", str(tiny_checkpoints["lff"])]
+    return ["reconstruct", str(tmp_path / "m.zarr"), "--model", str(checkpoint)]
+
+
+def test_the_cli_reconstructs_on_a_running_scheduler(client, tiny_checkpoints, tmp_path, capsys):
+    args = _cli_args(tmp_path, tiny_checkpoints["lff"], (1100, 200))
     assert main([*args, "-o", str(tmp_path / "one.zarr")]) == 0
     assert main([*args, "-o", str(tmp_path / "two.zarr"), "--scheduler", client.scheduler.address]) == 0
     assert "on 2 dask worker(s)" in capsys.readouterr().out
@@ -122,11 +126,7 @@ def test_a_failing_job_stops_the_batch_with_its_error(client, tiny_checkpoints, 
 
 
 def test_the_cli_starts_and_stops_a_local_cluster_with_workers(tiny_checkpoints, tmp_path, capsys):
-    model = dm.load_model(tiny_checkpoints["d2nn"])
-    meas = dm.simulate(_field((256, 128)), model)
-    write_measurement(tmp_path / "m.zarr", meas.image, pixel_size_um=meas.record.camera_pixel_size_um,
-                      wavelength_um=meas.record.wavelength_um, attrs=meas.record.to_attrs())
-    args = ["reconstruct", str(tmp_path / "m.zarr"), "--model", str(tiny_checkpoints["d2nn"])]
+    args = _cli_args(tmp_path, tiny_checkpoints["d2nn"], (256, 128))
     assert main([*args, "-o", str(tmp_path / "one.zarr")]) == 0
     assert main([*args, "-o", str(tmp_path / "local.zarr"), "--workers", "1"]) == 0
     assert "on 1 dask worker(s)" in capsys.readouterr().out

@@ -1,10 +1,11 @@
-"""A small trained model reads thick cells monotonically: with gradient-encoding (knife-edge) optics and a
-decoder that sees whole cells, the decoded core phase of round cells rises with their true phase up to 6 rad
-instead of folding back near π as a level encoding (Zernike phase contrast, |e^{iφ} + c|²) must.
+"""A small trained model reads thick cells monotonically: with gradient-encoding optics (the designed DPC
+filter, a steep knife edge) and a decoder that sees whole cells, the decoded core phase of round cells rises
+with their true phase up to 6 rad instead of folding back near π as a level encoding (Zernike phase contrast,
+|e^{iφ} + c|²) must.
 
-The model is trained here, in about a minute on 2 CPU cores: an x16 camera (1.27 µm pixels), the designed
-knife-edge filter kept fixed (a built microscope), flat-field normalised, and a tiny dilated decoder
-(receptive field 35 camera pixels = 44 µm) trained on round-cell phantoms with background-referenced targets.
+The model is trained here, in about a minute on 2 CPU cores: an x16 camera (1.27 µm pixels), the DPC filter
+kept fixed (a built microscope), flat-field normalised, and a tiny dilated decoder (receptive field 35 camera
+pixels = 44 µm) trained on round-cell phantoms with background-referenced targets.
 """
 
 import numpy as np
@@ -25,7 +26,7 @@ PIXEL_UM = 0.3164
 
 
 @pytest.fixture(scope="module")
-def trained_knife_edge(tmp_path_factory):
+def trained_dpc(tmp_path_factory):
     data = tmp_path_factory.mktemp("round_cells")
     # round cells only, peaks uniform over 0.5–6.25 rad (the soft ceiling of the measured-like styles raised)
     config = PhantomConfig.style("round", size_px=192, round_thick_fraction=0.0, round_peak_phase_rad=(0.5, 6.25),
@@ -73,14 +74,14 @@ def core_phase(phase: np.ndarray, cells) -> float:
     return float(phase[core].mean() - np.median(phase[~foot]))
 
 
-def test_decoded_core_phase_rises_with_true_phase_up_to_6_rad(trained_knife_edge):
+def test_decoded_core_phase_rises_with_true_phase_up_to_6_rad(trained_dpc):
     import napari_dmicro as dm
 
     rng = np.random.default_rng(1)
     decoded, true = [], []
     for peak in PEAKS_RAD:
         field, cells = cap_field(peak, rng)
-        pred = dm.reconstruct(dm.simulate(field, trained_knife_edge), trained_knife_edge)
+        pred = dm.reconstruct(dm.simulate(field, trained_dpc), trained_dpc)
         decoded.append(core_phase(np.asarray(pred, np.float64), cells))
         true.append(core_phase(_unwrapped_truth(peak, cells), cells))
     steps = np.diff(decoded)

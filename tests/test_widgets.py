@@ -30,16 +30,6 @@ def registry(monkeypatch):
     return fresh
 
 
-@pytest.fixture
-def notifications():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def _add_field(viewer, seed=1, size=(128, 128), name="cell"):
     field = make_field(seed=seed, size_px=size)
     img = ImageData(field, "field", PS, DEFAULT_WAVELENGTH_UM, {"seed": seed})
@@ -51,12 +41,6 @@ def _wait(qtbot, worker, timeout=TIMEOUT_MS):
     """Wait until a widget's worker has finished and its result slots have run."""
     assert worker is not None
     qtbot.waitUntil(lambda: worker.done, timeout=timeout)
-
-
-def _errors(seen):
-    from napari.utils.notifications import NotificationSeverity
-
-    return [n.message for n in seen if n.severity == NotificationSeverity.ERROR]
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -85,7 +69,7 @@ def test_load_widget_opens_a_field_store_and_a_raw_detector_image(make_napari_vi
     widget.camera_ps.setValue(PS * 4)
     _wait(qtbot, widget.load(str(tmp_path / "camera.npy")))  # no wavelength: refused, never guessed
     assert "camera measurement" not in viewer.layers
-    assert any("records no wavelength" in m for m in _errors(notifications))
+    assert any("records no wavelength" in m for m in notifications.errors())
     widget.wavelength.setValue(DEFAULT_WAVELENGTH_UM)
     _wait(qtbot, widget.load(str(tmp_path / "camera.npy")))
     layer = viewer.layers["camera measurement"]
@@ -96,7 +80,7 @@ def test_load_widget_opens_a_field_store_and_a_raw_detector_image(make_napari_vi
     # a raw real .npy is not a field: the error is a notification and the widget stays usable
     widget.set_kind("field")
     _wait(qtbot, widget.load(str(tmp_path / "camera.npy")))
-    assert any("not a field" in m for m in _errors(notifications))
+    assert any("not a field" in m for m in notifications.errors())
     assert widget.load_button.isEnabled()
 
 
@@ -146,7 +130,7 @@ def test_simulate_reconstruct_compare_and_profiles(make_napari_viewer, qtbot, ti
     assert rec.model_combo.currentText() == "lff" and "recorded with lff" in rec.recorded.text()
     rec.model_combo.select("lff-seed1")  # another model's decoder: refused, with the fix
     assert rec.run() is None
-    assert any("recorded with model 'lff'" in m and "choose 'lff'" in m for m in _errors(notifications))
+    assert any("recorded with model 'lff'" in m and "choose 'lff'" in m for m in notifications.errors())
     rec.model_combo.select("lff")
     phases = []
     for name in ("lff", "lff-seed1"):
@@ -233,12 +217,12 @@ def test_untrained_filter_and_errors_become_notifications(make_napari_viewer, qt
     rec = ReconstructWidget(viewer)
     viewer.window.add_dock_widget(rec)
     assert rec.run() is None  # nothing to reconstruct: a notification, not a crash
-    assert any("no measurement layer" in m for m in _errors(notifications))
+    assert any("no measurement layer" in m for m in notifications.errors())
     assert rec.run_button.isEnabled()
     assert rec.open_checkpoint(__file__) is None  # not a checkpoint
-    assert any("Open checkpoint" in m for m in _errors(notifications))
+    assert any("Open checkpoint" in m for m in notifications.errors())
     assert CompareWidget(viewer).compare() is None
-    assert any("reference" in m for m in _errors(notifications))
+    assert any("reference" in m for m in notifications.errors())
 
     # a phase layer alone: unit amplitude, random seeded filter at x64
     _, (amp_layer, phase_layer) = _add_field(viewer, size=(96, 96))
@@ -252,18 +236,18 @@ def test_untrained_filter_and_errors_become_notifications(make_napari_viewer, qt
     assert meas.data.shape == (12, 12) and tuple(meas.scale) == pytest.approx((PS * 8, PS * 8))
     assert meas.metadata["napari_dmicro"]["attrs"]["amplitude"] == "unit (phase only)"
     # read noise without photons is refused by the detector model → notification, widget usable
-    n_errors = len(_errors(notifications))
+    n_errors = len(notifications.errors())
     sim.photons.setValue(0)
     sim.read_noise.setEnabled(True)
     sim.read_noise.setValue(3.0)
     _wait(qtbot, sim.run())  # read noise is ignored when noise free
-    assert len(_errors(notifications)) == n_errors
+    assert len(notifications.errors()) == n_errors
     # an LFF measurement handed to a PhaseD2NN model (same x64 camera) is refused, not decoded into nonsense
     rec.meas_combo.set_layer(meas)
     rec.model_combo.select("d2nn-x64")
     n_layers = len(viewer.layers)
     _wait(qtbot, rec.run())
-    assert any("lff optics" in m and "d2nn optics" in m for m in _errors(notifications))
+    assert any("lff optics" in m and "d2nn optics" in m for m in notifications.errors())
     assert len(viewer.layers) == n_layers and rec.run_button.isEnabled()
     # the shipped models are offered at once, each with its card (how it was trained, test metrics)
     assert {"lff-x64", "lff-x256", "d2nn-x64"} <= set(registry.names())

@@ -16,22 +16,6 @@ TIMEOUT_MS = 300_000  # a bound for a busy machine, not the expected time
 HL60_PIXEL_UM, HL60_WAVELENGTH_UM = 0.107, 0.633  # PROVENANCE.txt of qpimage_hl60_oah_hologram
 
 
-@pytest.fixture
-def notifications():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
-def _errors(seen):
-    from napari.utils.notifications import NotificationSeverity
-
-    return [n.message for n in seen if n.severity == NotificationSeverity.ERROR]
-
-
 def _wait(qtbot, worker, timeout=TIMEOUT_MS):
     assert worker is not None
     qtbot.waitUntil(lambda: worker.done, timeout=timeout)
@@ -51,12 +35,12 @@ def test_import_widget_turns_the_measured_hl60_hologram_into_field_layers_at_its
     # pixel size and wavelength are required: without them nothing runs and the notification says so
     assert widget.pixel_size.isEnabled() and widget.wavelength.isEnabled()
     assert widget.run() is None
-    assert any("pixel size" in m and "never guessed" in m for m in _errors(notifications))
+    assert any("pixel size" in m and "never guessed" in m for m in notifications.errors())
     widget.pixel_size.setValue(HL60_PIXEL_UM)
     widget.wavelength.setValue(HL60_WAVELENGTH_UM)
     widget.output_edit.setText(str(tmp_path / "hl60.zarr"))
     _wait(qtbot, widget.run())
-    assert len(_errors(notifications)) == 1, _errors(notifications)
+    assert len(notifications.errors()) == 1, notifications.errors()
     amp, phase = widget.last_layers
     assert phase.name == "hologram_cell phase" and tuple(phase.scale) == pytest.approx((HL60_PIXEL_UM,) * 2)
     # the field qpimage retrieved from the same hologram (its phase unwrapped, tilt-corrected)
@@ -84,7 +68,7 @@ def test_load_widget_asks_for_the_sampling_of_a_foreign_field_and_shows_the_valu
     np.save(tmp_path / "foreign.npy", make_field(seed=2, size_px=(48, 48)))
     assert widget.pixel_size.isEnabled() and widget.wavelength.isEnabled()  # editable for fields too
     _wait(qtbot, widget.load(str(tmp_path / "foreign.npy")))
-    assert not viewer.layers and any("pixel size" in m and "never guessed" in m for m in _errors(notifications))
+    assert not viewer.layers and any("pixel size" in m and "never guessed" in m for m in notifications.errors())
     widget.pixel_size.setValue(0.139)
     widget.wavelength.setValue(0.6328)
     _wait(qtbot, widget.load(str(tmp_path / "foreign.npy")))

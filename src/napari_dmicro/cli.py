@@ -183,31 +183,15 @@ def _simulate_one(args, model, source, target, image) -> None:
           f"to {target} in {elapsed:.2f} s")
 
 
-def _npz_keys(path) -> set[str]:
-    import numpy as np
-
-    if not str(path).lower().endswith(".npz"):
-        return set()
-    with np.load(path, allow_pickle=False) as npz:
-        return set(npz.files)
-
-
 def _import_hologram(args) -> tuple[object, dict, str]:
     from . import api
-    from .io.camera_images import read_camera_image
+    from .holography import read_hologram_files
 
-    keys = _npz_keys(args.input)
     try:
-        hologram = read_camera_image(args.input, key="data" if "data" in keys else None)
+        hologram, background, bg_name = read_hologram_files(args.input, args.background)
     except ValueError as exc:
         hint = "; for a complex field use --complex" if "complex" in str(exc) else ""
         raise CLIError(f"{exc}{hint}") from None
-    if args.background:
-        background, bg_name = read_camera_image(args.background), str(args.background)
-    elif "bg_data" in keys:  # qpimage's layout: hologram and reference in one file
-        background, bg_name = read_camera_image(args.input, key="bg_data"), f"{args.input}:bg_data"
-    else:
-        background, bg_name = None, None
     result = api.field_from_hologram(
         hologram, pixel_size_um=args.pixel_size_um, wavelength_um=args.wavelength_um, background=background,
         filter_name=args.filter, filter_size=args.filter_size, refocus_um=args.refocus_um,
@@ -222,7 +206,7 @@ def _import_hologram(args) -> tuple[object, dict, str]:
 def cmd_import(args) -> int:
     import numpy as np
 
-    from .io.camera_images import read_camera_image
+    from .holography import field_from_phase_amplitude_files
     from .io.fields import read_field, write_field
 
     check_outputs(args, [args.output], inputs=[args.input, args.background, args.amplitude])
@@ -233,11 +217,7 @@ def cmd_import(args) -> int:
     if args.mode == "hologram":
         field, attrs, note = _import_hologram(args)
     elif args.mode == "phase_amplitude":
-        phase = read_camera_image(args.input)
-        amplitude = read_camera_image(args.amplitude) if args.amplitude else np.ones_like(phase)
-        if amplitude.shape != phase.shape:
-            raise CLIError(f"the amplitude is {amplitude.shape}, the phase {phase.shape}: they must match")
-        field = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+        field = field_from_phase_amplitude_files(args.input, args.amplitude)
         attrs = {"source_kind": "phase and amplitude images", "source_amplitude": args.amplitude}
         note = f"phase image{' and amplitude ' + str(args.amplitude) if args.amplitude else ', amplitude 1'}"
     else:

@@ -228,6 +228,18 @@ def field_from_hologram(hologram, *, pixel_size_um: float | None, wavelength_um:
     return HologramField(field=out, phase_rad=phase.astype(np.float32), record=record)
 
 
+def field_from_phase_amplitude_files(phase_path, amplitude_path=None) -> np.ndarray:
+    """complex64 field amplitude·exp(i·phase) from a phase image (rad) and an optional amplitude image (1 if
+    none); the two must have the same shape."""
+    from .io.camera_images import read_camera_image
+
+    phase = read_camera_image(phase_path)
+    amplitude = read_camera_image(amplitude_path) if amplitude_path else np.ones_like(phase)
+    if amplitude.shape != phase.shape:
+        raise ValueError(f"the amplitude image is {amplitude.shape}, the phase {phase.shape}: they must match")
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
 def read_hologram_files(path, background=None) -> tuple[np.ndarray, np.ndarray | None, str | None]:
     """(hologram, reference hologram or None, where the reference came from) of a hologram file.
 

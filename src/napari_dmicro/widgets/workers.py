@@ -194,8 +194,7 @@ def import_task(req: ImportRequest, cancel: threading.Event | None = None):
     """Generator: status tuples, then returns ``(ImageData field, written store path or None)``; ``cancel``
     stops it between steps (:class:`TaskCancelled`)."""
     from .. import api
-    from ..holography import read_hologram_files
-    from ..io.camera_images import read_camera_image
+    from ..holography import field_from_phase_amplitude_files, read_hologram_files
     from ..io.fields import ImageData, read_field, write_field
 
     req.check()
@@ -213,11 +212,7 @@ def import_task(req: ImportRequest, cancel: threading.Event | None = None):
         attrs = {**result.record.to_attrs(), "hologram_background_file": bg_name}
     elif req.mode == "phase_amplitude":
         yield ("status", f"reading the phase image {name}")
-        phase = read_camera_image(req.path)
-        amplitude = read_camera_image(req.amplitude) if req.amplitude else np.ones_like(phase)
-        if amplitude.shape != phase.shape:
-            raise ValueError(f"the amplitude image is {amplitude.shape}, the phase {phase.shape}: they must match")
-        field = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+        field = field_from_phase_amplitude_files(req.path, req.amplitude)
         attrs = {"source_kind": "phase and amplitude images", "source_amplitude": req.amplitude}
     else:
         yield ("status", f"reading the complex array {name}")
