@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--reproduce", action="append", required=True, help="a command (repeat, in order)")
     parser.add_argument("--summary", default="", help="one line shown by `dmicro models`")
+    parser.add_argument("--data-description", default=DATA_DESCRIPTION,
+                        help="what the model was trained on (default: the 80 phantom fields of the first wave)")
     args = parser.parse_args(argv)
 
     from napari_dmicro.io.checkpoints import load_checkpoint, read_checkpoint_info, save_checkpoint
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     model, _ = load_checkpoint(source)
     card = dict(info.card)
     card["trained_with"] = card.pop("versions", None)  # save_checkpoint records the versions of this copy
-    card.update(name=args.name, summary=args.summary, reproduce=args.reproduce, data_description=DATA_DESCRIPTION)
+    card.update(name=args.name, summary=args.summary, reproduce=args.reproduce, data_description=args.data_description)
     card.setdefault("data", {}).pop("folder", None)  # a path on the machine that trained it
     out = PRETRAINED / f"{args.name}.safetensors"
     save_checkpoint(out, model, card)

@@ -139,12 +139,40 @@ def _lff_v2_preset(compression: int) -> TrainingPreset:
                                         "thick_weight": 5.0}))
 
 
+def _d2nn_v2_preset() -> TrainingPreset:
+    """The issue-10 recipe for the PhaseD2NN: layers start flat (all-pass: the camera sees the specimen
+    after ~24 µm of free space, a defocus that turns phase into intensity contrast, as in transport-of-
+    intensity imaging) instead of random diffusers; stage 1 trains the layers jointly with the dilated
+    decoder (L1 of the decoded phase) instead of Algorithm 1's "intensity ≈ φ/2π"; flat-field camera,
+    background-referenced targets and the invariance augmentations as lff-x64-v2."""
+    v1 = _d2nn_preset()
+    cpu = (
+        StageConfig(name="optics", steps=400, batch_size=4, lr=JOINT_DECODER_LR, optics_lr=0.01,
+                    optics_objective="joint", milestones=(0.7,), gamma=0.3, val_every=100, select_on="psnr"),
+        StageConfig(name="decoder", steps=1500, batch_size=16, lr=1e-3, milestones=(0.6, 0.85), gamma=0.3,
+                    loss="l1", val_every=250, select_on="psnr"),
+        StageConfig(name="end_to_end", steps=100, batch_size=4, lr=5e-5, optics_lr=1e-3, loss="l1_ssim",
+                    val_every=25, select_on="psnr"),
+    )
+    return TrainingPreset(
+        name="d2nn-x64-v2",
+        description="5-layer PhaseD2NN at x64 from flat layers, stage 1 joint with a dilated decoder (issue 10)",
+        encoder=EncoderConfig(optics=v1.encoder.optics,
+                              detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
+        cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
+        cpu_minutes=60, optics_init="all_pass",
+        data=v1.data.model_copy(update={"phase_reference": "background", "rotations": True,
+                                        "amplitude_scale": (0.25, 4.0), "phase_scale": (0.7, 1.4),
+                                        "thick_weight": 5.0}))
+
+
 PRESETS: dict[str, TrainingPreset] = {
     p.name: p for p in (_lff_preset(64, 45, 2400), _lff_preset(256, 20, 2400), _d2nn_preset(),
                         # the compression curve (x4, x16, x1024). The decoders are local, so x4 and x16
                         # train on 64² and 128² object crops: the camera window stays 32² as at x64.
                         _lff_preset(4, 20, 1200, patch_px=64), _lff_preset(16, 20, 1200, patch_px=128),
-                        _lff_preset(1024, 15, 2400), _lff_v2_preset(64), _lff_v2_preset(256))
+                        _lff_preset(1024, 15, 2400), _lff_v2_preset(64), _lff_v2_preset(256),
+                        _d2nn_v2_preset())
 }
 
 
