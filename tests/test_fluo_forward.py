@@ -107,6 +107,7 @@ def test_every_pattern_set_delivers_the_same_total_excitation_energy(binary):
 
 def test_sum_pooling_conserves_the_emitted_photons():
     enc = _encoder(n=3, d=8, k=2, ex=GAUSS_EX).eval()
+    assert float(enc.excitation_psf.sum()) == pytest.approx(1.0, abs=1e-6)
     x = _specimen((2, 48, 80))
     ex = enc.excitation().detach().numpy()  # (T, P, P)
     tiled = np.tile(ex, (1, 3, 5))[:, :48, :80]
@@ -116,6 +117,7 @@ def test_sum_pooling_conserves_the_emitted_photons():
     np.testing.assert_allclose(meas.sum(axis=(-2, -1)), emitted, rtol=1e-5)
     # with an emission PSF the photons are only moved: a specimen dark near the edges keeps its total
     enc_em = _encoder(n=3, d=8, k=2, ex=GAUSS_EX, em=GAUSS_EM).eval()
+    assert float(enc_em.emission_psf.sum()) == pytest.approx(1.0, abs=1e-6)
     x_in = torch.zeros(2, 48, 80)
     x_in[:, 8:40, 8:72] = x[:, 8:40, 8:72]
     emitted_in = (x_in.numpy()[:, None] * tiled[None]).sum(axis=(-2, -1))
@@ -179,6 +181,10 @@ def test_pattern_learning_is_on_by_default_and_can_be_frozen():
     before = enc.patterns(binary=True).clone()
     _learned(enc, steps=20)
     assert not torch.equal(enc.patterns(binary=True), before)
+    fourier = _encoder(param="fourier")
+    before = fourier.patterns(binary=True).clone()
+    _learned(fourier, steps=20)  # Adam on the complex spectrum
+    assert not torch.equal(fourier.patterns(binary=True), before)
     frozen = FluorescenceEncoder(FluorescenceEncoderConfig(patterns=PatternConfig(learnable=False),
                                                            detector={"bin_px": 4}))
     assert not frozen.illumination.logits.requires_grad
