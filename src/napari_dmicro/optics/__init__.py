@@ -1,7 +1,7 @@
 """Optical encoders as torch modules: free-space propagation, the 4f learnable Fourier filter, the
 PhaseD2NN and the camera. Complex64, batch first ``(B, rows, cols)``, device agnostic, no Qt."""
 
-from .detector import Detector, bin_mean, bin_sum
+from .detector import Detector, bin_mean, bin_sum, sample_counts
 from .diffractive import PhaseD2NN
 from .encoder import Encoder, build_optics
 from .fourier_filter import LearnableFourierFilter
@@ -18,4 +18,5 @@ __all__ = [
     "bin_sum",
     "build_optics",
     "propagate",
+    "sample_counts",
 ]

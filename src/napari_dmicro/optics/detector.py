@@ -50,6 +50,27 @@ def bin_mean(image: torch.Tensor, factor: int) -> torch.Tensor:
     return bin_sum(image, factor) / float(factor * factor)
 
 
+def sample_counts(expected: torch.Tensor, mode: NoiseMode, read_noise_e: float = 0.0,
+                  generator: torch.Generator | None = None, *, variance_floor: float = 0.0) -> torch.Tensor:
+    """Photo-electron counts of pixels whose expected count is ``expected`` (λ ≥ 0): shot noise plus
+    Gaussian read noise of standard deviation ``read_noise_e`` — the one noise rule of every modality.
+
+    ``"exact"``: Poisson(λ) + σ·N(0, 1) (torch.poisson, no gradient); ``"differentiable"``:
+    λ + sqrt(max(λ, floor))·z₁ + σ·z₂ (reparameterised: the same mean λ and variance λ + σ² for
+    λ ≥ ``variance_floor``; a floor > 0 keeps the gradient of the square root bounded where λ → 0);
+    ``"none"``: λ itself.
+    """
+    if mode == "none":
+        return expected
+    read = torch.randn(expected.shape, generator=generator, device=expected.device, dtype=expected.dtype)
+    if mode == "exact":
+        return torch.poisson(expected.detach(), generator=generator) + read_noise_e * read
+    if mode == "differentiable":
+        shot = torch.randn(expected.shape, generator=generator, device=expected.device, dtype=expected.dtype)
+        return expected + torch.sqrt(expected.clamp_min(variance_floor) + 1e-12) * shot + read_noise_e * read
+    raise ValueError(f"unknown noise mode '{mode}'; use 'none', 'exact' or 'differentiable'")
+
+
 class Detector(nn.Module):
     """Intensity camera with demagnification, photon scaling and Poisson + Gaussian read noise."""
 
@@ -89,14 +110,5 @@ class Detector(nn.Module):
         if mode == "none" or not cfg.noisy:
             return binned
         scale = self.photon_scale(binned, reference)
-        expected = binned.clamp_min(0) * scale
-        read = torch.randn(expected.shape, generator=generator, device=expected.device, dtype=expected.dtype)
-        if mode == "exact":
-            counts = torch.poisson(expected.detach(), generator=generator) + cfg.read_noise_e * read
-        elif mode == "differentiable":
-            shot = torch.randn(expected.shape, generator=generator, device=expected.device,
-                               dtype=expected.dtype)
-            counts = expected + torch.sqrt(expected + 1e-12) * shot + cfg.read_noise_e * read
-        else:
-            raise ValueError(f"unknown noise mode '{mode}'; use 'none', 'exact' or 'differentiable'")
+        counts = sample_counts(binned.clamp_min(0) * scale, mode, cfg.read_noise_e, generator)
         return counts / scale
