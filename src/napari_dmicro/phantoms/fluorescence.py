@@ -51,18 +51,18 @@ class FluorescencePhantomConfig(_Config):
     emission_wavelength_um: float = Field(FLUO_EMISSION_WAVELENGTH_UM, gt=0,
                                           description="emission wavelength recorded as metadata, µm")
     cover_fraction: Range = Field((0.03, 0.45), description="fraction of the field covered by nuclei")
-    diameter_um: Range = Field((11.5, 14.5), description="median equivalent diameter of a field's nuclei, µm")
-    diameter_spread: float = Field(0.13, ge=0, description="log-normal σ of a nucleus' diameter around the median")
+    diameter_um: Range = Field((11.0, 13.5), description="median equivalent diameter of a field's nuclei, µm")
+    diameter_spread: float = Field(0.1, ge=0, description="log-normal σ of a nucleus' diameter around the median")
     aspect: Range = Field((0.55, 0.95), description="minor/major axis ratio of an interphase nucleus")
     irregularity: float = Field(0.05, ge=0, le=0.3, description="relative amplitude of contour harmonics 2..5")
     cluster_fraction: Range = Field((0.05, 0.3), description="probability a nucleus is placed touching another")
-    brightness_spread: float = Field(0.3, ge=0, description="log-normal σ of nucleus brightness")
+    brightness_spread: float = Field(0.22, ge=0, description="log-normal σ of nucleus brightness")
     dome: float = Field(0.2, ge=0, le=0.9, description="relative intensity drop from centre to rim")
     texture_amplitude: Range = Field((0.08, 0.2), description="relative std of the chromatin texture")
     texture_um: float = Field(0.6, gt=0, description="correlation length of the chromatin texture, µm")
-    mitotic_fraction: Range = Field((0.0, 0.06), description="fraction of nuclei that are mitotic")
-    mitotic_brightness: Range = Field((2.0, 4.0), description="mitotic / interphase brightness")
-    blur_um: Range = Field((0.25, 0.45), description="σ of the Gaussian optical blur, µm")
+    mitotic_fraction: Range = Field((0.02, 0.08), description="fraction of nuclei that are mitotic")
+    mitotic_brightness: Range = Field((3.0, 5.0), description="mitotic / interphase brightness")
+    blur_um: Range = Field((0.35, 0.7), description="σ of the Gaussian optical blur, µm")
     background: Range = Field((0.35, 0.65), description="background level / median nucleus brightness")
     haze: Range = Field((0.05, 0.15), description="out-of-focus haze around nuclei / their brightness")
     haze_um: float = Field(4.0, gt=0, description="σ of the out-of-focus haze, µm")
@@ -102,7 +102,7 @@ FLUO_STYLES: dict[str, dict] = {
     "sparse": {"cover_fraction": (0.02, 0.08), "cluster_fraction": (0.0, 0.1)},
     "confluent": {"cover_fraction": (0.3, 0.5), "cluster_fraction": (0.3, 0.6)},
     "mixed": {},
-    "dsb": {"cover_fraction": (0.16, 0.24), "cluster_fraction": (0.05, 0.15)},
+    "dsb": {"cover_fraction": (0.16, 0.24), "cluster_fraction": (0.08, 0.2)},
 }
 
 
