@@ -48,7 +48,16 @@ def _summary(stats: list[dict], quadrant_counts: list[float] | None = None) -> d
         "touching_fraction_mean": float(np.mean([s["touching_fraction"] for s in stats])),
         "cover_fraction_mean": float(np.mean([s["cover_fraction"] for s in stats])),
         "nucleus_to_background_median": float(np.median([s["nucleus_to_background"] for s in stats])),
+        "pixels_below_0.2_fraction": _band(stats, 0.0, 0.2),
+        "pixels_0.4_to_0.9_fraction": _band(stats, 0.4, 0.9),
     }
+
+
+def _band(stats: list[dict], lo: float, hi: float) -> float:
+    """Mean fraction of a field's pixels with intensity / p99.9 in [lo, hi)."""
+    edges = stats[0]["hist_bins"]
+    inside = (edges[:-1] >= lo - 1e-9) & (edges[1:] <= hi + 1e-9)
+    return float(np.mean([np.sum(s["hist_density"][inside] * np.diff(edges)[inside]) for s in stats]))
 
 
 def _quadrant_counts(labels: np.ndarray) -> list[float]:
@@ -87,11 +96,12 @@ def main(argv=None) -> int:
     (RESULTS / "fluo_statistics.json").write_text(json.dumps(results, indent=2) + "\n")
     _figure(dsb, dsb_stats, fields, pooled, results)
     keys = ("area_px_median", "area_px_p10", "area_px_p90", "count_per_256_field_median", "touching_fraction_mean",
-            "cover_fraction_mean", "nucleus_to_background_median")
-    print(f"{'':28s}" + "".join(f"{k[:22]:>24s}" for k in keys))
+            "cover_fraction_mean", "nucleus_to_background_median", "pixels_below_0.2_fraction",
+            "pixels_0.4_to_0.9_fraction")
+    print(f"{'':18s}" + "".join(f"{k[:14]:>15s}" for k in keys))
     for name, r in results.items():
         if isinstance(r, dict):
-            print(f"{name:28s}" + "".join(f"{r[k]:24.3g}" for k in keys))
+            print(f"{name:18s}" + "".join(f"{r[k]:15.3g}" for k in keys))
     return 0
 
 
