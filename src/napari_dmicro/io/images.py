@@ -1,4 +1,5 @@
-"""What an image is in napari-dmicro: the kinds (QPM: field, measurement, phase, amplitude; fluorescence), their dtypes and channels, :class:`ImageData`, validation."""
+"""What an image is in napari-dmicro: the kinds (QPM: field, measurement, phase, amplitude; fluorescence),
+their dtypes and channels, :class:`ImageData`, validation."""
 
 from __future__ import annotations
 

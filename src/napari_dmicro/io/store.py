@@ -16,8 +16,9 @@ Root group attributes::
 
 Arrays: ``field`` (complex64), ``measurement``, ``phase`` (radians), ``amplitude`` or ``fluorescence``
 (float32), shape ``(rows, cols)``; a fluorescence store may also hold ``labels`` (int32 instance labels of
-the same shape, 0 = background: e.g. the nuclei of a generated field); chunks up to 1024², holding the exact data, every chunk written (so a missing chunk
-is detected on reading, :mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
+the same shape, 0 = background: e.g. the nuclei of a generated field); chunks up to 1024², holding the
+exact data, every chunk written (so a missing chunk is detected on reading,
+:mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
 (:mod:`~napari_dmicro.io.pyramid`). Everything is written blockwise with dask, into a temporary
 sibling that :func:`~napari_dmicro.io.atomic.atomic_output` moves onto the target when complete.
 """

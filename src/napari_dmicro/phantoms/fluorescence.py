@@ -392,4 +392,5 @@ def make_fluorescence_fields(count: int, seed: int, **kwargs):
 
 
 __all__ = ["FLUO_EMISSION_WAVELENGTH_UM", "FLUO_PIXEL_SIZE_UM", "FLUO_STYLES", "FluorescenceField",
-           "FluorescencePhantomConfig", "make_fluorescence_field", "make_fluorescence_fields", "nuclei_statistics", "touching_labels"]
+           "FluorescencePhantomConfig", "make_fluorescence_field", "make_fluorescence_fields", "nuclei_statistics",
+           "touching_labels"]
