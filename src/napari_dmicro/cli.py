@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   dmicro demo --out demo_output
   dmicro phantom --out fields/ --count 10 --size 789 --seed 1
+  dmicro phantom --modality fluorescence --out nuclei/ --count 10 --size 512 --seed 1
   dmicro import hologram.npz -o field.zarr --pixel-size-um 0.107 --wavelength-um 0.633 --background bg.npz
   dmicro simulate fields/phantom_0000.zarr -o meas.zarr --compression 64 --photons 10000 --read-noise 6
   dmicro info meas.zarr
@@ -66,9 +67,15 @@ def _progress(iterable, total: int, desc: str):
 
 
 def cmd_phantom(args) -> int:
+    if args.modality == "fluorescence":
+        return _fluorescence_phantoms(args)
     from .io.fields import write_field
     from .phantoms import PhantomConfig, make_fields
 
+    if args.style not in QPM_STYLES or args.pixel_size_um is not None:
+        raise CLIError(f"--style {args.style}{' and --pixel-size-um' if args.pixel_size_um is not None else ''} "
+                       f"are for --modality fluorescence; phase phantoms have styles {', '.join(QPM_STYLES)} "
+                       "and the paper's grid")
     config = PhantomConfig.style(args.style, size_px=args.size)
     out = output_folder(args.out)
     paths = check_outputs(args, [out / f"phantom_{k:04d}.zarr" for k in range(args.count)])  # all before any
@@ -80,6 +87,35 @@ def cmd_phantom(args) -> int:
                     **replace_rule(args))
     print(f"wrote {args.count} phantom field(s) of {args.size[0]}×{args.size[1]} px to {out}")
     return 0
+
+
+def _fluorescence_phantoms(args) -> int:
+    from .io.store import write_fluorescence
+    from .phantoms import FLUO_STYLES, FluorescencePhantomConfig, make_fluorescence_fields
+
+    style = "mixed" if args.style == "classic" else args.style  # classic is the phase default
+    if style not in FLUO_STYLES:
+        raise CLIError(f"--style {args.style} is a phase-phantom style; fluorescence styles: {', '.join(FLUO_STYLES)}")
+    overrides = {"size_px": args.size}
+    if args.pixel_size_um is not None:
+        overrides["pixel_size_um"] = args.pixel_size_um
+    config = FluorescencePhantomConfig.style(style, **overrides)
+    out = output_folder(args.out)
+    paths = check_outputs(args, [out / f"nuclei_{k:04d}.zarr" for k in range(args.count)])  # all before any
+    fields = make_fluorescence_fields(args.count, args.seed, config=config)
+    command = " ".join(["dmicro", *sys.argv[1:]])
+    for path, f in zip(paths, _progress(fields, args.count, "fields"), strict=True):
+        write_fluorescence(path, f.image, f.labels, pixel_size_um=config.pixel_size_um,
+                           emission_wavelength_um=config.emission_wavelength_um,
+                           attrs={**f.attrs(), "style": style, "n_nuclei": f.n_nuclei, "command": command},
+                           **replace_rule(args))
+    print(f"wrote {args.count} fluorescence field(s) of {args.size[0]}×{args.size[1]} px at "
+          f"{config.pixel_size_um:g} µm/px ({style}) to {out}")
+    return 0
+
+
+QPM_STYLES = ("classic", "realistic", "round", "dense")
+FLUO_STYLE_NAMES = ("sparse", "confluent", "mixed", "dsb")
 
 
 def _progress_callback(desc: str, unit: str):
@@ -516,16 +552,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="lff-x64-noisy", help="shipped model or checkpoint (lff-x64-noisy)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("phantom", help="generate synthetic HeLa-like cell fields as zarr",
-                       epilog="example:\n  dmicro phantom --out fields/ --count 10 --size 789 --seed 1",
+    p = sub.add_parser("phantom", help="generate synthetic cell fields (phase, or fluorescence nuclei) as zarr",
+                       epilog="examples:\n  dmicro phantom --out fields/ --count 10 --size 789 --seed 1\n"
+                              "  dmicro phantom --modality fluorescence --style mixed --out nuclei/ --count 100 "
+                              "--size 256 --seed 1",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--modality", choices=("phase", "fluorescence"), default="phase",
+                   help="phase: complex QPM fields (phantom_NNNN.zarr); fluorescence: stained nuclei with instance "
+                        "labels (nuclei_NNNN.zarr)")
     p.add_argument("--count", type=int, default=1, help="number of fields (1)")
     p.add_argument("--size", type=_parse_size, default=(789, 789), help="N or RxC pixels (789)")
     p.add_argument("--seed", type=int, default=0, help="seed; field k uses a seed derived from it")
-    p.add_argument("--style", choices=("classic", "realistic", "round", "dense"), default="classic",
-                   help="classic: HeLa-like spread cells (the shipped models' data); realistic: spread, round "
-                        "(HL60-like) and mixed fields, sparse to confluent, measured-like noise; round; dense")
+    p.add_argument("--style", choices=QPM_STYLES + FLUO_STYLE_NAMES, default="classic",
+                   help="phase: classic (HeLa-like spread cells, the shipped models' data), realistic (spread, round "
+                        "and mixed fields, sparse to confluent, measured-like noise), round, dense; fluorescence: "
+                        "sparse, confluent, mixed (sparse to confluent; the default), dsb (DSB2018-like density)")
+    p.add_argument("--pixel-size-um", type=float, default=None,
+                   help="fluorescence: specimen pixel size, µm (default 0.325: 20x objective, 6.5 µm camera pixel)")
     _add_overwrite_flags(p, "existing napari-dmicro outputs")
     p.set_defaults(func=cmd_phantom)
 

@@ -1,4 +1,5 @@
-"""Reading and writing complex fields, measurements and phase maps (zarr v3, OME-Zarr, npy/npz).
+"""Reading and writing complex fields, measurements, phase maps and fluorescence images (zarr v3, OME-Zarr,
+npy/npz, TIFF).
 
 The public names are importable from here and from :mod:`napari_dmicro.io.fields`.
 """
@@ -27,10 +28,13 @@ from .fields import (
     write_measurement,
     write_phase,
 )
+from .fluorescence import FluorescenceImage, load_fluorescence_tiff, read_fluorescence
+from .store import write_fluorescence
 from .targets import InputOverwriteError, check_not_input, check_replaceable, is_our_store, store_path
 
 __all__ = [
-    "ATTRS_KEY", "CHANNELS", "FORMAT_VERSION", "KINDS", "PYRAMID_MIN_SIZE", "FieldFormatError", "ImageData",
+    "ATTRS_KEY", "CHANNELS", "FORMAT_VERSION", "KINDS", "PYRAMID_MIN_SIZE", "FieldFormatError", "FluorescenceImage",
+    "ImageData", "load_fluorescence_tiff", "read_fluorescence", "write_fluorescence",
     "ImageKind", "InputOverwriteError", "MissingArrayError", "NotAZarrStoreError", "OutputBusyError", "UnitError",
     "atomic_output", "check_length_um", "check_not_input", "check_replaceable", "detect_format", "display_levels",
     "is_our_store", "open_pyramid", "read_field", "read_image", "read_measurement", "store_path",

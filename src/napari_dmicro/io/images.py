@@ -1,4 +1,5 @@
-"""What an image is in napari-dmicro: the four kinds, their dtypes and channels, :class:`ImageData`, validation."""
+"""What an image is in napari-dmicro: the kinds (QPM: field, measurement, phase, amplitude; fluorescence),
+their dtypes and channels, :class:`ImageData`, validation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from .errors import FieldFormatError
 
-ImageKind = Literal["field", "measurement", "phase", "amplitude"]
+ImageKind = Literal["field", "measurement", "phase", "amplitude", "fluorescence"]
 KINDS: tuple[str, ...] = get_args(ImageKind)
 
 #: Key of the namespaced attribute block in the root group of our stores.
@@ -27,6 +28,7 @@ DTYPES = {
     "measurement": np.dtype(np.float32),
     "phase": np.dtype(np.float32),
     "amplitude": np.dtype(np.float32),
+    "fluorescence": np.dtype(np.float32),
 }
 #: a stack's leading axis: time-lapse or positions (stored as ``stack_axis``; OME axis type)
 STACK_AXES = {"t": "time", "p": "position"}
@@ -44,6 +46,7 @@ CHANNELS = {
     "measurement": ("intensity",),
     "phase": ("phase",),
     "amplitude": ("amplitude",),
+    "fluorescence": ("intensity",),
 }
 
 

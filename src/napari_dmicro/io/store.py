@@ -4,18 +4,21 @@ Root group attributes::
 
     "napari_dmicro": {
         "format_version": 1,
-        "kind": "field" | "measurement" | "phase" | "amplitude",
+        "kind": "field" | "measurement" | "phase" | "amplitude" | "fluorescence",
+        "modality": "fluorescence"              (fluorescence stores only; QPM stores have no such key)
         "pixel_size_um": <pitch of THIS array's pixels, micrometres>,
-        "wavelength_um": <vacuum wavelength, micrometres>,
+        "wavelength_um": <vacuum wavelength, micrometres; of a fluorescence image: its emission wavelength>,
         "units": {"pixel_size": "micrometer", "wavelength": "micrometer", "phase": "rad", ...},
         "software": "napari-dmicro", "software_version": "<napari_dmicro.__version__>",
         ... provenance given by the caller (model, compression, photons, read_noise_e, seed, source, ...)
     },
     "ome": {"version": "0.5", "multiscales": [...], "omero": {...}}   (see :mod:`~napari_dmicro.io.ome`)
 
-Arrays: ``field`` (complex64), ``measurement``, ``phase`` (radians) or ``amplitude`` (float32), shape
-``(rows, cols)``, chunks up to 1024², holding the exact data, every chunk written (so a missing chunk
-is detected on reading, :mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
+Arrays: ``field`` (complex64), ``measurement``, ``phase`` (radians), ``amplitude`` or ``fluorescence``
+(float32), shape ``(rows, cols)``; a fluorescence store may also hold ``labels`` (int32 instance labels of
+the same shape, 0 = background: e.g. the nuclei of a generated field); chunks up to 1024², holding the
+exact data, every chunk written (so a missing chunk is detected on reading,
+:mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
 (:mod:`~napari_dmicro.io.pyramid`). Everything is written blockwise with dask, into a temporary
 sibling that :func:`~napari_dmicro.io.atomic.atomic_output` moves onto the target when complete.
 """
@@ -58,7 +61,11 @@ _DEFAULT_UNITS = {
     "measurement": {"measurement": "arbitrary (detector intensity)"},
     "phase": {},
     "amplitude": {"amplitude": "dimensionless"},
+    "fluorescence": {"fluorescence": "arbitrary (fluorophore density or emission intensity)",
+                     "labels": "instance id (0 = background)"},
 }
+#: the optional instance-label array of a fluorescence store
+LABELS = "labels"
 _RESERVED = ("format_version", "kind", "pixel_size_um", "wavelength_um")
 #: Every chunk is written, also those equal to the fill value, so that a hole is detectable.
 _ARRAY_CONFIG = {"write_empty_chunks": True}
@@ -120,6 +127,9 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
                 f"attrs[{other!r}] duplicates the pixel_size_um/wavelength_um arguments in another unit; "
                 "remove it (sampling is stored once, in micrometres)"
             )
+    if kind == "fluorescence" and user.get("modality", "fluorescence") != "fluorescence":
+        raise FieldFormatError(f"attrs['modality']={user['modality']!r}: a fluorescence image's modality is "
+                               "'fluorescence'; drop it from attrs")
     units = dict(_DEFAULT_UNITS[kind])
     units.update(FIXED_UNITS)
     if "units" in user:
@@ -130,6 +140,7 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
         "kind": kind,
         "pixel_size_um": float(pixel_size_um),
         "wavelength_um": float(wavelength_um),
+        **({"modality": "fluorescence"} if kind == "fluorescence" else {}),
         "units": units,
         "software": "napari-dmicro",
         "software_version": __version__,
@@ -193,6 +204,40 @@ def _store(sources, targets) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_labels(labels, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    if kind != "fluorescence":
+        raise FieldFormatError(f"labels are stored with fluorescence images only, not with a {kind}")
+    labels = np.asarray(labels)
+    if labels.shape != tuple(shape):
+        raise FieldFormatError(f"labels have shape {labels.shape} but the image has shape {tuple(shape)}; "
+                               "give one label image of the same (rows, cols)")
+    if labels.dtype.kind not in "iub":
+        raise FieldFormatError(f"labels must be integers (instance ids, 0 = background), got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int32).max):
+        raise FieldFormatError("labels must be ≥ 0 (0 = background) and fit int32")
+    return labels.astype(np.int32, copy=False)
+
+
+def _write_labels(tmp: Path, labels: np.ndarray) -> None:
+    root = zarr.open_group(str(tmp), mode="r+")
+    chunks = tuple(min(CHUNK, s) for s in labels.shape)
+    arr = root.create_array(LABELS, shape=labels.shape, dtype=np.int32, chunks=chunks, fill_value=0,
+                            dimension_names=("y", "x"), config=_ARRAY_CONFIG)
+    arr[...] = labels
+
+
+def read_labels(group, path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The ``labels`` array of a fluorescence store (int32, checked complete and of the image's shape), or None."""
+    if LABELS not in set(group.array_keys()):
+        return None
+    arr = group[LABELS]
+    if np.dtype(arr.dtype).kind not in "iu" or tuple(arr.shape) != tuple(shape):
+        raise FieldFormatError(f"{path}: the {LABELS!r} array ({arr.dtype}, {tuple(arr.shape)}) is not an integer "
+                               f"label image of the image's shape {tuple(shape)}")
+    check_complete(arr, path, f"{path} ({LABELS!r} array)", strict=True)
+    return np.asarray(arr[...]).astype(np.int32, copy=False)
+
+
 def write_store(tmp: Path, array, kind: str, pixel_size_um: float, block: dict, name: str) -> None:
     """Write the exact array, the display pyramid and the metadata of a new store at ``tmp`` (a 3-D array is a
     stack along ``block["stack_axis"]``: one plane per chunk, display levels (planes, c, y, x))."""
@@ -240,6 +285,7 @@ def write_image(
     overwrite: bool = False,
     overwrite_foreign: bool = False,
     stack_axis: str | None = None,
+    labels=None,
 ) -> Path:
     """Write a 2-D image of ``kind`` as a napari-dmicro zarr v3 / OME-Zarr 0.5 store (atomically).
 
@@ -251,7 +297,8 @@ def write_image(
     directories are created). Returns the absolute path written. An existing target is replaced only
     with ``overwrite=True`` and only if napari-dmicro wrote it; a foreign store or a regular file needs
     ``overwrite_foreign=True`` too; a directory that is not a zarr store is never replaced
-    (:class:`FileExistsError`). Raises :class:`FieldFormatError` for bad data, :class:`UnitError` for
+    (:class:`FileExistsError`). ``labels`` (fluorescence only): an integer instance-label image of the same
+    shape, stored as the ``labels`` array. Raises :class:`FieldFormatError` for bad data, :class:`UnitError` for
     bad sampling, :class:`~napari_dmicro.io.atomic.OutputBusyError` while another process writes it.
     """
     if kind not in KINDS:
@@ -272,10 +319,14 @@ def write_image(
         attrs["stack_axis"] = check_stack_axis(stack_axis)
     else:
         attrs.pop("stack_axis", None)
+    if labels is not None:
+        labels = _check_labels(labels, array.shape, kind)
     block = _build_block(kind, ps, wl, attrs)
     replace_rule = dict(overwrite=overwrite, overwrite_foreign=overwrite_foreign)
     with atomic_output(target, check_target=lambda t: check_replaceable(t, **replace_rule)) as tmp:
         write_store(tmp, array, kind, ps, block, name=target.stem)
+        if labels is not None:
+            _write_labels(tmp, labels)
     return target
 
 
@@ -301,6 +352,16 @@ def write_phase(path, phase_rad, *, pixel_size_um: float, wavelength_um: float, 
     """Write a real phase map in radians (float32)."""
     return write_image(path, phase_rad, kind="phase", pixel_size_um=pixel_size_um,
                        wavelength_um=wavelength_um, attrs=attrs, **replace_rule)
+
+
+def write_fluorescence(path, image, labels=None, *, pixel_size_um: float, emission_wavelength_um: float,
+                       attrs: Mapping | None = None, **replace_rule) -> Path:
+    """Write a 2-D fluorescence image (float32; ``modality: "fluorescence"``) with optional instance ``labels``.
+
+    ``pixel_size_um`` (the specimen pixel pitch) is mandatory; ``emission_wavelength_um`` is stored as
+    ``wavelength_um``. ``replace_rule``: ``overwrite`` / ``overwrite_foreign`` as for :func:`write_image`."""
+    return write_image(path, image, kind="fluorescence", pixel_size_um=pixel_size_um,
+                       wavelength_um=emission_wavelength_um, attrs=attrs, labels=labels, **replace_rule)
 
 
 def read_ours(group, path: Path, lazy: bool) -> ImageData:
@@ -355,4 +416,5 @@ def read_ours(group, path: Path, lazy: bool) -> ImageData:
     return ImageData(data, kind, ps, wl, attrs)
 
 
-__all__ = ["read_ours", "write_field", "write_image", "write_measurement", "write_phase", "write_store"]
+__all__ = ["LABELS", "read_labels", "read_ours", "write_field", "write_fluorescence", "write_image",
+           "write_measurement", "write_phase", "write_store"]

@@ -1,4 +1,7 @@
-"""Seeded synthetic complex optical fields of cells ("phantoms").
+"""Seeded synthetic complex optical fields of cells ("phantoms"), and fluorescence nuclei fields.
+
+Fluorescence (issue 12): :func:`make_fluorescence_field` — stained nuclei with instance labels at a stated
+pixel size (:mod:`.fluorescence`). The rest of this docstring is about the QPM phantoms.
 
 A phantom is a complex field ``amplitude · exp(i · phase)`` on the paper's object grid (789 × 789 px of
 0.3164 µm, i.e. a 250 µm field of view at λ/2 sampling of a 632.8 nm HeNe laser). The ``classic`` default
@@ -34,10 +37,24 @@ cell size, phase range and background.
 """
 
 from .config import PHASE_MAX_RAD, STYLES, PhantomConfig, phase_to_opd_um
+from .fluorescence import (
+    FLUO_STYLES,
+    FluorescenceField,
+    FluorescencePhantomConfig,
+    make_fluorescence_field,
+    make_fluorescence_fields,
+    nuclei_statistics,
+)
 from .generate import field_seed, make_field, make_fields, make_phase_amplitude
 from .statistics import PHASE_BIN_LABELS, field_statistics, specimen_statistics
 
 __all__ = [
+    "FLUO_STYLES",
+    "FluorescenceField",
+    "FluorescencePhantomConfig",
+    "make_fluorescence_field",
+    "make_fluorescence_fields",
+    "nuclei_statistics",
     "PHASE_MAX_RAD",
     "STYLES",
     "PhantomConfig",
