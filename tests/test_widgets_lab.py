@@ -161,3 +161,97 @@ def test_a_time_lapse_goes_through_simulate_and_reconstruct_as_3d_layers(make_na
     expected = api.reconstruct(api.simulate(stack, model), model)
     # rad: the layers rebuild the field up to its background phase (float32 rounding of exp(i·φ)), a few mrad
     np.testing.assert_allclose(phase.data, expected, atol=0.01)
+
+
+def _fit_zoom(viewer, layers=None) -> float:
+    """napari's zoom (screen px per µm) that fits ``layers`` (default: every layer) in one grid tile, 5 % margin."""
+    _, scene_size, _ = viewer._get_scene_parameters(layers=layers)
+    return float(viewer._get_2d_camera_zoom(scene_size, 0.95))
+
+
+def test_grid_tiles_are_sized_by_the_shown_layers_not_by_hidden_large_ones(make_napari_viewer, qtbot):
+    from napari_dmicro.widgets.compare import CompareWidget, grid_model
+
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    # a 126 µm camera image (as Simulate adds) left in the viewer; the 21 µm field phase and its reconstruction
+    camera = viewer.add_image(np.zeros((400, 400), np.float32), scale=(0.3164, 0.3164), name="camera image")
+    ref = viewer.add_image(rng.random((200, 210), np.float32), scale=(HL60_PIXEL_UM,) * 2, name="cell phase",
+                           metadata={"napari_dmicro": {"kind": "field", "component": "phase"}})
+    rec = viewer.add_image(rng.random((200, 210), np.float32), scale=(HL60_PIXEL_UM,) * 2, name="cell recon",
+                           metadata={"napari_dmicro": {"kind": "phase", "attrs": {"model": "m"}}})
+    widget = CompareWidget(viewer)
+    assert widget.ref_combo.current_layer() is ref and widget.reconstructions() == [rec]
+    widget.set_grid(True)
+    assert not camera.visible and grid_model(viewer).actual_shape(viewer.layers) == (1, 2)
+    shown_zoom, all_zoom = _fit_zoom(viewer, [ref, rec]), _fit_zoom(viewer)
+    assert shown_zoom > 5 * all_zoom  # 22.5 µm tiles against the hidden 126.6 µm camera image
+    assert viewer.scene.camera.zoom == pytest.approx(shown_zoom, rel=1e-6)
+    viewer.reset_view()  # Home / Ctrl+R: napari spans every layer, the hidden camera image too
+    assert viewer.scene.camera.zoom == pytest.approx(shown_zoom, rel=1e-6)  # was all_zoom: cells a fifth
+    viewer.fit_to_view()  # View ▸ Fit to view
+    assert viewer.scene.camera.zoom == pytest.approx(shown_zoom, rel=1e-6)
+    widget.set_grid(False)
+    assert camera.visible
+    viewer.reset_view()  # outside the grid napari's own fit of every layer again
+    assert viewer.scene.camera.zoom == pytest.approx(_fit_zoom(viewer), rel=1e-6)
+
+
+def test_measured_hologram_to_comparison_in_napari_at_0_107_um_throughout(make_napari_viewer, qtbot, realdata,
+                                                                          notifications):
+    """Issue 11's route in the widgets: Import (hologram) → Simulate (shipped lff-x64) → Reconstruct → Compare."""
+    from napari_dmicro.widgets.compare import CELL, CompareWidget, grid_model
+    from napari_dmicro.widgets.importer import ImportWidget
+    from napari_dmicro.widgets.reconstruct import ReconstructWidget
+    from napari_dmicro.widgets.simulate import SimulateWidget
+
+    def scale_um(layer):
+        return tuple(float(s) for s in layer.scale[-2:])
+
+    viewer = make_napari_viewer()
+    imp = ImportWidget(viewer)
+    imp.path_edit.setText(str(realdata / "qpimage_hl60_oah_hologram" / "hologram_cell.npz"))
+    imp.pixel_size.setValue(HL60_PIXEL_UM)
+    imp.wavelength.setValue(HL60_WAVELENGTH_UM)
+    _wait(qtbot, imp.run())
+    amp, field_phase = imp.last_layers
+    assert scale_um(amp) == pytest.approx((HL60_PIXEL_UM,) * 2) and scale_um(field_phase) == scale_um(amp)
+
+    sim = SimulateWidget(viewer)
+    assert sim.phase_combo.current_layer() is field_phase and sim.amp_combo.current_layer() is amp
+    assert sim.model_combo.currentText() == "lff-x64"  # a shipped trained model, not random optics
+    _wait(qtbot, sim.run())
+    meas = sim.last_layer
+    attrs = meas.metadata["napari_dmicro"]["attrs"]
+    # the field was resampled to the model's 0.3164 µm grid for the optics, and the record says so
+    assert attrs["source_pixel_size_um"] == pytest.approx(HL60_PIXEL_UM)
+    assert attrs["source_wavelength_um"] == pytest.approx(HL60_WAVELENGTH_UM)
+    assert list(attrs["source_field_shape"]) == [200, 210] and "0.107" in attrs["grid_adaptation"]
+    assert scale_um(meas) == pytest.approx((0.3164 * 8,) * 2, rel=1e-3)  # x64: 8×8 binned camera pixels
+
+    rec = ReconstructWidget(viewer)
+    assert rec.meas_combo.current_layer() is meas and rec.model_combo.currentText() == "lff-x64"  # as recorded
+    _wait(qtbot, rec.run())
+    recon = rec.last_layer
+    assert recon.data.shape == (200, 210) and scale_um(recon) == pytest.approx((HL60_PIXEL_UM,) * 2)
+    assert recon.metadata["napari_dmicro"]["wavelength_um"] == pytest.approx(HL60_WAVELENGTH_UM)
+
+    cmp_ = CompareWidget(viewer)
+    assert cmp_.ref_combo.current_layer() is field_phase  # the ground truth, not the newest reconstruction
+    assert cmp_.reconstructions() == [recon] and cmp_.region_combo.currentText() == CELL
+    _wait(qtbot, cmp_.compare())
+    full, cell = cmp_.results[recon.name], cmp_.region_results[recon.name]
+    assert all(math.isfinite(v) for v in (full.psnr_db, full.ssim, cell.psnr_db, cell.ssim))
+    assert cmp_.table.rowCount() == 1 and cmp_.table.item(0, 0).text() == recon.name
+    assert float(cmp_.table.item(0, 1).text()) == pytest.approx(full.psnr_db, abs=0.005)
+    assert float(cmp_.table.item(0, 3).text()) == pytest.approx(cell.psnr_db, abs=0.005)
+    assert cell.extra["region_pixels"] > 5000 and f"{cell.extra['region_pixels']} px" in cmp_.summary.text()
+    ssim_layer = cmp_.ssim_layers[recon.name]
+    assert ssim_layer.visible and scale_um(ssim_layer) == pytest.approx((HL60_PIXEL_UM,) * 2)
+
+    cmp_.set_grid(True)  # the 100 µm camera image stays in the viewer, hidden: tiles fit the 22 µm cell
+    tiles = [layer for layer in viewer.layers if layer.visible]
+    assert tiles == [field_phase, recon] and grid_model(viewer).actual_shape(viewer.layers) == (1, 2)
+    assert all(layer.name_overlay.visible for layer in tiles) and not meas.visible
+    assert viewer.scene.camera.zoom == pytest.approx(_fit_zoom(viewer, tiles), rel=1e-6)
+    assert notifications.errors() == []

@@ -7,7 +7,8 @@
 * one SSIM-map layer per reconstruction (``magma``, half transparent, same scale), at most one shown:
   the "SSIM overlay" choice toggles between them (they never stack);
 * "Side by side" shows the reference and the reconstructions in napari's grid mode, each tile labelled
-  with its layer's name;
+  with its layer's name and sized by the shown layers only (napari fits its view to every layer, hidden
+  ones too: a hidden 100 µm camera image would shrink 20 µm tiles to a fifth, also on Home / Ctrl+R);
 * line profiles (the paper's Fig. 4d): draw a line in a Shapes layer; the phase along it is plotted
   for the reference and each reconstruction, and follows the line as it is edited.
 """
@@ -86,6 +87,7 @@ class CompareWidget(QWidget):
         self.viewer = napari_viewer
         self._worker = None
         self._saved_visibility: dict | None = None
+        self._fitting = False
         self._shapes = None
         self.results: dict = {}  # layer name → EvaluationReport
         self.region_results: dict = {}  # layer name → EvaluationReport on the region (or None)
@@ -340,9 +342,11 @@ class CompareWidget(QWidget):
                     layer.name_overlay.visible = True
             grid_model(self.viewer).stride = 1
             grid_model(self.viewer).enabled = True
+            self.viewer.events.reset_view.connect(self._fit_shown)  # Home / Ctrl+R: still the shown layers
             self.viewer.reset_view(layers=shown)
             return
         else:
+            self.viewer.events.reset_view.disconnect(self._fit_shown)
             grid_model(self.viewer).enabled = False
             for name, visible in (self._saved_visibility or {}).items():
                 if name in self.viewer.layers:
@@ -350,6 +354,17 @@ class CompareWidget(QWidget):
                     self.viewer.layers[name].name_overlay.visible = False
             self._saved_visibility = None
         self.viewer.reset_view()
+
+    def _fit_shown(self, event=None) -> None:
+        """In the grid, refit napari's view (which spans every layer, hidden ones too) to the shown layers."""
+        shown = [layer for layer in self.viewer.layers if layer.visible]
+        if self._fitting or not shown or not grid_model(self.viewer).enabled:
+            return
+        self._fitting = True  # fit_to_view emits reset_view again
+        try:
+            self.viewer.fit_to_view(layers=shown)
+        finally:
+            self._fitting = False
 
     # ------------------------------------------------------------------ line profiles
     def add_profile_line(self):
