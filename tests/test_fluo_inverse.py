@@ -294,4 +294,4 @@ def test_tiny_training_of_the_refinement_beats_the_pinv_init():
         opt.step()
     trained_l1 = val_l1()
     assert math.isfinite(trained_l1)
-    assert trained_l1 < 0.7 * pinv_l1, (pinv_l1, trained_l1)
+    assert trained_l1 < 0.5 * pinv_l1, (pinv_l1, trained_l1)
