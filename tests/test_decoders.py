@@ -94,7 +94,8 @@ def test_registry_presets_valid_and_build():
     for name, up in itertools.product(DECODER_PRESETS, ALLOWED_UPSCALES):
         cfg = decoder_config(name, up)
         assert isinstance(cfg, DecoderConfig)
-        assert cfg.upscale == up and cfg.compression == up * up
+        # the fluorescence decoder's input has one channel per illumination pattern: compression d²/T
+        assert cfg.upscale == up and cfg.compression == up * up / cfg.in_chans ** (cfg.family == "locality")
         if cfg.family == "swinir":
             assert cfg.img_size == 256 // up
     for name in TINY:

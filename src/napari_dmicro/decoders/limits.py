@@ -14,7 +14,8 @@ import math
 #: Largest decoder, in parameters (float32: 4 bytes each, so 200 MB).
 MAX_DECODER_PARAMETERS = 50_000_000
 #: Field limits (``pydantic`` ``le=``) of :class:`~napari_dmicro.decoders.DecoderConfig`.
-MAX_CHANNELS = 16
+#: also the number of fluorescence illumination patterns T (1..64)
+MAX_CHANNELS = 64
 MAX_EMBED_DIM = 1024
 MAX_HEADS = 64
 MAX_SWIN_GROUPS = 16
@@ -26,6 +27,7 @@ MAX_WIDTH = 1024
 MAX_BLOCKS = 128
 MAX_NUM_FEAT = 512
 MAX_DILATION = 64
+MAX_PERIOD_BINS = 16
 
 
 Shapes = dict[str, tuple[int, ...]]
@@ -80,6 +82,19 @@ def _dilated_decoder(c) -> Shapes:
             | _conv("refine.0", out, c.refine_width) | _conv("refine.2", c.refine_width, out))
 
 
+def _locality_decoder(c) -> Shapes:
+    k, d, out, w = c.period_bins, c.upscale, c.out_chans, c.width
+    s = min(c.refine_unshuffle, d)
+    shapes = {"upsampler.weight": (k, k, out * d * d, c.in_chans), "upsampler.bias": (k, k, out * d * d)}
+    shapes |= _conv("head.1", out * s * s, w)
+    for i in range(len(c.dilations)):
+        shapes |= _conv(f"body.{i}.conv1", w, w) | _conv(f"body.{i}.conv2", w, w)
+    shapes |= _conv("tail.0", w, out * s * s)
+    if c.seg_head:
+        shapes |= _conv("seg.0", w, w) | _conv("seg.2", w, 2 * s * s)
+    return shapes
+
+
 def _swinir(c) -> Shapes:
     e, u, out = c.embed_dim, c.upscale, c.out_chans
     hidden = int(e * c.mlp_ratio)
@@ -105,6 +120,8 @@ def decoder_tensor_shapes(config) -> Shapes:
     numbers alone (nothing is built)."""
     if config.family == "dilated":
         return _dilated_decoder(config)
+    if config.family == "locality":
+        return _locality_decoder(config)
     return _conv_decoder(config) if config.family == "conv" else _swinir(config)
 
 

@@ -4,6 +4,9 @@ generator loss = 1 * L1(pred, target) + 1 * perceptual(pred, target) + 0.1 * GAN
 
 The parts live in their own modules: :mod:`.perceptual` (with :mod:`.vgg19` and the weights file
 reader :mod:`.vgg_weights`) and :mod:`.gan` (discriminator and GAN losses).
+
+Segmentation (fluorescence, task-aware): :class:`SegmentationLoss` = Dice + BCE on the logits of the
+segmentation head against :func:`segmentation_targets` of an instance label image (foreground, boundary).
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .gan import GANLoss, UNetDiscriminatorSN, discriminator_loss, generator_adversarial_loss
 from .perceptual import PerceptualLoss
 
-__all__ = ["Stage2Loss", "UNetDiscriminatorSN", "discriminator_loss"]
+__all__ = ["Stage2Loss", "UNetDiscriminatorSN", "discriminator_loss", "SegmentationLoss", "soft_dice_loss",
+           "segmentation_targets"]
 
 
 class Stage2Loss(nn.Module):
@@ -95,3 +101,52 @@ class Stage2Loss(nn.Module):
         if self.discriminator is None:
             raise RuntimeError("Stage2Loss has no discriminator (adversarial_weight is 0 and none was given)")
         return discriminator_loss(self.discriminator, real, fake, self.gan_loss)
+
+
+def soft_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
+    """1 − soft Dice of sigmoid(logits) and a {0, 1} target, per image and channel, averaged.
+
+    ``eps`` (in pixels) keeps an empty target with an empty prediction at a loss of 0."""
+    if logits.shape != target.shape or logits.ndim != 4:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must both be (B, C, H, W)")
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum(dim=(2, 3))
+    sums = prob.sum(dim=(2, 3)) + target.sum(dim=(2, 3))
+    return (1 - (2 * inter + eps) / (sums + eps)).mean()
+
+
+class SegmentationLoss(nn.Module):
+    """dice_weight · soft Dice loss + bce_weight · binary cross-entropy (with logits), over every channel
+    of (B, C, H, W) logits against {0, 1} targets (the segmentation head's foreground and boundary).
+    ``forward`` returns ``(total, terms)`` with the unweighted ``"dice"``, ``"bce"`` and the ``"total"``."""
+
+    def __init__(self, dice_weight: float = 1.0, bce_weight: float = 1.0):
+        super().__init__()
+        for name, w in (("dice_weight", dice_weight), ("bce_weight", bce_weight)):
+            if not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0; got {w}")
+        if dice_weight == 0 and bce_weight == 0:
+            raise ValueError("dice_weight and bce_weight are both 0: the loss would be constant")
+        self.dice_weight, self.bce_weight = float(dice_weight), float(bce_weight)
+
+    def forward(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
+        l_dice = soft_dice_loss(logits, target)
+        l_bce = F.binary_cross_entropy_with_logits(logits, target)
+        total = self.dice_weight * l_dice + self.bce_weight * l_bce
+        return total, {"dice": float(l_dice.detach()), "bce": float(l_bce.detach()), "total": float(total.detach())}
+
+
+def segmentation_targets(labels) -> Tensor:
+    """Instance labels (H, W) or (B, H, W) → float32 targets (B, 2, H, W): foreground (label > 0) and
+    boundary (pixels of an instance that touch another label or the background: the inner boundary, so
+    touching nuclei are separated by two boundary pixels)."""
+    from skimage.segmentation import find_boundaries
+
+    arr = np.asarray(labels.detach().cpu() if isinstance(labels, Tensor) else labels)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.dtype.kind not in "iu":
+        raise ValueError(f"expected integer instance labels (H, W) or (B, H, W); got {arr.dtype} {arr.shape}")
+    fg = arr > 0
+    boundary = np.stack([find_boundaries(a, mode="inner") for a in arr]) & fg
+    return torch.from_numpy(np.stack([fg, boundary], axis=1).astype(np.float32))
