@@ -115,3 +115,26 @@ def test_report_states_each_issue_10_target_met_or_missed_by_how_much(monkeypatc
     assert "met for P = 1…6" in ok
     table = "\n".join(report_honest.thick_section({"lff-x64": _record([1.0, 1.2])}))
     assert "1.20 ✗" in table and (tmp_path / "bench_thick_core.png").exists()
+
+
+def test_report_scores_a_model_on_the_held_out_realistic_fields_when_it_has_them(monkeypatch, tmp_path):
+    import report_honest
+    import report_models
+
+    monkeypatch.setattr(report_models, "IMAGES", tmp_path)
+    band = [{"band_rad": [lo, hi], "pixels": 100, "rms_rad": rms, "bias_rad": 0.0}
+            for (lo, hi), rms in zip([(0, 1), (1, 2), (2, 3), (3, 4), (4, 6.2832)], [0.1, 0.2, 0.3, 0.4, 0.45],
+                                     strict=True)]
+    held = {"fields": 16, "bands": band, "patch_psnr_db": 25.0, "patch_ssim": 0.8, "full_psnr_db": 24.0,
+            "full_ssim": 0.8, "per_field": []}
+    record = _record([1.0, 5.8]) | {"heldout": {"real-test": held, "all": held},
+                                    "gain": {"model": {"full_psnr_db": 24.0, "patch_psnr_db": 25.0},
+                                             "baseline": {"full_psnr_db": 14.0, "patch_psnr_db": 15.0}},
+                                    "command": "bench"}
+    lines = "\n".join(report_honest.targets_section({"lff-x64": record}))
+    # 4–2π band at 0.45 rad meets < 0.5; patch 25.0 dB misses 30.0 by 5.00; the gain +10.00 dB meets ≥ 8
+    assert "rms error at 4–2π rad (held-out realistic fields): 0.45 rad (met" in lines
+    assert "offset-aligned held-out realistic fields: patch 25.00 dB (**missed by 5.00 dB**)" in lines
+    assert "+10.00 dB patch (met" in lines
+    table = "\n".join(report_honest.bands_section({"lff-x64": record}))
+    assert "| lff-x64 | noise free | real-test (16) | 0.10 | 0.20 | 0.30 | 0.40 | 0.45 |" in table

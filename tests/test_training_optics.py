@@ -141,3 +141,12 @@ def test_optics_gradient_smoothing_spreads_a_bins_evidence_to_its_neighbours_and
     assert float(g[128, 102]) / float(g[128, 100]) == pytest.approx(float(torch.exp(torch.tensor(-0.5))), rel=0.02)
     with pytest.raises(ValueError, match="stages 1 and 3"):
         StageConfig(name="decoder", steps=1, batch_size=1, lr=1e-3, optics_grad_smoothing_px=2)
+
+
+def test_the_d2nn_v2_recipe_starts_from_flat_layers_and_trains_them_jointly():
+    cfg = train_config("d2nn-x64-v2")
+    assert cfg.optics_init == "all_pass" and cfg.system.encoder.detector.flat_field
+    assert cfg.stages[0].optics_objective == "joint" and not cfg.stages[0].progressive_layers
+    model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
+    phases = [p for n, p in model.encoder.optics.named_parameters() if "power" not in n]
+    assert phases and all(float(p.detach().abs().max()) == 0.0 for p in phases)  # flat: free space only
