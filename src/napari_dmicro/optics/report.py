@@ -45,7 +45,8 @@ def optics_movement(model, init_model) -> dict:
     Keys: ``phase_corr`` (Pearson correlation of the phase masks), ``mean_abs_dphase_rad`` (wrapped),
     ``amplitude_corr`` and ``mean_abs_damplitude`` (when amplitudes are learned); the Fourier filter
     restricts all of these to its pupil and adds ``mean_abs_dphase_above_na_rad`` (NA > 0.25); the
-    PhaseD2NN adds ``layer_phase_corr`` (one per layer).
+    PhaseD2NN adds ``layer_phase_corr`` and ``layer_mean_abs_dphase_rad`` (one per layer; a correlation with a
+    flat, all-pass start is undefined: NaN).
     """
     new, old = _optics(model), _optics(init_model)
     if type(new) is not type(old) or new.phase_rad.shape != old.phase_rad.shape:
@@ -69,6 +70,7 @@ def optics_movement(model, init_model) -> dict:
         out["mean_abs_damplitude"] = float((a_new - a_old)[select].abs().mean())
     if new.phase_rad.ndim == 3:
         out["layer_phase_corr"] = [_corr(p, q) for p, q in zip(new.phase_rad, old.phase_rad, strict=True)]
+        out["layer_mean_abs_dphase_rad"] = [float(d.abs().mean()) for d in dphase]
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 PRETRAINED_DIR = Path(__file__).parent
@@ -62,8 +63,11 @@ def describe_optics(report: dict) -> list[str]:
         moved += f" ({report['mean_abs_dphase_above_na_rad']:.2f} rad above NA 0.25)"
     if "mean_abs_damplitude" in report:
         moved += f", mean |Δamplitude| {report['mean_abs_damplitude']:.3f}"
-    if report.get("layer_phase_corr"):
+    if report.get("layer_phase_corr") and all(math.isfinite(c) for c in report["layer_phase_corr"]):
         moved += ", per layer " + "/".join(f"{c:.2f}" for c in report["layer_phase_corr"])
+    elif report.get("layer_mean_abs_dphase_rad"):  # from flat layers: a correlation is undefined
+        moved += ", per layer mean |Δphase| " + "/".join(f"{d:.2f}" for d in report["layer_mean_abs_dphase_rad"]) \
+            + " rad"
     light = (f"light throughput: {100 * report['throughput_blank']:.0f} % of a blank field's energy reaches "
              f"the camera, {100 * report['throughput_cells']:.0f} % of a phantom cell field's")
     return [moved, light]
