@@ -147,3 +147,25 @@ def test_cli_trains_a_fluorescence_preset_with_frozen_hadamard_patterns(tmp_path
     binary = model.encoder.illumination.transmission(True)
     assert torch.equal(binary, torch.from_numpy(hadamard_patterns(16, 4)))  # frozen: the designed set
     assert info.card["optics_report"]["mirrors_flipped_fraction"] == 0.0
+
+
+def test_an_interrupted_run_resumes_to_the_same_patterns_and_decoder(fluo_fields, tmp_path):
+    import threading
+
+    from napari_dmicro.training import Trainer
+
+    torch.set_num_threads(1)
+    config = _tiny_config()
+    config = config.model_copy(update={"stages": (config.stages[0].model_copy(update={"steps": 24,
+                                                                                      "val_every": 12}),)})
+    list(Trainer(config, fluo_fields, tmp_path / "whole").run())
+    cancel = threading.Event()
+    for event in Trainer(config, fluo_fields, tmp_path / "parts", cancel=cancel).run():
+        if event.kind == "step" and event.step == 9:
+            cancel.set()
+    events = list(Trainer(config, fluo_fields, tmp_path / "parts", resume=True).run())
+    assert events[-1].kind == "done"
+    whole, _ = load_checkpoint(tmp_path / "whole" / "model.safetensors")
+    parts, _ = load_checkpoint(tmp_path / "parts" / "model.safetensors")
+    for key, value in whole.state_dict().items():
+        assert torch.allclose(parts.state_dict()[key], value, atol=1e-5), key
