@@ -130,6 +130,28 @@ def field_sampling(field, pixel_size_um, wavelength_um):
     return field.data, values[0], values[1]
 
 
+def _is_fluorescence(model) -> bool:
+    """A fluorescence model (a loaded one, or a name / checkpoint path whose configuration says so)."""
+    if isinstance(model, (str, os.PathLike)):
+        from .io.checkpoints import read_checkpoint_info
+        from .pretrained import resolve_model
+
+        return getattr(read_checkpoint_info(resolve_model(model)).config, "modality", "qpm") == "fluorescence"
+    return getattr(model, "modality", "qpm") == "fluorescence"
+
+
+def segment(meas, model, *, device: str = "cpu", min_size_px: int = 0) -> np.ndarray:
+    """Instance labels (int32, 0 = background) of a fluorescence measurement on the input image's grid, from a
+    task-aware model's segmentation head (a clear error for a model without one)."""
+    from .inference.fluorescence import segment_fluorescence
+
+    model = _as_model(model, device, need_decoder=True)
+    if not _is_fluorescence(model):
+        raise TypeError(f"dm.segment needs a task-aware fluorescence model; "
+                        f"{getattr(model, 'name', None) or 'this model'} is a phase model")
+    return segment_fluorescence(meas, model, device=resolve_device(device), min_size_px=min_size_px)
+
+
 def _as_model(model, device: str, *, need_decoder: bool = False):
     """A model object from a model, a shipped model name or a checkpoint path."""
     if isinstance(model, (str, os.PathLike)):
@@ -147,6 +169,13 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
              device: str = "cpu", progress=None, *, pixel_size_um: float | None = None,
              wavelength_um: float | None = None, stack_axis: str = "t", out=None):
     """Camera image of ``field`` through the model's optics; ``photons=None`` means noise free.
+
+    A fluorescence model (``model.modality == "fluorescence"``) takes a real 2-D fluorescence image instead
+    (an array, a store read with ``read_fluorescence`` or ``read_image``, its pixel size from the metadata or
+    ``pixel_size_um``, refused when it is not the model's) and returns a
+    :class:`~napari_dmicro.inference.fluorescence.FluorescenceMeasurement` (T, h, w) with its metadata;
+    ``photons`` is then the photons per specimen pixel of density 1 under one full pattern
+    (:mod:`napari_dmicro.inference.fluorescence`).
 
     ``model``: a loaded or untrained model, or a shipped model name / checkpoint path (loaded).
     ``field``: a 2-D complex array (numpy/dask/zarr), or an :class:`~napari_dmicro.io.ImageData` from
@@ -167,8 +196,15 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
     from .inference.simulate import simulate_full_field
     from .model_grid import plan_grid, to_model_grid
 
-    field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     model = _as_model(model, device)
+    if _is_fluorescence(model):
+        from .inference.fluorescence import simulate_fluorescence
+
+        if wavelength_um is not None or out is not None:
+            raise ValueError("a fluorescence model simulates one 2-D image (no wavelength_um or out=)")
+        return simulate_fluorescence(field, model, photons=photons, read_noise=read_noise, seed=seed,
+                                     pixel_size_um=pixel_size_um, device=resolve_device(device))
+    field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     if not hasattr(field, "shape"):
         field = np.asarray(field)
     if len(field.shape) == 3:
@@ -240,6 +276,10 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
                 out=None, client=None) -> np.ndarray:
     """Phase in radians (float32) from a camera image, on the field's own grid.
 
+    Fluorescence (a :class:`~napari_dmicro.inference.fluorescence.FluorescenceMeasurement` or a fluorescence
+    model): the image normalised to [0, 1] on the input image's grid, decoded in tiles with a halo of the
+    decoder's receptive field (:func:`~napari_dmicro.inference.fluorescence.reconstruct_fluorescence`).
+
     ``meas``: a :class:`Measurement` (from :func:`simulate` or a store), or a bare 2-D real camera image
     (numpy/dask/zarr) with an optional ``record``. The output has the record's field shape (or
     ``shape``), else the camera shape × binning. A measurement of a field that :func:`simulate` brought
@@ -259,6 +299,13 @@ def reconstruct(meas, model, *, record: AcquisitionRecord | None = None, overlap
     reconstructed plane by plane (lazy inputs read one plane at a time) into a (planes, Y, X) phase stack.
     """
 
+    from .inference.fluorescence import FluorescenceMeasurement
+
+    if isinstance(meas, FluorescenceMeasurement) or _is_fluorescence(model):
+        from .inference.fluorescence import reconstruct_fluorescence
+
+        return reconstruct_fluorescence(meas, _as_model(model, device, need_decoder=True),
+                                        device=resolve_device(device))
     if isinstance(meas, MeasurementStack) or (not isinstance(meas, Measurement)
                                               and len(getattr(meas, "shape", np.shape(meas))) == 3):
         return _reconstruct_stack(meas, model, record=record, overlap=overlap, device=device, shape=shape,

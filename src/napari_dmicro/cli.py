@@ -644,10 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photons", type=float, default=None, help="noise-aware training: max photon count")
     p.add_argument("--read-noise", type=float, default=0.0, help="noise-aware training: read noise σ (e-)")
     p.add_argument("--freeze-optics", action="store_true",
-                   help="stage 3 (and a joint stage 1) keep the optics fixed (a designed or built microscope)")
-    p.add_argument("--optics-init", choices=("random", "all_pass", "zernike", "knife_edge", "dpc"), default=None,
+                   help="stage 3 (and a joint stage 1) keep the optics fixed (a designed or built microscope); "
+                        "fluorescence: the patterns stay as initialised (trained and evaluated binary)")
+    p.add_argument("--optics-init", choices=("random", "all_pass", "zernike", "knife_edge", "dpc", "hadamard",
+                                             "uniform"), default=None,
                    help="how the optics start without --init: the paper's random masks or a designed Fourier "
-                        "filter (LFF; default: the preset's)")
+                        "filter (LFF; default: the preset's); fluorescence: random, hadamard or uniform patterns "
+                        "(with --freeze-optics: the designed baselines at equal decoder budget)")
     p.add_argument("--stage1-objective", choices=("phase_intensity", "joint"), default=None,
                    help="stage 1: intensity read as φ/2π (the paper) or optics trained jointly with the decoder "
                         "(default: the preset's)")

@@ -35,18 +35,40 @@ def optics_shapes(optics_config) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in _optics_skeleton(optics_config).state_dict().items()}
 
 
+def _is_fluorescence(config) -> bool:
+    return getattr(config, "modality", "qpm") == "fluorescence"
+
+
+def _fluorescence_skeleton(encoder_config) -> torch.nn.Module:
+    """The fluorescence encoder on the meta device (its PSF buffers are built from the configuration)."""
+    from ..fluorescence import FluorescenceEncoder
+
+    with torch.device("meta"):
+        return FluorescenceEncoder(encoder_config)
+
+
+def _encoder_skeleton(config) -> torch.nn.Module:
+    if _is_fluorescence(config):
+        return _fluorescence_skeleton(config.encoder)
+    return _optics_skeleton(config.encoder.optics)
+
+
 def expected_shapes(config) -> dict[str, tuple[int, ...]]:
-    """Name → shape of every tensor in the state dict of ``Microscope(config)``, nothing allocated."""
+    """Name → shape of every tensor in the state dict of the model of ``config``, nothing allocated."""
     from ..system import Microscope
 
+    if _is_fluorescence(config):
+        encoder = {f"encoder.{k}": tuple(v.shape) for k, v in _fluorescence_skeleton(config.encoder)
+                   .state_dict().items()}
+    else:
+        encoder = {f"encoder.optics.{k}": v for k, v in optics_shapes(config.encoder.optics).items()}
     return ({name: () for name in Microscope.OPTIONAL_BUFFERS}  # scalars: the decoder's input normalisation
-            | {f"encoder.optics.{k}": v for k, v in optics_shapes(config.encoder.optics).items()}
-            | {f"decoder.{k}": v for k, v in decoder_tensor_shapes(config.decoder).items()})
+            | encoder | {f"decoder.{k}": v for k, v in decoder_tensor_shapes(config.decoder).items()})
 
 
 def check_model_size(config, path, error: type[Exception]) -> None:
     """Refuse a model whose parameters and buffers would take more than :data:`MAX_MODEL_BYTES`."""
-    optics = _optics_skeleton(config.encoder.optics)
+    optics = _encoder_skeleton(config)
     size = sum(t.numel() * t.element_size() for t in [*optics.parameters(), *optics.buffers()])
     size += 4 * sum(math.prod(s) for s in decoder_tensor_shapes(config.decoder).values())  # float32
     if size > MAX_MODEL_BYTES:

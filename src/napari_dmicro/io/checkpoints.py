@@ -1,9 +1,11 @@
 """Checkpoints: one safetensors file = weights + JSON (configs, model card, versions). Never pickle.
 
 Layout of a ``*.safetensors`` checkpoint written by this tool:
-- tensors: the ``Microscope`` state dict (``encoder.*``, ``decoder.*``), float32, CPU;
+- tensors: the model's state dict (``encoder.*``, ``decoder.*``), float32, CPU: a QPM ``Microscope`` or a
+  ``FluorescenceMicroscope``;
 - header metadata (strings): ``format`` = "napari-dmicro-checkpoint", ``format_version``,
-  ``config`` (``SystemConfig`` JSON) and ``card`` (JSON: training command, data fingerprint, metrics,
+  ``config`` (``SystemConfig`` or ``FluorescenceSystemConfig`` JSON, told apart by the encoder's ``kind``)
+  and ``card`` (JSON: training command, data fingerprint, metrics,
   package and torch versions, …).
 
 Training state (optimiser moments, step counters) lives in a separate safetensors file written by
@@ -38,7 +40,7 @@ class CheckpointError(ValueError):
 @dataclass
 class CheckpointInfo:
     path: Path
-    config: Any  # SystemConfig
+    config: Any  # SystemConfig | FluorescenceSystemConfig
     card: dict = field(default_factory=dict)
 
 
@@ -101,12 +103,12 @@ def read_checkpoint_info(path) -> CheckpointInfo:
 
 
 def _checkpoint_info(header: SafetensorsHeader) -> CheckpointInfo:
-    from ..system import SystemConfig
+    from ..system import system_config_from_json
 
     path = header.path
     meta = _metadata(header, FORMAT)
     try:
-        config = SystemConfig.model_validate_json(meta.get("config") or "")
+        config = system_config_from_json(meta.get("config") or "")
     except ValueError as exc:  # pydantic's ValidationError: the message names the field and its limit
         raise CheckpointError(f"{path}: its configuration is invalid: {exc}") from None
     try:
@@ -117,18 +119,18 @@ def _checkpoint_info(header: SafetensorsHeader) -> CheckpointInfo:
 
 
 def load_checkpoint(path, device: str | torch.device = "cpu"):
-    """Load a ``Microscope`` onto ``device`` (any device; weights are stored on the CPU)."""
+    """Load a ``Microscope`` or ``FluorescenceMicroscope`` onto ``device`` (weights are stored on the CPU)."""
     from safetensors.torch import load_file
 
     from ..device import resolve_device
-    from ..system import Microscope
+    from ..system import build_system
 
     header = read_header(path)
     info = _checkpoint_info(header)
     dev = resolve_device(device)
     check_model_size(info.config, path, CheckpointError)  # the file is judged before anything is allocated
     check_tensor_shapes(header, info.config, CheckpointError)
-    model = Microscope(info.config, init="all_pass")
+    model = build_system(info.config, init="all_pass")
     model.load_state_dict(load_file(str(path), device="cpu"), strict=False)
     return model.to(dev).eval(), info
 
@@ -136,6 +138,11 @@ def load_checkpoint(path, device: str | torch.device = "cpu"):
 def check_compatible(info: CheckpointInfo, encoder_config, *, what: str = "this run") -> None:
     """Refuse a checkpoint whose optics or compression differ from ``encoder_config``."""
     have = info.config.encoder
+    have_kind = getattr(have, "kind", None) or have.optics.kind
+    want_kind = getattr(encoder_config, "kind", None) or encoder_config.optics.kind
+    if "fluorescence" in (have_kind, want_kind):
+        _check_fluorescence_compatible(info, have, encoder_config, what)
+        return
     problems = []
     if have.optics.kind != encoder_config.optics.kind:
         problems.append(f"optics {have.optics.kind} vs {encoder_config.optics.kind}")
@@ -152,6 +159,22 @@ def check_compatible(info: CheckpointInfo, encoder_config, *, what: str = "this 
         raise CheckpointError(
             f"checkpoint {info.path} does not fit {what}: " + "; ".join(problems)
             + ". Pick a checkpoint or preset with the same optics and compression")
+
+
+def _check_fluorescence_compatible(info: CheckpointInfo, have, want, what: str) -> None:
+    kinds = [getattr(c, "kind", None) or c.optics.kind for c in (have, want)]
+    if kinds[0] != kinds[1]:
+        raise CheckpointError(f"checkpoint {info.path} is a {kinds[0]} microscope but {what} needs {kinds[1]}; "
+                              "pick a checkpoint of the same modality")
+    checks = {"patterns T": (have.patterns.n_patterns, want.patterns.n_patterns),
+              "period_bins": (have.patterns.period_bins, want.patterns.period_bins),
+              "bin_px": (have.detector.bin_px, want.detector.bin_px),
+              "pixel_size_um": (have.pixel_size_um, want.pixel_size_um),
+              "parametrisation": (have.patterns.parametrisation, want.patterns.parametrisation)}
+    problems = [f"{name} {a} vs {b}" for name, (a, b) in checks.items() if a != b]
+    if problems:
+        raise CheckpointError(f"checkpoint {info.path} does not fit {what}: " + "; ".join(problems)
+                              + ". Pick a checkpoint or preset with the same patterns, bin and pixel size")
 
 
 # ---- training state: optimiser moments and progress ------------------------------------------------

@@ -13,10 +13,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..config import _Config
-from ..system import SystemConfig
+from ..system import FluorescenceSystemConfig, SystemConfig
 
-StageName = Literal["optics", "decoder", "end_to_end"]
-STAGE_NUMBERS: dict[str, int] = {"optics": 1, "decoder": 2, "end_to_end": 3}
+StageName = Literal["optics", "decoder", "end_to_end", "reconstruct", "seg_head", "seg_joint"]
+STAGE_NUMBERS: dict[str, int] = {"optics": 1, "decoder": 2, "end_to_end": 3,
+                                 # fluorescence: reconstruction (patterns + decoder), then task-aware segmentation
+                                 "reconstruct": 1, "seg_head": 2, "seg_joint": 3}
+#: the stages of each modality
+MODALITY_STAGES: dict[str, frozenset[str]] = {"qpm": frozenset({"optics", "decoder", "end_to_end"}),
+                                              "fluorescence": frozenset({"reconstruct", "seg_head", "seg_joint"})}
+#: what each fluorescence stage may use as its loss
+_FLUO_LOSSES = {"reconstruct": ("l1",), "seg_head": ("dice_bce",), "seg_joint": ("dice_bce", "l1_dice_bce")}
 
 
 class StageConfig(_Config):
@@ -32,11 +39,14 @@ class StageConfig(_Config):
     milestones: tuple[float, ...] = ()
     gamma: float = Field(0.1, gt=0, le=1)
     val_every: int = Field(100, ge=1, description="validate every this many steps (and at the end)")
-    loss: Literal["l1", "l1_perceptual_adversarial", "ssim", "l1_ssim"] = "l1"
+    loss: Literal["l1", "l1_perceptual_adversarial", "ssim", "l1_ssim", "dice_bce", "l1_dice_bce"] = "l1"
     perceptual_weight: float = Field(0.0, ge=0)
     adversarial_weight: float = Field(0.0, ge=0)
     discriminator_lr: float = Field(1e-4, gt=0)
-    select_on: Literal["l1", "psnr", "ssim"] = "psnr"
+    select_on: Literal["l1", "psnr", "ssim", "dice"] = "psnr"
+    sharpness: tuple[float, float] | None = Field(None, description="fluorescence stages that train the patterns: "
+                                                  "(start, end) of the geometric sharpness schedule over the stage "
+                                                  "(never decreasing; default: the patterns' current sharpness)")
     progressive_layers: bool = Field(False, description="stage 1 PhaseD2NN: Algorithm 1 schedule")
     joint_lr: float = Field(5e-5, gt=0, description="Algorithm 1: learning rate of joint sub-steps")
     power_lr: float | None = Field(None, gt=0, description="Algorithm 1: learning rate of the layer powers "
@@ -59,6 +69,19 @@ class StageConfig(_Config):
             raise ValueError(f"milestones {self.milestones} must be fractions of the stage in (0, 1)")
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
+        if self.name in _FLUO_LOSSES and self.loss not in _FLUO_LOSSES[self.name]:
+            raise ValueError(f"fluorescence stage {self.name} uses the loss {' or '.join(_FLUO_LOSSES[self.name])}; "
+                             f"got {self.loss!r}")
+        if (self.select_on == "dice") != (self.name in ("seg_head", "seg_joint")):
+            raise ValueError(f"stage {self.name}: select_on='dice' is for the segmentation stages (seg_head, "
+                             "seg_joint), which select on it")
+        if self.sharpness is not None:
+            if self.name not in ("reconstruct", "seg_joint"):
+                raise ValueError("sharpness schedules belong to fluorescence stages that train the patterns "
+                                 "(reconstruct, seg_joint)")
+            if not 0 < self.sharpness[0] <= self.sharpness[1]:
+                raise ValueError(f"sharpness {self.sharpness} must be (start, end) with 0 < start <= end: the "
+                                 "patterns only become sharper")
         if self.name == "optics" and self.loss != "l1":
             raise ValueError("stage 1 (optics) uses the L1 phase-to-intensity loss of the paper")
         if self.progressive_layers and self.optics_objective == "joint":
@@ -134,15 +157,16 @@ class TrainConfig(_Config):
 
     preset: str | None = None
     budget: Literal["cpu", "paper", "custom"] = "custom"
-    system: SystemConfig
+    system: SystemConfig | FluorescenceSystemConfig
     stages: tuple[StageConfig, ...]
     data: DataConfig = DataConfig()
     seed: int = 0
     init: str | None = Field(None, description="shipped model name or checkpoint to start from")
     init_decoder: bool = Field(True, description="False: take only the init's optics and train a new decoder")
-    optics_init: Literal["random", "all_pass", "zernike", "knife_edge", "dpc"] = Field(
+    optics_init: Literal["random", "all_pass", "zernike", "knife_edge", "dpc", "hadamard", "uniform"] = Field(
         "random", description="how the optics start when there is no init checkpoint: the paper's random masks, "
-        "or a designed Fourier filter (LFF only; see optics/designed_filters.py)")
+        "or a designed Fourier filter (LFF only; see optics/designed_filters.py); fluorescence: the patterns' "
+        "init (random, hadamard, uniform), which must equal the encoder's patterns.init")
     vgg19_weights: str | None = Field(None, description="safetensors file with ImageNet VGG19 weights")
     device: str = "cpu"
     checkpoint_every_steps: int = Field(25, ge=1)
@@ -150,6 +174,16 @@ class TrainConfig(_Config):
 
     @model_validator(mode="after")
     def _stage_order(self):
+        modality = self.system.modality
+        foreign = [s.name for s in self.stages if s.name not in MODALITY_STAGES[modality]]
+        if foreign:
+            raise ValueError(f"stages {foreign} do not belong to a {modality} microscope; its stages are "
+                             f"{sorted(MODALITY_STAGES[modality])}")
+        if modality == "fluorescence" and self.optics_init != self.system.encoder.patterns.init:
+            raise ValueError(f"optics_init {self.optics_init!r} differs from the patterns' init "
+                             f"{self.system.encoder.patterns.init!r}; set both (train_config does)")
+        if modality == "qpm" and self.optics_init in ("hadamard", "uniform"):
+            raise ValueError(f"optics_init {self.optics_init!r} is a fluorescence pattern init")
         numbers = [STAGE_NUMBERS[s.name] for s in self.stages]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
             raise ValueError(f"stages must be distinct and in order 1, 2, 3; got {numbers}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..system import Microscope
+from ..system import Microscope, build_system
 
 
 def seed_of(*parts: int) -> int:
@@ -18,8 +18,9 @@ def seed_of(*parts: int) -> int:
 
 
 def initial_microscope(system, seed: int, optics_init: str = "random") -> Microscope:
-    """The untrained Microscope of a run: optics from ``optics_init`` (the random draw seeded by
-    (seed, 0)), decoder initialised from the global generator seeded by (seed, 0, 1), which is restored."""
+    """The untrained model of a run: optics from ``optics_init`` (the random draw seeded by (seed, 0); a
+    fluorescence system starts from its patterns' init, drawn from the same generator), decoder initialised
+    from the global generator seeded by (seed, 0, 1), which is restored."""
     with torch.random.fork_rng():  # decoder initialisation draws from the global generator
         torch.manual_seed(seed_of(seed, 0, 1))
-        return Microscope(system, init=optics_init, generator=torch.Generator().manual_seed(seed_of(seed, 0)))
+        return build_system(system, init=optics_init, generator=torch.Generator().manual_seed(seed_of(seed, 0)))

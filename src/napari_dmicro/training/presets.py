@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from ..config import DetectorConfig, DiffractiveConfig, EncoderConfig, FourierFilterConfig
 from ..decoders import decoder_config
-from ..system import SystemConfig
-from .config import DataConfig, StageConfig, TrainConfig
+from ..fluorescence import FluorescenceDetectorConfig, FluorescenceEncoderConfig, PatternConfig, PSFConfig
+from ..system import FluorescenceSystemConfig, SystemConfig
+from .config import STAGE_NUMBERS, DataConfig, StageConfig, TrainConfig
 
 _PAPER_LFF_MILESTONES = tuple(m / 1500 for m in (50, 400, 650, 1000, 1400))
 
@@ -27,7 +28,7 @@ _PAPER_LFF_MILESTONES = tuple(m / 1500 for m in (50, 400, 650, 1000, 1400))
 class TrainingPreset:
     name: str
     description: str
-    encoder: EncoderConfig
+    encoder: EncoderConfig | FluorescenceEncoderConfig
     cpu_decoder: str
     paper_decoder: str
     cpu_stages: tuple[StageConfig, ...]
@@ -36,15 +37,24 @@ class TrainingPreset:
     data: DataConfig = DataConfig()
     optics_init: str = "random"  # TrainConfig.optics_init of the preset
 
-    def system(self, budget: str) -> SystemConfig:
+    def system(self, budget: str) -> SystemConfig | FluorescenceSystemConfig:
         name = self.paper_decoder if budget == "paper" else self.cpu_decoder
-        return SystemConfig(encoder=self.encoder,
-                            decoder=decoder_config(name, self.encoder.detector.binning))
+        return system_with_decoder(self.encoder, name)
 
     def stages(self, budget: str) -> tuple[StageConfig, ...]:
         if budget not in ("cpu", "paper"):
             raise ValueError(f"unknown budget {budget!r}; use cpu or paper")
         return self.paper_stages if budget == "paper" else self.cpu_stages
+
+
+def system_with_decoder(encoder, decoder: str) -> SystemConfig | FluorescenceSystemConfig:
+    """The system of ``encoder`` with the decoder preset ``decoder`` built to fit it (QPM: upscale = binning;
+    fluorescence: upscale = bin, in_chans = patterns, period_bins = the patterns' period)."""
+    if isinstance(encoder, FluorescenceEncoderConfig):
+        return FluorescenceSystemConfig(encoder=encoder, decoder=decoder_config(
+            decoder, encoder.detector.bin_px, in_chans=encoder.patterns.n_patterns,
+            period_bins=encoder.patterns.period_bins))
+    return SystemConfig(encoder=encoder, decoder=decoder_config(decoder, encoder.detector.binning))
 
 
 def _paper_stage2(epochs: float = 890) -> StageConfig:
@@ -166,13 +176,68 @@ def _d2nn_v2_preset() -> TrainingPreset:
                                         "thick_weight": 5.0}))
 
 
+#: photons per specimen pixel of density 1 under one full pattern, in the fluorescence presets (stated; a
+#: 20x/0.75 widefield nuclear stain gives of the order of 10²–10³ per 0.325 µm pixel and frame)
+FLUO_PHOTONS_PER_UNIT = 100.0
+FLUO_READ_NOISE_E = 2.0
+
+
+def fluorescence_encoder(bin_px: int, n_patterns: int = 4) -> FluorescenceEncoderConfig:
+    """The fluorescence microscope of the presets: 0.325 µm DMD/specimen pixels (20x/0.75 on a 6.5 µm camera),
+    one-bin periodic patterns from a random start, Gaussian excitation (NA 0.75, 488 nm) and emission (NA
+    0.75, 520 nm) PSFs, Poisson noise at :data:`FLUO_PHOTONS_PER_UNIT` and 2 e⁻ read noise."""
+    psf = dict(kind="gaussian", na=0.75)
+    return FluorescenceEncoderConfig(
+        patterns=PatternConfig(n_patterns=n_patterns, period_bins=1, init="random"),
+        excitation=PSFConfig(**psf, wavelength_um=0.488), emission=PSFConfig(**psf, wavelength_um=0.52),
+        detector=FluorescenceDetectorConfig(bin_px=bin_px, photons_per_unit=FLUO_PHOTONS_PER_UNIT,
+                                            read_noise_e=FLUO_READ_NOISE_E))
+
+
+def _fluo_reconstruct(steps: int, batch: int, val_every: int) -> StageConfig:
+    """Patterns and decoder jointly (L1), sharpness 2 → 64 over the stage; the decoder's lr decays x0.3 twice."""
+    return StageConfig(name="reconstruct", steps=steps, batch_size=batch, lr=1e-3, optics_lr=0.02,
+                       milestones=(0.6, 0.85), gamma=0.3, loss="l1", val_every=val_every, select_on="psnr",
+                       sharpness=(2.0, 64.0))
+
+
+def _fluo_preset(compression: int, bin_px: int, patch_px: int, steps: int, batch: int, minutes: float,
+                 *, seg: tuple[int, int] | None = None) -> TrainingPreset:
+    """A fluorescence preset (T = 4 patterns); ``seg`` = (head steps, joint steps) makes it task-aware: the
+    paper's three steps, reconstruction pretraining → segmentation head alone → all jointly."""
+    val_every = max(steps // 6, 1)
+    stages = [_fluo_reconstruct(steps, batch, val_every)]
+    if seg is not None:
+        head, joint = seg
+        stages += [StageConfig(name="seg_head", steps=head, batch_size=batch, lr=1e-3, loss="dice_bce",
+                               val_every=max(head // 3, 1), select_on="dice"),
+                   StageConfig(name="seg_joint", steps=joint, batch_size=batch, lr=2e-4, optics_lr=0.005,
+                               loss="l1_dice_bce", val_every=max(joint // 3, 1), select_on="dice",
+                               sharpness=(64.0, 64.0))]
+    name = f"fluo-{'seg-' if seg else ''}x{compression}"
+    what = "task-aware (reconstruction → segmentation head → joint)" if seg else "reconstruction"
+    decoder = "locality-seg" if seg else "locality"
+    return TrainingPreset(
+        name=name, description=f"fluorescence, 4 learned illumination patterns, bin {bin_px} (x{compression}), {what}",
+        encoder=fluorescence_encoder(bin_px), cpu_decoder=decoder, paper_decoder=decoder,
+        cpu_stages=tuple(stages), paper_stages=tuple(stages), cpu_minutes=minutes,
+        data=DataConfig(patch_px=patch_px, val_fraction=0.1, test_fraction=0.1))
+
+
 PRESETS: dict[str, TrainingPreset] = {
     p.name: p for p in (_lff_preset(64, 45, 2400), _lff_preset(256, 20, 2400), _d2nn_preset(),
                         # the compression curve (x4, x16, x1024). The decoders are local, so x4 and x16
                         # train on 64² and 128² object crops: the camera window stays 32² as at x64.
                         _lff_preset(4, 20, 1200, patch_px=64), _lff_preset(16, 20, 1200, patch_px=128),
                         _lff_preset(1024, 15, 2400), _lff_v2_preset(64), _lff_v2_preset(256),
-                        _d2nn_v2_preset())
+                        _d2nn_v2_preset(),
+                        # fluorescence: CPU budgets ESTIMATED from step times measured on 2 threads of a busy
+                        # 2-core machine (0.43 / 0.33 / 0.80 / 0.38 s per step for x64 / x256 / x1024 / seg-x256);
+                        # the minutes are those estimates plus validation, not yet measured whole runs
+                        _fluo_preset(64, 16, 256, 3000, 8, 25), _fluo_preset(256, 32, 256, 3600, 8, 25),
+                        _fluo_preset(1024, 64, 512, 1800, 4, 28),
+                        _fluo_preset(256, 32, 256, 2000, 8, 28, seg=(500, 800)),
+                        _fluo_preset(1024, 64, 512, 1000, 4, 30, seg=(300, 500)))
 }
 
 
@@ -202,7 +267,8 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     optics from a designed filter (see TrainConfig.optics_init).
     """
     p = get_preset(preset)
-    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
+    numbers = STAGE_NUMBERS
+    fluo = isinstance(p.encoder, FluorescenceEncoderConfig)
     unknown = set(stages) - {1, 2, 3}
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are 1 (optics), 2 (decoder), 3 (end to end)")
@@ -214,7 +280,7 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     for s in p.stages(budget):
         if numbers[s.name] not in stages:
             continue
-        update = {"freeze_optics": freeze_optics} if s.name == "end_to_end" else {}
+        update = {"freeze_optics": freeze_optics} if s.name in ("end_to_end", "reconstruct", "seg_joint") else {}
         if s.name == "optics":
             if optics_objective == "joint" and s.optics_objective != "joint":
                 update.update(optics_objective="joint", optics_lr=s.optics_lr or s.lr, lr=JOINT_DECODER_LR,
@@ -236,11 +302,11 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
         check_compatible(info, system.encoder, what=f"preset {preset}")
         system = info.config
     if decoder is not None:
-        from ..decoders import decoder_config
-
-        system = system.model_copy(update={"decoder": decoder_config(decoder, system.encoder.detector.binning)})
+        system = system_with_decoder(system.encoder, decoder)
         if init is not None:
             overrides["init_decoder"] = False
+    if fluo:
+        return _fluorescence_train_config(p, budget, system, chosen, init, max_photons, read_noise_e, overrides)
     detector = system.encoder.detector.model_copy(update={"max_photons": max_photons, "read_noise_e": read_noise_e})
     detector = type(detector).model_validate(detector.model_dump())  # re-run the validators
     encoder = system.encoder.model_copy(update={"detector": detector})
@@ -248,3 +314,25 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     overrides.setdefault("data", p.data)
     overrides.setdefault("optics_init", p.optics_init)
     return TrainConfig(preset=preset, budget=budget, system=system, stages=chosen, init=init, **overrides)
+
+
+def _fluorescence_train_config(p: TrainingPreset, budget: str, system: FluorescenceSystemConfig, stages, init,
+                               max_photons, read_noise_e, overrides) -> TrainConfig:
+    """The fluorescence part of :func:`train_config`: ``max_photons`` sets the photons per unit density
+    (the preset's otherwise), ``read_noise_e`` > 0 the read noise, ``optics_init`` the patterns' start."""
+    encoder = system.encoder
+    det = encoder.detector.model_dump()
+    if max_photons is not None:
+        det["photons_per_unit"] = max_photons
+    if read_noise_e:
+        det["read_noise_e"] = read_noise_e
+    start = overrides.setdefault("optics_init", encoder.patterns.init if init else p.optics_init)
+    if start not in ("random", "hadamard", "uniform"):
+        raise ValueError(f"fluorescence patterns start as random, hadamard or uniform; got optics_init {start!r}")
+    if init is not None and start != encoder.patterns.init:
+        raise ValueError(f"--init {init} brings its own patterns ({encoder.patterns.init}); drop --optics-init")
+    encoder = FluorescenceEncoderConfig.model_validate({
+        **encoder.model_dump(), "detector": det, "patterns": {**encoder.patterns.model_dump(), "init": start}})
+    system = FluorescenceSystemConfig(encoder=encoder, decoder=system.decoder)
+    overrides.setdefault("data", p.data)
+    return TrainConfig(preset=p.name, budget=budget, system=system, stages=stages, init=init, **overrides)

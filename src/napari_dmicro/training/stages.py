@@ -25,8 +25,8 @@ from .config import STAGE_NUMBERS, StageConfig
 from .initial import seed_of
 from .measurement_pool import MeasurementPool
 
-_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
-_METRIC_KEYS = {"l1": "l1", "psnr": "psnr_db", "ssim": "ssim"}
+_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "dice": True}
+_METRIC_KEYS = {"l1": "l1", "psnr": "psnr_db", "ssim": "ssim", "dice": "dice"}
 
 
 class Stage:
@@ -93,7 +93,22 @@ class Stage:
     def after_step(self) -> None:
         """After the optimiser step (e.g. a discriminator update)."""
 
+    def before_step(self, step: int, total: int) -> None:
+        """Before the loss of step ``step`` (e.g. the patterns' sharpness schedule)."""
+
     # --------------------------------------------------------------- validation
+    def evaluate(self, split: str, optics_kwargs: dict | None = None) -> dict:
+        """Metrics of the model on the fixed patches of ``split`` ("val" or "test")."""
+        from .evaluation import evaluate_patches
+
+        t = self.trainer
+        fields, patches = (t.val_set, t.val_patches) if split == "val" else (t.test_set, t.test_patches)
+        if split == "test" and not patches:
+            return {}
+        return evaluate_patches(self.model, fields, patches, t.config.data.patch_px, t.config.seed, t.device,
+                                optical=True, decoder=split == "test" or not self.optical,
+                                optics_kwargs=optics_kwargs)
+
     def validation_setting(self, step: int, total: int) -> tuple[dict, bool]:
         """Optics keyword arguments of the validation and whether the result may become the best model."""
         return {}, True
@@ -352,14 +367,16 @@ def smooth_optics_gradients(model, sigma_px: float) -> None:
         p.grad = g.reshape(p.grad.shape)
 
 
-def fit_fresh_normalization(trainer, sample) -> None:
+def fit_fresh_normalization(trainer, sample) -> bool:
     """A new decoder (no init decoder, identity normalisation): normalise its input to the statistics of
-    typical camera images (``sample()``); a decoder that already has a normalisation keeps it."""
+    typical camera images (``sample()``); a decoder that already has a normalisation keeps it. Returns
+    whether the decoder was fresh."""
     cfg, model = trainer.config, trainer.model
     fresh = ((cfg.init is None or not cfg.init_decoder) and float(model.meas_offset) == 0
              and float(model.meas_scale) == 1)
     if fresh:
         model.fit_measurement_normalization(sample())
+    return fresh
 
 
 def crop_references(trainer, sources: list[tuple[int, bool, bool]]) -> torch.Tensor | None:
@@ -377,8 +394,127 @@ def crop_references(trainer, sources: list[tuple[int, bool, bool]]) -> torch.Ten
     return torch.tensor(refs, dtype=torch.float32, device=trainer.device)
 
 
+class FluorescenceStage(Stage):
+    """A fluorescence stage: random crops of the training fields (images in [0, 1] and labels), measured
+    through the illumination patterns (soft with the sharpness schedule while the patterns train, BINARY
+    when they are fixed: a frozen or designed set is trained exactly as deployed), differentiable Poisson
+    + read noise when the detector has photons. Validation and test: binary patterns, exact noise, whole
+    fields (:func:`~.fluo_data.evaluate_fluorescence`)."""
+
+    #: the decoder's parameters this stage trains: "all" or "seg" (the segmentation head alone)
+    decoder_part = "all"
+
+    def __init__(self, config, trainer):
+        super().__init__(config, trainer)
+        self.seg_loss = None
+        if config.loss in ("dice_bce", "l1_dice_bce"):
+            from .losses import SegmentationLoss
+
+            if not trainer.model.has_seg_head:
+                raise ValueError(f"stage {config.name} trains segmentation but the decoder has no segmentation "
+                                 "head; use a decoder with seg_head (e.g. the 'locality-seg' preset)")
+            if not all(trainer.train_set.has_labels):
+                missing = [p.name for p, ok in zip(trainer.train_set.paths, trainer.train_set.has_labels,
+                                                   strict=True) if not ok][:3]
+                raise ValueError(f"stage {config.name} needs instance labels; training fields without labels: "
+                                 f"{missing}; generate fields with dmicro phantom --modality fluorescence")
+            self.seg_loss = SegmentationLoss()
+
+    def trains_optics(self) -> bool:
+        return self.name != "seg_head" and not self.config.freeze_optics
+
+    def trains_decoder(self) -> bool:
+        return True
+
+    def _decoder_params(self) -> list:
+        if self.decoder_part == "seg":
+            return list(self.model.decoder.seg.parameters())
+        return self.model.decoder_parameters()
+
+    def setup(self) -> None:
+        for p in self.model.optics_parameters():
+            p.requires_grad_(self.trains_optics() and self.model.config.encoder.patterns.learnable)
+        for p in self.model.decoder_parameters():
+            p.requires_grad_(False)
+        for p in self._decoder_params():
+            p.requires_grad_(True)
+        if self.number == 1 and fit_fresh_normalization(self.trainer, self.normalization_sample):
+            # a fresh decoder starts as the least-squares inverse of the patterns it will first see
+            self.model.init_decoder_from_patterns(binary=not self.trains_optics())
+
+    def normalization_sample(self) -> torch.Tensor:
+        images, _ = self.crops(np.random.default_rng(0), 16)
+        with torch.no_grad():
+            return self.model.measure(images, binary=not self.trains_optics())
+
+    def param_groups(self, step, total):
+        cfg = self.config
+        groups = [{"params": self._decoder_params(), "lr": cfg.lr, "base_lr": cfg.lr}]
+        if self.trains_optics() and self.model.config.encoder.patterns.learnable:
+            olr = (cfg.optics_lr or cfg.lr) * cfg.optics_lr_scale
+            groups.append({"params": self.model.optics_parameters(), "lr": olr, "base_lr": olr})
+        return groups, None
+
+    def before_step(self, step: int, total: int) -> None:
+        """Step the sharpness schedule (monotone: a value below the current sharpness is not applied)."""
+        if self.config.sharpness is None or not self.trains_optics():
+            return
+        from ..fluorescence import SharpnessSchedule
+
+        start, end = self.config.sharpness
+        value = SharpnessSchedule(start, end, max(total, 1)).value(step)
+        if value >= float(self.model.encoder.sharpness):
+            self.model.encoder.set_sharpness(value)
+
+    def crops(self, rng, batch: int) -> tuple[torch.Tensor, np.ndarray]:
+        from .fluo_data import sample_crops
+
+        t = self.trainer
+        images, labels = sample_crops(t.train_set, rng, batch, t.config.data.patch_px, t.config.data.flips)
+        return torch.from_numpy(images).to(t.device), labels
+
+    def loss(self, rng, noise_gen, schedule):
+        from .losses import segmentation_targets
+
+        t = self.trainer
+        images, labels = self.crops(rng, self.config.batch_size)
+        mine = t.processes.share(self.config.batch_size)
+        images, labels = images[mine], labels[mine]
+        noise = "differentiable" if self.model.config.encoder.detector.noisy else "none"
+        meas = self.model.measure(images, noise=noise, generator=noise_gen, binary=not self.trains_optics())
+        pred, logits = self.model.decode_all(meas)
+        terms, loss = {}, torch.zeros((), device=t.device)
+        if self.config.loss in ("l1", "l1_dice_bce"):
+            l1 = (pred - images).abs().mean()
+            terms["l1"] = float(l1.detach())
+            loss = loss + l1
+        if self.seg_loss is not None:
+            seg, seg_terms = self.seg_loss(logits, segmentation_targets(labels).to(t.device))
+            terms.update(dice_loss=seg_terms["dice"], bce=seg_terms["bce"])
+            loss = loss + seg
+        terms["sharpness"] = float(self.model.encoder.sharpness)
+        return loss, terms
+
+    def evaluate(self, split: str, optics_kwargs: dict | None = None) -> dict:
+        from .fluo_data import evaluate_fluorescence
+
+        t = self.trainer
+        return evaluate_fluorescence(self.model, t.val_set if split == "val" else t.test_set, t.config.seed,
+                                     t.device)
+
+
+class SegmentationHeadStage(FluorescenceStage):
+    """Task-aware step 2: patterns and the reconstruction network fixed, the segmentation head learns."""
+
+    decoder_part = "seg"
+
+
 def build_stage(config: StageConfig, trainer) -> Stage:
     """The stage object of a stage configuration."""
+    if config.name in ("reconstruct", "seg_joint"):
+        return FluorescenceStage(config, trainer)
+    if config.name == "seg_head":
+        return SegmentationHeadStage(config, trainer)
     if config.name == "optics":
         layered = trainer.model.encoder.layer_count() is not None
         return ProgressiveOpticsStage(config, trainer) if config.progressive_layers and layered \

@@ -38,7 +38,6 @@ from ..pretrained import optics_report
 from . import data as D
 from .config import TrainConfig
 from .distributed import Processes
-from .evaluation import evaluate_patches
 from .events import TrainEvent
 from .initial import initial_microscope, seed_of
 from .stages import Stage, build_stage
@@ -85,6 +84,9 @@ class Trainer:
             raise TrainingError(f"{self.data_dir} has {len(paths)} field(s); training needs at least 3 and a "
                                 "validation split (fields are split by field of view into train/val/test)")
         self.splits = D.split_by_field(paths, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+        if cfg.system.modality == "fluorescence":
+            self._prepare_fluorescence()
+            return
         grid = cfg.system.encoder.optics.grid
         patch = cfg.data.patch_px
         load = dict(pixel_size_um=grid.pixel_size_um, wavelength_um=grid.wavelength_um, min_side_px=patch)
@@ -110,6 +112,29 @@ class Trainer:
         self.model.to(self.device).train()
         #: the one acquisition every stage and the evaluation measure through (follows the live optics)
         self.acquisition = self.model.encoder.acquisition()
+        self.discriminator: nn.Module | None = None
+        self.stage2_loss = None
+
+    def _prepare_fluorescence(self) -> None:
+        """Fluorescence stores (image + labels) at the encoder's pixel size; the model and its patterns."""
+        from . import fluo_data as F
+
+        cfg = self.config
+        encoder, patch = cfg.system.encoder, cfg.data.patch_px
+        if patch % encoder.period_px:
+            raise TrainingError(f"patch_px {patch} is not a multiple of the pattern period {encoder.period_px} px "
+                                f"(bin {encoder.detector.bin_px} × period_bins {encoder.patterns.period_bins})")
+        load = dict(pixel_size_um=encoder.pixel_size_um, min_side_px=patch)
+        self.train_set = F.load_fluorescence_set(self.splits["train"], **load)
+        self.val_set = F.load_fluorescence_set(self.splits["val"], **load)
+        self.test_set = F.load_fluorescence_set(self.splits["test"], **load)
+        self.fingerprint = F.fingerprint(self.train_set, self.val_set, self.test_set)
+        self.model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
+        self.val_patches = self.test_patches = None  # whole fields are evaluated
+        if cfg.init:
+            self._load_init(cfg.init)
+        self.model.to(self.device).train()
+        self.acquisition = None
         self.discriminator: nn.Module | None = None
         self.stage2_loss = None
 
@@ -320,6 +345,7 @@ class Trainer:
         torch.manual_seed(_seed_of(cfg.seed, number, step, 1))
         noise_gen = torch.Generator(device=self.device).manual_seed(_seed_of(cfg.seed, number, step, 2))
         optimizer.zero_grad(set_to_none=True)
+        stage.before_step(step, stage.total_steps())
         loss, terms = self.processes.forward(lambda: stage.loss(rng, noise_gen, schedule))
         loss.backward()  # several processes: the gradients are averaged here (DDP)
         stage.after_backward(schedule)
@@ -329,11 +355,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation & checkpoints
     def _validate(self, stage: Stage, step: int, total: int) -> TrainEvent:
-        cfg = self.config
         optics_kwargs, selectable = stage.validation_setting(step, total)
-        metrics = evaluate_patches(self.model, self.val_set, self.val_patches, cfg.data.patch_px, cfg.seed,
-                                   self.device, optical=True, decoder=not stage.optical,
-                                   optics_kwargs=optics_kwargs)
+        metrics = stage.evaluate("val", optics_kwargs)
         if "n_active" in optics_kwargs:
             metrics["active_layers"] = optics_kwargs["n_active"]
         score = metrics[stage.score_key()]
@@ -385,11 +408,17 @@ class Trainer:
         cfg = self.config
         best_path = self.out_dir / MODEL_FILE
         saved = self.files.read_card(MODEL_FILE)
-        test = evaluate_patches(self.model, self.test_set, self.test_patches, cfg.data.patch_px, cfg.seed,
-                                self.device, optical=True, decoder=True) if self.test_patches else {}
-        card = {**saved, "test": test, "optics_report": optics_report(self.model, saved), "test_protocol": (
-            f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
-            f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once"),
+        stage = build_stage(cfg.stages[-1], self)
+        test = stage.evaluate("test")
+        if cfg.system.modality == "fluorescence":
+            report = patterns_report(self.model, saved)
+            protocol = (f"{len(self.test_set)} whole test fields (cut to whole pattern periods), binary patterns, "
+                        f"{test.get('noise')} noise, evaluated once")
+        else:
+            report = optics_report(self.model, saved)
+            protocol = (f"{len(self.test_patches)} fixed {cfg.data.patch_px}² patches "
+                        f"({cfg.data.val_patches_per_side}×{cfg.data.val_patches_per_side} per field), evaluated once")
+        card = {**saved, "test": test, "optics_report": report, "test_protocol": protocol,
             "wall_time_s": round(self.elapsed_s, 1), **self.processes.record()}
         self.files.save_checkpoint(MODEL_FILE, self.model, card)
         self.progress.update(finished=True)
@@ -397,6 +426,22 @@ class Trainer:
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
+
+
+def patterns_report(model, card: dict) -> dict:
+    """How far a fluorescence model's binary patterns moved from the patterns its run started from, their
+    duty cycle and the equal-dose exposure factor."""
+    train = card.get("train_config") or {}
+    seed = int(train.get("seed") or 0)
+    init = initial_microscope(model.config, seed, model.config.encoder.patterns.init)
+    with torch.no_grad():
+        now = model.encoder.illumination.transmission(True).cpu()
+        start = init.encoder.illumination.transmission(True)
+        exposure = float(model.encoder.illumination.exposure(now))
+    return {"init": f"{model.config.encoder.patterns.init} (seed {seed})", "fine_tuned_from": train.get("init"),
+            "mirrors_flipped_fraction": float((now != start).float().mean()),
+            "duty_cycle": float(now.mean()), "exposure": exposure,
+            "sharpness": float(model.encoder.sharpness)}
 
 
 def saved_files_message(out_dir: Path) -> str:
