@@ -145,7 +145,8 @@ def test_broken_pipe_ends_quietly(tmp_path):
 def test_terminal_control_characters_in_metadata_are_escaped(tmp_path, capsys):
     evil = "\x1b]0;pwned\x07\x1b[2J\u202e"
     meas = write_measurement(tmp_path / "m.zarr", np.full((32, 32), 0.5, np.float32), pixel_size_um=CAMERA_PS,
-                             wavelength_um=WL, attrs={"model": evil, "optics": "lff", "compression": 64})
+                             wavelength_um=WL, attrs={"model": evil, "optics": "lff", "compression": 64,
+                                    "flat_field_corrected": True})
     assert main(["reconstruct", str(meas), "-o", str(tmp_path / "p.zarr"), "--model", "lff-x64"]) == 0
     err = capsys.readouterr().err
     assert "warning: this measurement was simulated with model \\x1b]0;pwned\\x07\\x1b[2J\\u202e" in err

@@ -8,6 +8,7 @@ import napari_dmicro as dm
 from napari_dmicro.cli import main
 from napari_dmicro.io.fields import read_image
 from napari_dmicro.io.resample import resample_amplitude_phase, resample_field, set_background_phase
+from napari_dmicro.model_grid import model_window_px, plan_grid
 
 
 def test_resampling_keeps_a_tilted_plane_wave_and_the_field_of_view():
@@ -60,8 +61,11 @@ def test_a_measured_hl60_field_goes_through_simulate_reconstruct_evaluate(hl60_f
     assert hl60_field.shape == (49, 49)  # the measured 112² px at 139 nm = 15.6 µm
     model = dm.load_model("lff-x64")
     meas = dm.simulate(hl60_field, model, photons=1e4, read_noise=6.0, seed=0)
-    # smaller than the decoder's 256-px window: padded with background to 256 + 2·128 (context) → 312 px
-    assert meas.shape == (39, 39) and meas.dtype == np.float32 and meas.record.source_field_shape == (49, 49)
+    # smaller than the decoder's window: padded with background to the window + the optics' context
+    padded = plan_grid(hl60_field, model).padded_shape
+    assert min(padded) >= model_window_px(model) > 49
+    assert meas.shape == tuple(-(-n // 8) for n in padded) and meas.dtype == np.float32
+    assert meas.record.source_field_shape == (49, 49)
     phase = dm.reconstruct(meas, model)
     assert phase.shape == hl60_field.shape and np.isfinite(phase).all()
     report = dm.evaluate(phase, hl60_field)

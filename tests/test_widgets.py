@@ -252,7 +252,7 @@ def test_untrained_filter_and_errors_become_notifications(make_napari_viewer, qt
     # the shipped models are offered at once, each with its card (how it was trained, test metrics)
     assert {"lff-x64", "lff-x256", "d2nn-x64"} <= set(registry.names())
     rec.model_combo.select("lff-x64")
-    assert "reproduce: dmicro phantom" in rec.card.text() and "test (mean of 72 256² patches)" in rec.card.text()
+    assert "reproduce: dmicro phantom" in rec.card.text() and "test (mean of 54 256² patches)" in rec.card.text()
     # Cancel stops a running task at its next progress report: no layer, a note, the widget ready again
     n_layers = len(viewer.layers)
     worker = sim.run()
