@@ -22,7 +22,10 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 # writes a store slowly (every 256-row block sleeps), so that a test can interrupt it mid-write
 SLOW_WRITER = """
-import sys, time
+import signal, sys, time
+# an interactive program: Ctrl-C is Python's (a test runner may hand its children an ignored SIGINT, which
+# the writer rightly leaves alone)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import dask.array as da, numpy as np
 from napari_dmicro.io import atomic, write_field
 if sys.argv[2] == "fallback":
