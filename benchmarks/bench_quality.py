@@ -118,13 +118,20 @@ def all_optical(model, paths) -> dict:
     """Stage-1 readout: the camera intensity at full resolution (no binning) read as φ/2π."""
     from napari_dmicro.io.fields import read_field
 
-    acquisition = model.encoder.acquisition()
     per_field = []
     for path in paths:
         field = np.asarray(read_field(path).data)[:REGION, :REGION]
-        intensity = acquisition.acquire_field(field, keep_intensity=True).intensity[:REGION, :REGION]
-        per_field.append(scores(2 * np.pi * intensity, field))
+        per_field.append(scores(all_optical_readout(model, field), field))
     return summarise(per_field)
+
+
+@torch.no_grad()
+def all_optical_readout(model, field: np.ndarray) -> np.ndarray:
+    """The paper's all-optical baseline (B1/B2): the camera intensity of ``model``'s optics at full resolution
+    (no binning, noise free) read as φ/2π, in rad, on the field's grid."""
+    acq = model.encoder.acquisition().acquire_field(np.asarray(field, np.complex64), keep_intensity=True)
+    rows, cols = np.shape(field)
+    return 2 * np.pi * np.asarray(acq.intensity[:rows, :cols], np.float64)
 
 
 def binned_phase_reference(field: np.ndarray, binning: int) -> np.ndarray:

@@ -206,8 +206,9 @@ def main() -> int:
              "script that measured it. Timings are on the project's 2-core CPU machines (no GPU) and are noisy",
              "(±30–50 % run to run); ratios are only compared within one run.", ""]
     full_fov = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("full_fov_*.json"))]
-    lines += report_honest.targets_section(report_honest.load_all())
-    lines += report_honest.before_after_section(report_honest.load_all())
+    honest = report_honest.load_all()
+    lines += report_honest.targets_section(honest)
+    lines += report_honest.before_after_section(honest)
     lines += report_optics_table.section()
     lines += report_models.summary_section(full_fov)
     lines += report_models.quality_section()

@@ -164,15 +164,16 @@ def before_after_section(records: dict[str, dict]) -> list[str]:
              "| model | realistic full dB before → after | round | dense | rms 4–2π rad before → after | "
              "6 rad core before → after |", "|---|---|---|---|---|---|"]
     for name, b, a in rows:
-        def full(r, folder):
-            return r["heldout"][folder]["full_psnr_db"]
-
-        def core6(r):
-            return next((t["decoded_core_rad"] for t in r.get("thick") or [] if t["peak_rad"] == 6.0), float("nan"))
-        cells = [f"{full(b, f):.2f} → {full(a, f):.2f}" for f in ("real-test", "round-test", "dense-test")]
-        rms = f"{b['heldout']['real-test']['bands'][-1]['rms_rad']:.2f} → {a['heldout']['real-test']['bands'][-1]['rms_rad']:.2f}"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rms} | {core6(b):.2f} → {core6(a):.2f} |")
+        cells = [f"{b['heldout'][f]['full_psnr_db']:.2f} → {a['heldout'][f]['full_psnr_db']:.2f}"
+                 for f in (REALISTIC_HELDOUT, "round-test", "dense-test")]
+        rms = " → ".join(f"{r['heldout'][REALISTIC_HELDOUT]['bands'][-1]['rms_rad']:.2f}" for r in (b, a))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rms} | {_core_at(b, 6.0):.2f} → {_core_at(a, 6.0):.2f} |")
     return lines + [""]
+
+
+def _core_at(record: dict, peak_rad: float) -> float:
+    """Decoded core phase (rad) of the thick-cell sweep's cells of peak ``peak_rad`` (NaN if not measured)."""
+    return next((t["decoded_core_rad"] for t in record.get("thick") or [] if t["peak_rad"] == peak_rad), float("nan"))
 
 
 def bands_section(records: dict[str, dict]) -> list[str]:

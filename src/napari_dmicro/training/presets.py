@@ -119,13 +119,33 @@ def _d2nn_preset() -> TrainingPreset:
 JOINT_DECODER_LR = 1e-3
 
 
+#: issue 10's data rule: what a microscope cannot know is augmented away — illumination (flat field + amplitude
+#: scale) and the phase level (background-referenced targets, phase scale); thick crops are sampled more often
+_INVARIANT_DATA = {"phase_reference": "background", "rotations": True, "amplitude_scale": (0.25, 4.0),
+                   "phase_scale": (0.7, 1.4), "thick_weight": 5.0}
+
+
+def _issue10_recipe(v1: TrainingPreset, *, name: str, description: str, cpu: tuple[StageConfig, ...],
+                    cpu_minutes: float, optics_init: str) -> TrainingPreset:
+    """``v1``'s optics and paper budget with issue 10's recipe: a flat-field camera, the dilated decoder that
+    sees whole cells, the invariance augmentations, the given CPU stages and designed start."""
+    return TrainingPreset(
+        name=name, description=description,
+        encoder=EncoderConfig(optics=v1.encoder.optics,
+                              detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
+        cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
+        cpu_minutes=cpu_minutes, optics_init=optics_init, data=v1.data.model_copy(update=_INVARIANT_DATA))
+
+
+#: measured wall minutes of the v2 CPU budgets (2 cores shared with two other trainings: an upper bound)
+_V2_MINUTES = {64: 110, 256: 89}
+
+
 def _lff_v2_preset(compression: int) -> TrainingPreset:
-    """The issue-10 recipe, for the next retraining (not yet trained at full budget): the designed DPC filter
-    as the start (the best designed filter and the best start at equal budget; docs/benchmarks.md, learned
-    vs designed), stage 1 trains optics and the dilated decoder jointly (L1 of the decoded phase), a 10x
-    larger stage-3 optics learning rate than v1; flat-field camera, background-referenced targets and the
-    invariance augmentations. Budget ~2 h on 2 cores (an estimate until measured)."""
-    v1 = _lff_preset(compression, 45, 2400)
+    """The issue-10 recipe of the shipped LFF models: the designed DPC filter as the start (the best designed
+    filter and the best start at equal budget; docs/benchmarks.md, learned vs designed), stage 1 trains optics
+    and the dilated decoder jointly (L1 of the decoded phase), a 10x larger stage-3 optics learning rate than
+    v1."""
     cpu = (
         StageConfig(name="optics", steps=600, batch_size=8, lr=JOINT_DECODER_LR, optics_lr=0.05,
                     optics_objective="joint", milestones=(0.7,), gamma=0.3, val_every=100, select_on="psnr"),
@@ -134,28 +154,18 @@ def _lff_v2_preset(compression: int) -> TrainingPreset:
         StageConfig(name="end_to_end", steps=800, batch_size=8, lr=5e-5, optics_lr=5e-3, loss="l1_ssim",
                     val_every=100, select_on="psnr"),
     )
-    return TrainingPreset(
-        name=f"lff-x{compression}-v2",
+    return _issue10_recipe(
+        _lff_preset(compression, 45, 2400), name=f"lff-x{compression}-v2",
         description=f"learnable Fourier filter at x{compression} from a DPC start, stage 1 joint with a "
                     "dilated decoder that sees whole cells (issue 10)",
-        encoder=EncoderConfig(optics=v1.encoder.optics,
-                              detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
-        cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
-        cpu_minutes=120, optics_init="dpc",
-        # what a microscope cannot know is augmented away: illumination (flat field + amplitude scale) and
-        # the phase level (background-referenced targets, phase scale); thick crops are sampled more often
-        data=v1.data.model_copy(update={"phase_reference": "background", "rotations": True,
-                                        "amplitude_scale": (0.25, 4.0), "phase_scale": (0.7, 1.4),
-                                        "thick_weight": 5.0}))
+        cpu=cpu, cpu_minutes=_V2_MINUTES.get(compression, 120), optics_init="dpc")
 
 
 def _d2nn_v2_preset() -> TrainingPreset:
-    """The issue-10 recipe for the PhaseD2NN: layers start flat (all-pass: the camera sees the specimen
+    """The issue-10 recipe of the shipped PhaseD2NN: layers start flat (all-pass: the camera sees the specimen
     after ~24 µm of free space, a defocus that turns phase into intensity contrast, as in transport-of-
     intensity imaging) instead of random diffusers; stage 1 trains the layers jointly with the dilated
-    decoder (L1 of the decoded phase) instead of Algorithm 1's "intensity ≈ φ/2π"; flat-field camera,
-    background-referenced targets and the invariance augmentations as lff-x64-v2."""
-    v1 = _d2nn_preset()
+    decoder (L1 of the decoded phase) instead of Algorithm 1's "intensity ≈ φ/2π"."""
     cpu = (
         StageConfig(name="optics", steps=400, batch_size=4, lr=JOINT_DECODER_LR, optics_lr=0.01,
                     optics_objective="joint", milestones=(0.7,), gamma=0.3, val_every=100, select_on="psnr"),
@@ -164,16 +174,10 @@ def _d2nn_v2_preset() -> TrainingPreset:
         StageConfig(name="end_to_end", steps=100, batch_size=4, lr=5e-5, optics_lr=1e-3, loss="l1_ssim",
                     val_every=25, select_on="psnr"),
     )
-    return TrainingPreset(
-        name="d2nn-x64-v2",
+    return _issue10_recipe(
+        _d2nn_preset(), name="d2nn-x64-v2",
         description="5-layer PhaseD2NN at x64 from flat layers, stage 1 joint with a dilated decoder (issue 10)",
-        encoder=EncoderConfig(optics=v1.encoder.optics,
-                              detector=v1.encoder.detector.model_copy(update={"flat_field": True})),
-        cpu_decoder="conv-dilated", paper_decoder="swinir-paper", cpu_stages=cpu, paper_stages=v1.paper_stages,
-        cpu_minutes=60, optics_init="all_pass",
-        data=v1.data.model_copy(update={"phase_reference": "background", "rotations": True,
-                                        "amplitude_scale": (0.25, 4.0), "phase_scale": (0.7, 1.4),
-                                        "thick_weight": 5.0}))
+        cpu=cpu, cpu_minutes=79, optics_init="all_pass")
 
 
 #: photons per specimen pixel of density 1 under one full pattern, in the fluorescence presets (stated; a
