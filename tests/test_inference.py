@@ -252,6 +252,26 @@ def test_real_decoder_uses_the_overlap_and_validates_it(tmp_path, tiny_microscop
         reconstruct_full_field(meas, model, out=np.zeros((10, 10), np.float32))
 
 
+def test_an_axis_just_past_the_window_is_one_stretched_window(tiny_microscope):
+    """A field padded a little past the decoder window (789 px → 1048 on lff-x64's 1024-px window) was cut
+    into 2 × 2 overlapping windows (4x the work); up to WINDOW_STRETCH it is decoded as one window — the
+    whole-image decode, exactly."""
+    from napari_dmicro.inference.reconstruct import WINDOW_STRETCH
+
+    model = tiny_microscope(img_size=16)
+    side = int(16 * WINDOW_STRETCH)  # 20 camera px: one window; 21: overlapping windows again
+    for shape, n_windows in (((side, side), 1), ((side + 1, side), len(window_starts(side + 1, 16, 8)))):
+        meas = np.random.default_rng(2).uniform(0, 1, shape).astype(np.float32)
+        calls = []
+        rec = reconstruct_full_field(meas, model, progress=lambda d, t: calls.append(t))
+        assert calls[-1] == n_windows
+        if n_windows == 1:
+            with torch.inference_mode():
+                whole = model.decode(torch.from_numpy(meas)).numpy()
+            np.testing.assert_allclose(rec, whole, atol=1e-5)
+    assert n_windows > 1
+
+
 def test_swinir_windows_are_blended(tiny_microscope):
     model = tiny_microscope(decoder="swinir-tiny")  # img_size set by the preset: 256 / 4 = 64 camera px
     assert model.config.decoder.img_size == 64

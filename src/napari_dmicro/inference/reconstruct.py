@@ -2,7 +2,7 @@
 
 * One full-field image (learnable Fourier filter, ``model.encoder.tile_px()`` None): the decoder sees
   windows of its nominal camera size (``model.config.decoder.img_size``; the whole image along an axis
-  shorter than that) that overlap by ``overlap`` camera pixels (default half a window); the last
+  at most :data:`WINDOW_STRETCH` times that) that overlap by ``overlap`` camera pixels (default half a window); the last
   window of each axis is aligned to the image end. Window outputs are blended with separable
   raised-cosine weights (see :mod:`.blending`) normalised by their sum, so no seams appear and a
   translation-equivariant decoder would give exactly the whole-image result. Windows are decoded one
@@ -176,6 +176,16 @@ class CameraRows:
         return self.rows[r0 - self.first:r1 - self.first]
 
 
+#: an axis up to this factor longer than the decoder window is decoded as ONE stretched window (every decoder
+#: family takes any size): one window of 1.25 windows costs ~1.25, two overlapping windows cost 2 per axis
+WINDOW_STRETCH = 1.25
+
+
+def _window_side(side: int, window: int) -> int:
+    """Camera side of the decoder windows along an axis of ``side`` pixels (see :data:`WINDOW_STRETCH`)."""
+    return side if side <= int(window * WINDOW_STRETCH) else window
+
+
 class _BlendPlan:
     """Where the decoder windows of a camera image lie and how they are weighted (object resolution)."""
 
@@ -189,7 +199,7 @@ class _BlendPlan:
         overlap = int(overlap)
         stride = window - overlap
         h, w = shape
-        self.b, self.wh, self.ww = b, min(window, h), min(window, w)
+        self.b, self.wh, self.ww = b, _window_side(h, window), _window_side(w, window)
         self.row_starts = window_starts(h, self.wh, min(stride, self.wh))  # a short axis: one window
         self.col_starts = window_starts(w, self.ww, min(stride, self.ww))
         # separable weights at object resolution: Σ_k w_k(y, x) = Dy(y)·Dx(x)
