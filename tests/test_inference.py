@@ -262,9 +262,9 @@ def test_an_axis_just_past_the_window_is_one_stretched_window(tiny_microscope):
     side = int(16 * WINDOW_STRETCH)  # 20 camera px: one window; 21: overlapping windows again
     for shape, n_windows in (((side, side), 1), ((side + 1, side), len(window_starts(side + 1, 16, 8)))):
         meas = np.random.default_rng(2).uniform(0, 1, shape).astype(np.float32)
-        calls = []
-        rec = reconstruct_full_field(meas, model, progress=lambda d, t: calls.append(t))
-        assert calls[-1] == n_windows
+        totals = []
+        rec = reconstruct_full_field(meas, model, progress=lambda _done, total, seen=totals: seen.append(total))
+        assert totals[-1] == n_windows
         if n_windows == 1:
             with torch.inference_mode():
                 whole = model.decode(torch.from_numpy(meas)).numpy()
