@@ -121,7 +121,7 @@ def test_dm_load_model_loads_both_modalities(tmp_path):
     assert isinstance(dm.load_model("lff-x64"), Microscope)
 
 
-def test_full_resolution_camera_is_the_same_network_fed_the_unbinned_widefield_image():
+def test_full_resolution_camera_is_the_same_network_fed_the_unbinned_widefield_image(tmp_path):
     """fluo-seg-full's microscope (bin 1, one fixed uniform pattern): the measurement is the widefield image
     itself (dose-normalised: exposure 0.5, emission blur), any field size decodes on its own grid although the
     refinement works in s×s cells (padded, cropped back), and tiles decode exactly as the whole field."""
@@ -151,3 +151,11 @@ def test_full_resolution_camera_is_the_same_network_fed_the_unbinned_widefield_i
         image, logits = model.decode_all(y)
     tiled, tiled_logits = decode_tiled(model, y[0].numpy(), tile_camera_px=16)
     assert abs(tiled - image[0].numpy()).max() < 1e-4 and abs(tiled_logits - logits[0].numpy()).max() < 1e-4
+    # its checkpoint's shapes follow the same rule (refinement cell s, not the bin)
+    from napari_dmicro.decoders import count_parameters
+
+    assert count_parameters(model.decoder) == cfg.decoder.parameter_count()
+    save_checkpoint(tmp_path / "full.safetensors", model, card={})
+    loaded, _ = load_checkpoint(tmp_path / "full.safetensors")
+    with torch.no_grad():
+        assert torch.allclose(loaded.decode_all(y)[0], image, atol=1e-6)

@@ -125,11 +125,10 @@ def test_fluorescence_cards_say_how_to_reproduce_how_good_and_how_far_the_patter
 
 @pytest.mark.parametrize("name", sorted(FLUO_FLOORS_DB))
 def test_shipped_fluorescence_models_reconstruct_a_held_out_field(name):
+    from napari_dmicro.phantoms import field_seed
     from napari_dmicro.phantoms.fluorescence import make_fluorescence_field
     from napari_dmicro.pretrained import FLUO_CHECK_FIELD_PX, FLUO_CHECK_SEED, fluorescence_check_psnr_db
     from napari_dmicro.training.fluo_data import normalise_unit_range
-
-    from napari_dmicro.phantoms import field_seed
 
     check = field_seed(FLUO_CHECK_SEED, 0).generate_state(4).tolist()  # not a training field (stream 1)
     assert all(field_seed(1, k).generate_state(4).tolist() != check for k in range(60))

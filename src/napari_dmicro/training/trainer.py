@@ -36,7 +36,7 @@ from torch import nn
 from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.safetensors_header import file_sha256
-from ..pretrained import optics_report, pack_patterns, patterns_report, unpack_patterns
+from ..pretrained import optics_report, pack_patterns, patterns_report
 from . import data as D
 from .config import TrainConfig
 from .distributed import Processes
@@ -441,9 +441,7 @@ class Trainer:
             recorded = self._initial_patterns()
             if recorded is not None:
                 saved["initial_patterns"] = recorded
-            report = patterns_report(self.model, saved, None if recorded is None else unpack_patterns(recorded))
-            if recorded is not None:
-                report["init_source"] = "recorded at the start of the run"
+            report = patterns_report(self.model, saved)  # against the recorded start (or the seed's draw)
             protocol = (f"{len(self.test_set)} whole test fields (cut to whole pattern periods), binary patterns, "
                         f"{test.get('noise')} noise, evaluated once")
         else:
