@@ -262,13 +262,15 @@ PRESETS: dict[str, TrainingPreset] = {
                         _fluo_preset(256, 32, 256, 2000, 8, 28, seg=(500, 800)),
                         _fluo_preset(1024, 64, 512, 1000, 4, 30, seg=(300, 500)),
                         # the short end of the compression curve (x4: bin 4, x16: bin 8, T = 4). Budget from
-                        # measured times: 0.263 / 0.255 CPU s per step on 1 thread (x64: 0.261), and the whole
-                        # fluo-x64 run took 0.45 s of wall time per step on 1 busy thread (1347 s / 3000 steps,
-                        # validations included): 1600 steps ≈ 12 min + ~1 min of loading, validation and test
+                        # measured times (benchmarks/bench_fluo_step_time.py): 0.285 / 0.280 CPU s per step on 1
+                        # thread, x64 0.270; the whole fluo-x64 run took 0.45 s of wall time per step on 1 busy
+                        # thread (1347 s / 3000 steps, validations included), so x4/x16 ≈ 0.47 s: 1600 steps ≈
+                        # 12.6 min + ~1 min of loading, validation and test
                         _fluo_preset(4, 4, 256, 1600, 8, 14), _fluo_preset(16, 8, 256, 1600, 8, 14),
                         # the full-resolution reference of the task-aware models: fluo-seg-x256's schedule (equal
-                        # decoder budget); 0.27 CPU s per step (seg-x256: 0.35) → ~27 min on 1 busy thread
-                        _fluo_preset(1, 1, 256, 2000, 8, 27, seg=(500, 800), full=True))
+                        # decoder budget); 0.33 CPU s per step at its dearest stage (seg-x256: 0.36; x64 0.27 ↔
+                        # 0.45 wall s) → 3300 steps ≈ 30 min + ~2 min of validation on 1 busy thread
+                        _fluo_preset(1, 1, 256, 2000, 8, 32, seg=(500, 800), full=True))
 }
 
 
