@@ -4,14 +4,27 @@
         --reproduce "dmicro phantom --out fields --count 80 --seed 1" \
         --reproduce "dmicro train --preset lff-x64 --data fields --out runs/lff-x64"
 
+    python benchmarks/ship_model.py /work/runs/fluo-x256 --name fluo-x256     # fluorescence: one command
+
 Writes ``src/napari_dmicro/pretrained/<name>.safetensors``: the run's best model (weights unchanged)
 with the card extended by ``name``, ``reproduce`` (the commands that retrain it from nothing on a
-2-core CPU), a description of the data and the size of the file. Refuses a file over 10 MB.
+2-core CPU), a description of the data and the size of the file. Refuses a file over 10 MB and a run
+that did not finish (no test metrics).
+
+Fluorescence runs need no --reproduce or --data-description: the data command is read from the training
+stores' metadata (``dmicro phantom --modality fluorescence …``, recorded by the generator), the training
+command from the run's card (paths made relative, --quiet and --max-minutes dropped: a scheduling choice,
+not the recipe), the data description from run.json's splits. The card keeps the run's measured wall time,
+its held-out test metrics (evaluated once at the end) and the patterns report (mirrors flipped relative to
+the start, duty cycle, dose); the start comes from the run's ``initial_patterns.json`` or, for runs made
+before it was recorded, is recomputed from the seed and pattern init (the card says which). Printed at
+the end: the model's PSNR on the held-out check field of tests/test_pretrained.py, to set its floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,10 +39,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder (model.safetensors inside) or a checkpoint file")
     parser.add_argument("--name", required=True)
-    parser.add_argument("--reproduce", action="append", required=True, help="a command (repeat, in order)")
+    parser.add_argument("--reproduce", action="append", help="a command (repeat, in order); required for QPM "
+                        "runs, derived from the run for fluorescence runs")
     parser.add_argument("--summary", default="", help="one line shown by `dmicro models`")
-    parser.add_argument("--data-description", default=DATA_DESCRIPTION,
-                        help="what the model was trained on (default: the 80 phantom fields of the first wave)")
+    parser.add_argument("--data-description", default=None,
+                        help="what the model was trained on (default: QPM, the 80 phantom fields of the first "
+                             "wave; fluorescence, derived from the run's data and splits)")
     args = parser.parse_args(argv)
 
     from napari_dmicro.io.checkpoints import load_checkpoint, read_checkpoint_info, save_checkpoint
@@ -39,8 +54,15 @@ def main(argv=None) -> int:
     info = read_checkpoint_info(source)
     model, _ = load_checkpoint(source)
     card = dict(info.card)
+    fluorescence = getattr(info.config, "modality", "qpm") == "fluorescence"
+    if fluorescence:
+        card.update(fluorescence_card(model, card, source, args.name))
+    elif not args.reproduce:
+        raise SystemExit("--reproduce is required for a QPM run (the commands that retrain it from nothing)")
     card["trained_with"] = card.pop("versions", None)  # save_checkpoint records the versions of this copy
-    card.update(name=args.name, summary=args.summary, reproduce=args.reproduce, data_description=args.data_description)
+    card.update(name=args.name, summary=args.summary or card.get("summary", ""),
+                reproduce=args.reproduce or card["reproduce"],
+                data_description=args.data_description or card.get("data_description") or DATA_DESCRIPTION)
     card.setdefault("data", {}).pop("folder", None)  # a path on the machine that trained it
     out = PRETRAINED / f"{args.name}.safetensors"
     save_checkpoint(out, model, card)
@@ -49,7 +71,73 @@ def main(argv=None) -> int:
         out.unlink()
         raise SystemExit(f"{out.name} is {size / 2**20:.1f} MB, over the 10 MB limit for shipped models")
     print(f"wrote {out} ({size / 2**20:.2f} MB)")
+    if fluorescence:
+        from napari_dmicro.pretrained import describe_model, fluorescence_check_psnr_db
+
+        print("\n".join("    " + line for line in describe_model(info.config, card)))
+        print(f"held-out check field (tests/test_pretrained.py): PSNR {fluorescence_check_psnr_db(args.name):.2f} dB; "
+              "set the model's floor there a little under it")
     return 0
+
+
+def _train_command(command: str, data_name: str, name: str) -> str:
+    """The run's ``dmicro train`` command with relative paths and without scheduling options."""
+    words, out, skip = shlex.split(command), [], 0
+    for i, w in enumerate(words):
+        if skip:
+            skip -= 1
+            continue
+        if w == "--quiet":
+            continue
+        if w == "--max-minutes":
+            skip = 1
+            continue
+        if w in ("--data", "--out") and i + 1 < len(words):
+            out += [w, data_name if w == "--data" else f"runs/{name}"]
+            skip = 1
+            continue
+        out.append(w)
+    return shlex.join(out)
+
+
+def fluorescence_card(model, card: dict, source: Path, name: str) -> dict:
+    """What a fluorescence run's card needs to ship: reproduce commands, data description, patterns report."""
+    import json
+
+    from napari_dmicro.pretrained import initial_patterns, pack_patterns, patterns_report
+
+    if card.get("test") is None:
+        raise SystemExit(f"{source} is not a finished run (no test metrics): finish it (--resume) before shipping")
+    run = source.parent / "run.json"
+    record = json.loads(run.read_text()) if run.exists() else {}
+    splits = record.get("splits") or (card.get("data") or {}).get("splits") or {}
+    data_dir = Path(record.get("data_dir") or (card.get("data") or {}).get("folder") or "")
+    stores = sorted(data_dir.glob("*.zarr")) if data_dir.is_dir() else []
+    if not stores:
+        raise SystemExit(f"the run's data folder {data_dir} is not here, so its generator command cannot be read; "
+                         "pass --reproduce and --data-description")
+    import zarr
+
+    from napari_dmicro.io.fluorescence import read_fluorescence
+
+    meta = dict(zarr.open_group(str(stores[0]), mode="r").attrs.get("napari_dmicro", {}))
+    data_command = meta.get("command")
+    if not data_command:
+        raise SystemExit(f"{stores[0]} does not record the command that made it; pass --reproduce")
+    data_name = shlex.split(data_command)[shlex.split(data_command).index("--out") + 1]
+    shape = read_fluorescence(stores[0]).image.shape
+    start, start_source = initial_patterns(model, card)
+    report = patterns_report(model, card, start)
+    report["init_source"] = start_source
+    n = {k: len(v) for k, v in splits.items()}
+    description = (f"{len(stores)} generated fluorescence nuclei fields"
+                   + f" of {shape[0]}×{shape[1]} px"
+                   + f" at {meta.get('pixel_size_um'):g} µm ({data_command}), split by field (seed "
+                   f"{(card.get('train_config') or {}).get('seed', 0)}) into {n.get('train')} training, "
+                   f"{n.get('val')} validation and {n.get('test')} test fields; the test fields were never seen in "
+                   "training or model selection and were evaluated once, at the end")
+    return {"reproduce": [data_command, _train_command(card.get("command") or "", data_name, name)],
+            "data_description": description, "initial_patterns": pack_patterns(start), "optics_report": report}
 
 
 if __name__ == "__main__":

@@ -119,3 +119,43 @@ def test_dm_load_model_loads_both_modalities(tmp_path):
     path = save_checkpoint(tmp_path / "fluo.safetensors", build_system(_system(8)), {})
     assert isinstance(dm.load_model(path), FluorescenceMicroscope)
     assert isinstance(dm.load_model("lff-x64"), Microscope)
+
+
+def test_full_resolution_camera_is_the_same_network_fed_the_unbinned_widefield_image(tmp_path):
+    """fluo-seg-full's microscope (bin 1, one fixed uniform pattern): the measurement is the widefield image
+    itself (dose-normalised: exposure 0.5, emission blur), any field size decodes on its own grid although the
+    refinement works in s×s cells (padded, cropped back), and tiles decode exactly as the whole field."""
+    from napari_dmicro.inference.fluorescence import decode_tiled
+
+    enc = FluorescenceEncoderConfig(patterns=PatternConfig(n_patterns=1, init="uniform", learnable=False),
+                                    detector=FluorescenceDetectorConfig(bin_px=1))
+    cfg = FluorescenceSystemConfig(encoder=enc, decoder=decoder_config("locality-tiny", 1, in_chans=1,
+                                                                       seg_head=True))
+    assert cfg.compression == 1 and cfg.decoder.refine_unshuffle == 4
+    torch.manual_seed(0)
+    model = build_system(cfg).eval()
+    x = torch.rand(1, 70, 53)  # neither side a multiple of the refinement cell (4 px)
+    y = model.measure(x)
+    assert y.shape == (1, 1, 70, 53)
+    assert torch.allclose(y[:, 0], 0.5 * x, atol=1e-6)  # no PSF: the image at the reference duty 0.5
+    model.fit_measurement_normalization(y)
+    model.init_decoder_from_patterns()
+    with torch.no_grad():
+        image, logits = model.decode_all(y)
+    assert image.shape == (1, 70, 53) and logits.shape == (1, 2, 70, 53)
+    assert torch.allclose(image, x, atol=1e-4)  # a fresh decoder divides by the dose: the linear inverse
+    # with a non-trivial refinement, tiles with a receptive-field halo give the whole-field decode
+    with torch.no_grad():
+        for p in model.decoder.tail.parameters():
+            p.normal_(0, 0.05)
+        image, logits = model.decode_all(y)
+    tiled, tiled_logits = decode_tiled(model, y[0].numpy(), tile_camera_px=16)
+    assert abs(tiled - image[0].numpy()).max() < 1e-4 and abs(tiled_logits - logits[0].numpy()).max() < 1e-4
+    # its checkpoint's shapes follow the same rule (refinement cell s, not the bin)
+    from napari_dmicro.decoders import count_parameters
+
+    assert count_parameters(model.decoder) == cfg.decoder.parameter_count()
+    save_checkpoint(tmp_path / "full.safetensors", model, card={})
+    loaded, _ = load_checkpoint(tmp_path / "full.safetensors")
+    with torch.no_grad():
+        assert torch.allclose(loaded.decode_all(y)[0], image, atol=1e-6)

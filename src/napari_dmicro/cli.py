@@ -348,7 +348,7 @@ def cmd_models(args) -> int:
     import json
 
     from .io.checkpoints import load_checkpoint, read_checkpoint_info
-    from .pretrained import describe_model, optics_report, shipped_models
+    from .pretrained import describe_model, model_report, shipped_models
 
     models = shipped_models()
     if not models:
@@ -360,7 +360,7 @@ def cmd_models(args) -> int:
         size_mb = path.stat().st_size / 2**20
         print(f"{name}  ({size_mb:.1f} MB)")
         model, _ = load_checkpoint(path, device="cpu")
-        for line in describe_model(info.config, info.card, optics_report(model, info.card)):
+        for line in describe_model(info.config, info.card, model_report(model, info.card)):
             print(f"    {line}")
         if args.verbose:
             print(json.dumps(info.card, indent=2, default=str))

@@ -37,15 +37,25 @@ class ModelEntry:
         return self.name if self.origin == "shipped" else str(self.path)
 
     @property
-    def compression(self) -> int:
-        return int(self.config.encoder.detector.compression)
+    def modality(self) -> str:
+        """"qpm" (quantitative phase) or "fluorescence"."""
+        return str(getattr(self.config, "modality", "qpm"))
+
+    @property
+    def compression(self) -> int | float:
+        """Pixel-count compression (QPM: binning²; fluorescence: d²/T, an int when T divides d²)."""
+        c = float(self.config.compression)
+        return int(c) if c == int(c) else c
 
     @property
     def optics_kind(self) -> str:
-        return str(self.config.encoder.optics.kind)
+        return str(self.config.optics_kind)
 
     @property
     def pixel_size_um(self) -> float:
+        """The object (QPM) or specimen/DMD (fluorescence) pixel size the model works at, µm."""
+        if self.modality == "fluorescence":
+            return float(self.config.encoder.pixel_size_um)
         return float(self.config.encoder.optics.grid.pixel_size_um)
 
     @property

@@ -84,7 +84,7 @@ def _dilated_decoder(c) -> Shapes:
 
 def _locality_decoder(c) -> Shapes:
     k, d, out, w = c.period_bins, c.upscale, c.out_chans, c.width
-    s = min(c.refine_unshuffle, d)
+    s = c.refine_unshuffle  # the refinement cell, whatever the bin
     shapes = {"upsampler.weight": (k, k, out * d * d, c.in_chans), "upsampler.bias": (k, k, out * d * d)}
     shapes |= _conv("head.1", out * s * s, w)
     for i in range(len(c.dilations)):

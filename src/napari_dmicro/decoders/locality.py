@@ -12,9 +12,12 @@ head is on, by two logit channels: foreground and nucleus boundary (:data:`SEG_C
    the patterns from the field's first pixel). Unlike the paper's per-site weights (tied to one image size)
    this works on any field size, and :meth:`LocalityUpsampler.init_from_patterns` sets the weights to the
    least-squares (pseudo-) inverse of the patterns, so training starts from the linear inverse.
-2. A residual refinement on the full-resolution image, computed at 1/s of its side (PixelUnshuffle(s), a 3×3
+2. A residual refinement on the full-resolution image, computed at 1/s of its side whatever the bin d (so
+   every compression, and the full-resolution camera d = 1, has the same network; PixelUnshuffle(s), a 3×3
    conv to ``width`` channels, residual blocks of two 3×3 convolutions dilated by ``dilations[i]``, a 3×3 conv
-   back and PixelShuffle(s)); its last conv starts at zero, so a fresh decoder IS the linear inverse.
+   back and PixelShuffle(s)); its last conv starts at zero, so a fresh decoder IS the linear inverse. An image
+   whose side is not a multiple of s is padded (edge values) for the refinement and cropped back; shifts by
+   :func:`shift_quantum_px` (lcm of the period and s) are exact.
 3. Optional segmentation head on the refinement's features (3×3 conv, ReLU, 3×3 conv to 2·s², PixelShuffle);
    :func:`instance_labels` turns its two logits into an instance label image.
 
@@ -33,17 +36,25 @@ from torch import nn
 from .conv import ResBlock
 
 __all__ = ["LocalityUpsampler", "LocalityDecoder", "SEG_CHANNELS", "pattern_matrices", "instance_labels",
-           "locality_receptive_field_camera_px"]
+           "locality_receptive_field_camera_px", "shift_quantum_px"]
 
 #: Channels the segmentation head appends after the image channels, in this order.
 SEG_CHANNELS = ("foreground_logit", "boundary_logit")
 
 
-def _check_bin(bin_px: int) -> int:
+def _check_bin(bin_px: int, what: str = "bin_px must be a power of 2 (the detector's d×d sum-pooling bin; "
+               "1 = a full-resolution camera)") -> int:
     n = int(round(math.log2(bin_px))) if bin_px >= 1 else -1
-    if n < 1 or 2 ** n != bin_px:
-        raise ValueError(f"bin_px must be a power of 2 >= 2 (the detector's d×d sum-pooling bin); got {bin_px}")
+    if n < 0 or 2 ** n != bin_px:
+        raise ValueError(f"{what}; got {bin_px}")
     return int(bin_px)
+
+
+def shift_quantum_px(bin_px: int, period_bins: int, unshuffle: int) -> int:
+    """Specimen px by which a shift of the field shifts the decoder's output exactly: the least common
+    multiple of the pattern period P = d·k and the refinement's cell s (PixelUnshuffle groups s×s pixels
+    from the field origin)."""
+    return math.lcm(int(bin_px) * int(period_bins), int(unshuffle))
 
 
 def pattern_matrices(patterns: torch.Tensor, bin_px: int) -> torch.Tensor:
@@ -120,7 +131,7 @@ class LocalityUpsampler(nn.Module):
 def locality_receptive_field_camera_px(bin_px: int, dilations, unshuffle: int) -> int:
     """Side of the decoder's receptive field on the camera grid (camera pixels): the refinement reaches
     1 + 2·Σdilations + 1 (+2 with the segmentation head) cells of s object px on each side."""
-    s = min(int(unshuffle), int(bin_px))
+    s = int(unshuffle)
     reach_px = s * (1 + 2 * sum(int(d) for d in dilations) + 1 + 2) + s - 1
     return 1 + 2 * -(-reach_px // int(bin_px))
 
@@ -135,7 +146,7 @@ class LocalityDecoder(nn.Module):
         super().__init__()
         self.upsampler = LocalityUpsampler(n_patterns, bin_px, period_bins, out_chans)
         self.bin_px, self.out_chans, self.has_seg_head = self.upsampler.bin_px, int(out_chans), bool(seg_head)
-        self.unshuffle = s = min(_check_bin(unshuffle), self.bin_px)
+        self.unshuffle = s = _check_bin(unshuffle, "unshuffle must be a power of 2")
         self.dilations = tuple(int(d) for d in dilations)
         self.head = nn.Sequential(nn.PixelUnshuffle(s), nn.Conv2d(out_chans * s * s, width, 3, padding=1))
         self.body = nn.Sequential(*(ResBlock(width, 1.0, d) for d in self.dilations))
@@ -164,11 +175,15 @@ class LocalityDecoder(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         image = self.upsampler(y)
-        features = self.body(self.head(image))
-        image = image + self.tail(features)
+        h, w = image.shape[-2:]
+        s = self.unshuffle
+        pad = (0, -w % s, 0, -h % s)
+        padded = nn.functional.pad(image, pad, mode="replicate") if any(pad) else image
+        features = self.body(self.head(padded))
+        image = image + self.tail(features)[..., :h, :w]
         if self.seg is None:
             return image
-        return torch.cat([image, self.seg(features)], dim=1)
+        return torch.cat([image, self.seg(features)[..., :h, :w]], dim=1)
 
 
 def instance_labels(foreground_logit, boundary_logit=None, *, threshold: float = 0.5,

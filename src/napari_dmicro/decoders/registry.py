@@ -46,8 +46,9 @@ __all__ = [
 
 #: Side ratios (object side / camera side) the decoders support: sqrt of compressions x4..x1024.
 ALLOWED_UPSCALES = (2, 4, 8, 16, 32)
-#: Detector bins d of the fluorescence (``"locality"``) decoders: compression d²/T up to x1024 with T = 4.
-ALLOWED_BINS = (2, 4, 8, 16, 32, 64)
+#: Detector bins d of the fluorescence (``"locality"``) decoders: compression d²/T up to x1024 with T = 4;
+#: d = 1 is the full-resolution camera (the same network fed the uncompressed image, for comparisons).
+ALLOWED_BINS = (1, 2, 4, 8, 16, 32, 64)
 #: Object-plane side the presets are designed for; the nominal camera side is this / upscale.
 OBJECT_SIDE_PX = 256
 
@@ -92,7 +93,7 @@ class DecoderConfig(BaseModel):
     period_bins: int = Field(1, ge=1, le=L.MAX_PERIOD_BINS,
                              description="pattern period in detector bins (k² upsampling weight sets)")
     refine_unshuffle: int = Field(8, ge=1, le=64, description="the refinement runs at 1/refine_unshuffle of "
-                                  "the output side (a power of 2; at most the bin)")
+                                  "the output side (a power of 2, whatever the bin)")
     seg_head: bool = Field(False, description="append foreground and boundary logit channels")
 
     @model_validator(mode="before")

@@ -78,7 +78,8 @@ class FluorescenceDetectorConfig(_Config):
     camera pixel and frame; ``read_noise_e`` σ in electrons.
     """
 
-    bin_px: int = Field(16, ge=2, le=64, description="d: specimen pixels per camera pixel per axis")
+    bin_px: int = Field(16, ge=1, le=64, description="d: specimen pixels per camera pixel per axis (1: a full-"
+                                                    "resolution camera, one camera pixel per DMD pixel)")
     photons_per_unit: float | None = Field(None, gt=0)
     background_photons: float = Field(0.0, ge=0)
     read_noise_e: float = Field(0.0, ge=0)
@@ -87,7 +88,7 @@ class FluorescenceDetectorConfig(_Config):
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if not _is_power_of_two(v):
-            raise ValueError(f"bin_px={v} must be a power of 2 (2, 4, …, 64): the camera bins are built "
+            raise ValueError(f"bin_px={v} must be a power of 2 (1, 2, 4, …, 64): the camera bins are built "
                              "from 2×2 sums")
         return v
 

@@ -145,7 +145,11 @@ def decode_tiled(model, meas: np.ndarray, *, tile_camera_px: int = TILE_CAMERA_P
     """Decoder output of a (T, h, w) measurement: image (H, W) and seg logits (2, H, W) or None, decoded in
     non-overlapping tiles of ``tile_camera_px`` camera px, each read with a halo of the receptive field."""
     cfg = model.config
-    k, d = cfg.encoder.patterns.period_bins, cfg.encoder.detector.bin_px
+    from ..decoders.locality import shift_quantum_px
+
+    d = cfg.encoder.detector.bin_px
+    # tiles start at multiples of the shift quantum (camera px), so each tile decodes as the whole field would
+    k = max(shift_quantum_px(d, cfg.encoder.patterns.period_bins, model.decoder.unshuffle) // d, 1)
     rf = model.decoder.receptive_field_camera_px
     halo = -(-(rf // 2 + 1) // k) * k
     core = max(-(-tile_camera_px // k) * k, k)

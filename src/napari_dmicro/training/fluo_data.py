@@ -2,7 +2,8 @@
 for training and the deterministic whole-field evaluation (binary patterns, exact noise).
 
 - Splits: :func:`~.data.split_by_field` on the store files (one field of view per store): a field's pixels
-  are in exactly one of train / val / test, every field once (no duplicated pools, the authors' O3).
+  are in exactly one of train / val / test, every field once (no duplicated pools, the authors' O3); two
+  stores holding the same image are refused (:func:`refuse_duplicated_fields`).
 - Images are normalised per field to [0, 1] by their minimum and maximum (the reconstruction target; data
   range 1); labels are int32 instance ids (0 = background; all zero for a store without labels, which
   the segmentation stages refuse).
@@ -83,6 +84,22 @@ def fingerprint(*sets: FluorescenceSet) -> str:
     return h.hexdigest()
 
 
+def refuse_duplicated_fields(*sets: FluorescenceSet) -> None:
+    """Refuse data in which two stores hold the same image (after normalisation): a duplicated field would be
+    trained on twice or, across splits, leak into validation or test (the authors' O3 saved the same grids
+    400 times and overlapped their val/test pools). Names the first pair found."""
+    seen: dict[str, Path] = {}
+    for s in sets:
+        for path, image in zip(s.paths, s.fields, strict=True):
+            key = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() + str(image.shape)
+            if key in seen:
+                raise FluorescenceDataError(
+                    f"{Path(path).name} and {seen[key].name} hold the same image: a duplicated field would be "
+                    "trained on twice or leak across the train/val/test split; remove one (generate distinct "
+                    "fields with dmicro phantom --modality fluorescence)")
+            seen[key] = Path(path)
+
+
 def sample_crops(data: FluorescenceSet, rng: np.random.Generator, batch: int, patch_px: int,
                  flips: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``batch`` random crops (images (B, p, p) float32, labels (B, p, p) int32), with random flips and
@@ -154,4 +171,4 @@ def evaluate_fluorescence(model, data: FluorescenceSet, seed: int, device, *, se
 
 
 __all__ = ["FluorescenceDataError", "FluorescenceSet", "evaluate_fluorescence", "evaluation_view", "fingerprint",
-           "load_fluorescence_set", "normalise_unit_range", "sample_crops"]
+           "load_fluorescence_set", "normalise_unit_range", "refuse_duplicated_fields", "sample_crops"]

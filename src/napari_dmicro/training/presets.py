@@ -186,16 +186,21 @@ FLUO_PHOTONS_PER_UNIT = 100.0
 FLUO_READ_NOISE_E = 2.0
 
 
-def fluorescence_encoder(bin_px: int, n_patterns: int = 4) -> FluorescenceEncoderConfig:
+def fluorescence_encoder(bin_px: int, n_patterns: int = 4, *, init: str = "random", learnable: bool = True,
+                         photons_per_unit: float = FLUO_PHOTONS_PER_UNIT) -> FluorescenceEncoderConfig:
     """The fluorescence microscope of the presets: 0.325 µm DMD/specimen pixels (20x/0.75 on a 6.5 µm camera),
     one-bin periodic patterns from a random start, Gaussian excitation (NA 0.75, 488 nm) and emission (NA
     0.75, 520 nm) PSFs, Poisson noise at :data:`FLUO_PHOTONS_PER_UNIT` and 2 e⁻ read noise."""
     psf = dict(kind="gaussian", na=0.75)
     return FluorescenceEncoderConfig(
-        patterns=PatternConfig(n_patterns=n_patterns, period_bins=1, init="random"),
+        patterns=PatternConfig(n_patterns=n_patterns, period_bins=1, init=init, learnable=learnable),
         excitation=PSFConfig(**psf, wavelength_um=0.488), emission=PSFConfig(**psf, wavelength_um=0.52),
-        detector=FluorescenceDetectorConfig(bin_px=bin_px, photons_per_unit=FLUO_PHOTONS_PER_UNIT,
+        detector=FluorescenceDetectorConfig(bin_px=bin_px, photons_per_unit=photons_per_unit,
                                             read_noise_e=FLUO_READ_NOISE_E))
+
+
+#: patterns per acquisition of the compressed fluorescence presets (every pattern set delivers T·0.5)
+FLUO_PATTERNS = 4
 
 
 def _fluo_reconstruct(steps: int, batch: int, val_every: int) -> StageConfig:
@@ -206,24 +211,38 @@ def _fluo_reconstruct(steps: int, batch: int, val_every: int) -> StageConfig:
 
 
 def _fluo_preset(compression: int, bin_px: int, patch_px: int, steps: int, batch: int, minutes: float,
-                 *, seg: tuple[int, int] | None = None) -> TrainingPreset:
+                 *, seg: tuple[int, int] | None = None, full: bool = False) -> TrainingPreset:
     """A fluorescence preset (T = 4 patterns); ``seg`` = (head steps, joint steps) makes it task-aware: the
-    paper's three steps, reconstruction pretraining → segmentation head alone → all jointly."""
+    paper's three steps, reconstruction pretraining → segmentation head alone → all jointly. ``full``: the
+    full-resolution reference (see :func:`_fluo_full_preset`): fixed patterns, no sharpness schedule."""
     val_every = max(steps // 6, 1)
     stages = [_fluo_reconstruct(steps, batch, val_every)]
+    if full:
+        stages = [stages[0].model_copy(update={"sharpness": None, "freeze_optics": True})]
     if seg is not None:
         head, joint = seg
         stages += [StageConfig(name="seg_head", steps=head, batch_size=batch, lr=1e-3, loss="dice_bce",
                                val_every=max(head // 3, 1), select_on="dice"),
                    StageConfig(name="seg_joint", steps=joint, batch_size=batch, lr=2e-4, optics_lr=0.005,
                                loss="l1_dice_bce", val_every=max(joint // 3, 1), select_on="dice",
-                               sharpness=(64.0, 64.0))]
-    name = f"fluo-{'seg-' if seg else ''}x{compression}"
+                               sharpness=None if full else (64.0, 64.0), freeze_optics=full)]
     what = "task-aware (reconstruction → segmentation head → joint)" if seg else "reconstruction"
     decoder = "locality-seg" if seg else "locality"
+    if full:
+        return TrainingPreset(
+            name="fluo-seg-full", description=f"fluorescence, full-resolution widefield reference: the "
+            f"locality-seg network fed one uniform (widefield) frame on an unbinned camera (bin 1, x1) at the "
+            f"dose of {FLUO_PATTERNS} patterns, {what}",
+            encoder=fluorescence_encoder(1, 1, init="uniform", learnable=False,
+                                         photons_per_unit=FLUO_PATTERNS * FLUO_PHOTONS_PER_UNIT),
+            cpu_decoder=decoder, paper_decoder=decoder, cpu_stages=tuple(stages), paper_stages=tuple(stages),
+            cpu_minutes=minutes, optics_init="uniform",
+            data=DataConfig(patch_px=patch_px, val_fraction=0.1, test_fraction=0.1))
+    name = f"fluo-{'seg-' if seg else ''}x{compression}"
     return TrainingPreset(
-        name=name, description=f"fluorescence, 4 learned illumination patterns, bin {bin_px} (x{compression}), {what}",
-        encoder=fluorescence_encoder(bin_px), cpu_decoder=decoder, paper_decoder=decoder,
+        name=name, description=f"fluorescence, {FLUO_PATTERNS} learned illumination patterns, bin {bin_px} "
+                               f"(x{compression}), {what}",
+        encoder=fluorescence_encoder(bin_px, FLUO_PATTERNS), cpu_decoder=decoder, paper_decoder=decoder,
         cpu_stages=tuple(stages), paper_stages=tuple(stages), cpu_minutes=minutes,
         data=DataConfig(patch_px=patch_px, val_fraction=0.1, test_fraction=0.1))
 
@@ -241,7 +260,17 @@ PRESETS: dict[str, TrainingPreset] = {
                         _fluo_preset(64, 16, 256, 3000, 8, 25), _fluo_preset(256, 32, 256, 3600, 8, 25),
                         _fluo_preset(1024, 64, 512, 1800, 4, 28),
                         _fluo_preset(256, 32, 256, 2000, 8, 28, seg=(500, 800)),
-                        _fluo_preset(1024, 64, 512, 1000, 4, 30, seg=(300, 500)))
+                        _fluo_preset(1024, 64, 512, 1000, 4, 30, seg=(300, 500)),
+                        # the short end of the compression curve (x4: bin 4, x16: bin 8, T = 4). Budget from
+                        # measured times (benchmarks/bench_fluo_step_time.py): 0.285 / 0.280 CPU s per step on 1
+                        # thread, x64 0.270; the whole fluo-x64 run took 0.45 s of wall time per step on 1 busy
+                        # thread (1347 s / 3000 steps, validations included), so x4/x16 ≈ 0.47 s: 1600 steps ≈
+                        # 12.6 min + ~1 min of loading, validation and test
+                        _fluo_preset(4, 4, 256, 1600, 8, 14), _fluo_preset(16, 8, 256, 1600, 8, 14),
+                        # the full-resolution reference of the task-aware models: fluo-seg-x256's schedule (equal
+                        # decoder budget); 0.33 CPU s per step at its dearest stage (seg-x256: 0.36; x64 0.27 ↔
+                        # 0.45 wall s) → 3300 steps ≈ 30 min + ~2 min of validation on 1 busy thread
+                        _fluo_preset(1, 1, 256, 2000, 8, 32, seg=(500, 800), full=True))
 }
 
 
@@ -284,7 +313,8 @@ def train_config(preset: str, *, budget: str = "cpu", stages: tuple[int, ...] = 
     for s in p.stages(budget):
         if numbers[s.name] not in stages:
             continue
-        update = {"freeze_optics": freeze_optics} if s.name in ("end_to_end", "reconstruct", "seg_joint") else {}
+        update = ({"freeze_optics": freeze_optics or s.freeze_optics}
+                  if s.name in ("end_to_end", "reconstruct", "seg_joint") else {})
         if s.name == "optics":
             if optics_objective == "joint" and s.optics_objective != "joint":
                 update.update(optics_objective="joint", optics_lr=s.optics_lr or s.lr, lr=JOINT_DECODER_LR,

@@ -10,7 +10,9 @@ Run folder (``out_dir``):
 - ``last.safetensors`` + ``train_state.safetensors``: the latest weights, optimiser moments, auxiliary
   modules (discriminator) and progress, written every ``checkpoint_every_steps`` steps, at every
   validation, on cancel and at the end of a stage: ``resume=True`` continues from there;
-- ``run.json``: the configuration, splits and data fingerprint; ``events.jsonl``: the event log.
+- ``run.json``: the configuration, splits and data fingerprint; ``events.jsonl``: the event log;
+- fluorescence: ``initial_patterns.json``: the binary patterns the run started from (packed bits, see
+  :func:`napari_dmicro.pretrained.pack_patterns`), so the card can say how far the patterns moved.
 
 Every step's data, noise and dropout come from generators seeded by (seed, stage, step), so a resumed
 run is the same run: it reaches the same weights as one that was never interrupted.
@@ -34,7 +36,7 @@ from torch import nn
 from ..device import resolve_device
 from ..io import checkpoints as ck
 from ..io.safetensors_header import file_sha256
-from ..pretrained import optics_report
+from ..pretrained import optics_report, pack_patterns, patterns_report
 from . import data as D
 from .config import TrainConfig
 from .distributed import Processes
@@ -47,6 +49,8 @@ LAST_FILE = "last.safetensors"
 STATE_FILE = "train_state.safetensors"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+#: fluorescence: the binary patterns the run started from (after any --init), written once at the start
+INITIAL_PATTERNS_FILE = "initial_patterns.json"
 #: progress key of the SHA-256 of the last.safetensors the training state was written with
 WEIGHTS_DIGEST_KEY = "last_weights_sha256"
 
@@ -128,6 +132,10 @@ class Trainer:
         self.train_set = F.load_fluorescence_set(self.splits["train"], **load)
         self.val_set = F.load_fluorescence_set(self.splits["val"], **load)
         self.test_set = F.load_fluorescence_set(self.splits["test"], **load)
+        try:
+            F.refuse_duplicated_fields(self.train_set, self.val_set, self.test_set)
+        except F.FluorescenceDataError as exc:
+            raise TrainingError(str(exc)) from None
         self.fingerprint = F.fingerprint(self.train_set, self.val_set, self.test_set)
         self.model = initial_microscope(cfg.system, cfg.seed, cfg.optics_init)
         self.val_patches = self.test_patches = None  # whole fields are evaluated
@@ -137,6 +145,24 @@ class Trainer:
         self.acquisition = None
         self.discriminator: nn.Module | None = None
         self.stage2_loss = None
+
+    def _record_initial_patterns(self) -> None:
+        """Fluorescence: write the binary patterns this run starts from (its seed's draw, or --init's)."""
+        if self.config.system.modality != "fluorescence":
+            return
+        with torch.no_grad():
+            start = self.model.encoder.illumination.transmission(True)
+        self.files.write_json(INITIAL_PATTERNS_FILE, {
+            "init": self.config.system.encoder.patterns.init, "seed": self.config.seed,
+            "fine_tuned_from": self.config.init, **pack_patterns(start)})
+
+    def _initial_patterns(self) -> dict | None:
+        """The recorded start of a fluorescence run (None for QPM or a run begun before it was recorded)."""
+        path = self.out_dir / INITIAL_PATTERNS_FILE
+        if self.config.system.modality != "fluorescence" or not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        return {"shape": record["shape"], "bits_hex": record["bits_hex"]}
 
     def _load_init(self, init: str) -> None:
         from ..pretrained import resolve_model
@@ -212,6 +238,7 @@ class Trainer:
                 raise TrainingError(f"{self.out_dir} holds an unfinished run; continue it with --resume "
                                     "or choose another --out folder")
             self.files.write_json(RUN_FILE, self._run_record())
+            self._record_initial_patterns()
             progress = {"stage_index": 0, "step": 0, "best": None, "best_step": None, "history": [],
                         "stage_steps": {}, "elapsed_s": 0.0, "finished": False}
         elif not progress.get("finished"):
@@ -411,7 +438,10 @@ class Trainer:
         stage = build_stage(cfg.stages[-1], self)
         test = stage.evaluate("test")
         if cfg.system.modality == "fluorescence":
-            report = patterns_report(self.model, saved)
+            recorded = self._initial_patterns()
+            if recorded is not None:
+                saved["initial_patterns"] = recorded
+            report = patterns_report(self.model, saved)  # against the recorded start (or the seed's draw)
             protocol = (f"{len(self.test_set)} whole test fields (cut to whole pattern periods), binary patterns, "
                         f"{test.get('noise')} noise, evaluated once")
         else:
@@ -426,22 +456,6 @@ class Trainer:
         yield self._log(TrainEvent("test", metrics=test, elapsed_s=self.elapsed_s, path=str(best_path)))
         yield self._log(TrainEvent("done", message=f"model written to {best_path}", path=str(best_path),
                                    elapsed_s=self.elapsed_s))
-
-
-def patterns_report(model, card: dict) -> dict:
-    """How far a fluorescence model's binary patterns moved from the patterns its run started from, their
-    duty cycle and the equal-dose exposure factor."""
-    train = card.get("train_config") or {}
-    seed = int(train.get("seed") or 0)
-    init = initial_microscope(model.config, seed, model.config.encoder.patterns.init)
-    with torch.no_grad():
-        now = model.encoder.illumination.transmission(True).cpu()
-        start = init.encoder.illumination.transmission(True)
-        exposure = float(model.encoder.illumination.exposure(now))
-    return {"init": f"{model.config.encoder.patterns.init} (seed {seed})", "fine_tuned_from": train.get("init"),
-            "mirrors_flipped_fraction": float((now != start).float().mean()),
-            "duty_cycle": float(now.mean()), "exposure": exposure,
-            "sharpness": float(model.encoder.sharpness)}
 
 
 def saved_files_message(out_dir: Path) -> str:

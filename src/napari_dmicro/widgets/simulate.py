@@ -130,7 +130,7 @@ class SimulateWidget(TaskControlsMixin, QWidget):
             return
         text = sampling_note(phase) if meta(phase) else f"pixel {ps:g} µm (layer scale), λ {wl:g} µm"
         entry = self.model_combo.current_entry()
-        if entry is not None:
+        if entry is not None and entry.modality == "qpm":  # a fluorescence model has no optical grid
             grid = entry.config.encoder.optics.grid
             if abs(grid.pixel_size_um - ps) > 1e-6 * ps or abs(grid.wavelength_um - wl) > 1e-6 * wl:
                 text += (f"; the model's grid is {grid.pixel_size_um:g} µm, λ {grid.wavelength_um:g} µm: the field "
