@@ -170,3 +170,31 @@ def test_reader_opens_measurements_images_and_labels_with_their_scales(tmp_path,
 
     (_, kwargs, kind), = napari_get_reader(str(nuclei))(str(nuclei))[:1]
     assert kind == "image" and len(napari_get_reader(str(nuclei))(str(nuclei))) == 2  # a phantom has labels
+
+
+def test_the_measurement_store_refuses_what_does_not_describe_it(tmp_path):
+    from napari_dmicro.inference.fluorescence import FluorescenceMeasurement
+    from napari_dmicro.io import FieldFormatError, UnitError
+    from napari_dmicro.io.fluorescence import write_fluorescence_measurement
+    from napari_dmicro.io.store import write_fluorescence_measurement as write_store
+    from napari_dmicro.io.store import write_image
+
+    frames, patterns = np.ones((2, 4, 4), np.float32), np.eye(8, dtype=np.uint8)[None].repeat(2, 0)
+    store = dict(camera_pixel_size_um=2.6, emission_wavelength_um=0.52)
+    with pytest.raises(FieldFormatError, match="binary"):
+        write_store(tmp_path / "a.zarr", frames, patterns * 0.5, **store)
+    with pytest.raises(FieldFormatError, match="needs \\(2, P, P\\)"):
+        write_store(tmp_path / "a.zarr", frames, patterns[:1], **store)
+    with pytest.raises(FieldFormatError, match="'t' \\(time-lapse\\) or 'p'"):  # the pattern axis is not a QPM stack
+        write_image(tmp_path / "a.zarr", frames, kind="measurement", pixel_size_um=2.6, wavelength_um=0.52,
+                    stack_axis="pattern")
+    attrs = {"modality": "fluorescence", "pixel_size_um": 0.325, "camera_pixel_size_um": 2.6, "bin_px": 8,
+             "emission_wavelength_um": None}
+    with pytest.raises(UnitError, match="emission wavelength is unknown"):
+        write_fluorescence_measurement(tmp_path / "a.zarr", FluorescenceMeasurement(frames, attrs, patterns))
+    assert not (tmp_path / "a.zarr").exists()
+    # a store whose camera pixel is not bin × the specimen pixel is refused on reading
+    write_store(tmp_path / "b.zarr", frames, patterns, camera_pixel_size_um=3.0, emission_wavelength_um=0.52,
+                attrs={"specimen_pixel_size_um": 0.325, "bin_px": 8})
+    with pytest.raises(FieldFormatError, match="not bin_px × the specimen pixel"):
+        read_fluorescence_measurement(tmp_path / "b.zarr")

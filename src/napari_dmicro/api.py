@@ -5,6 +5,8 @@
     meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)
     phase = dm.reconstruct(meas, model)          # radians, same shape as the field
     report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
+    labels = dm.segment(meas, model)             # fluorescence, task-aware models: instance labels
+    scores = dm.evaluate_fluorescence(image, reference, labels=labels, reference_labels=masks)
 
 ``field`` is a 2-D complex numpy (or dask) array of any size; ``meas`` is a :class:`Measurement`: the
 float32 camera image (``np.asarray(meas)``) beside the typed :class:`AcquisitionRecord` of how it was

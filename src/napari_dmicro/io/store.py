@@ -138,6 +138,9 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
         raise FieldFormatError(f"attrs['modality']={user['modality']!r}: the only modality recorded is "
                                "'fluorescence' (QPM stores have no modality key); drop it from attrs")
     fluorescence = kind == "fluorescence" or "modality" in user
+    if fluorescence and kind not in ("fluorescence", "measurement"):
+        raise FieldFormatError(f"a {kind} store has no modality (fluorescence stores are images and measurements); "
+                               "drop 'modality' from attrs")
     units = dict(_DEFAULT_UNITS[kind])
     units.update(FIXED_UNITS)
     if "units" in user:
