@@ -65,6 +65,48 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
             for name, (optics, seed) in models.items()}
 
 
+def _tiny_fluorescence(seg: bool = False, *, period_bins: int = 1, bin_px: int = 8, seed: int = 0):
+    """An untrained T = 4 fluorescence microscope (Gaussian emission PSF) with a tiny locality decoder, its
+    measurement normalisation fitted and its upsampler started from the patterns (seconds to build)."""
+    from napari_dmicro.fluorescence import (
+        FluorescenceDetectorConfig,
+        FluorescenceEncoderConfig,
+        PatternConfig,
+        PSFConfig,
+    )
+    from napari_dmicro.system import FluorescenceSystemConfig, build_system
+
+    torch.manual_seed(seed)
+    enc = FluorescenceEncoderConfig(
+        patterns=PatternConfig(n_patterns=4, period_bins=period_bins),
+        emission=PSFConfig(kind="gaussian", na=0.75, wavelength_um=0.52),
+        detector=FluorescenceDetectorConfig(bin_px=bin_px))
+    cfg = FluorescenceSystemConfig(encoder=enc, decoder=decoder_config("locality-tiny", bin_px, in_chans=4,
+                                                                       period_bins=period_bins, seg_head=seg))
+    model = build_system(cfg, generator=torch.Generator().manual_seed(seed)).eval()
+    model.fit_measurement_normalization(model.measure(torch.rand(2, 64, 64)))
+    model.init_decoder_from_patterns()
+    model.name = "test-fluo"
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_fluorescence() -> Callable:
+    """``tiny_fluorescence(seg=False, period_bins=1, bin_px=8, seed=0)``: an untrained fluorescence model."""
+    return _tiny_fluorescence
+
+
+@pytest.fixture(scope="session")
+def tiny_fluorescence_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Untrained fluorescence checkpoints (bin 8, T = 4, 0.325 µm): ``fluo-recon`` (no segmentation head),
+    ``fluo-seg`` and ``fluo-seg-other`` (task-aware, other patterns: seed 1), ``fluo-bin16``."""
+    root = tmp_path_factory.mktemp("tiny_fluorescence")
+    models = {"fluo-recon": dict(seg=False), "fluo-seg": dict(seg=True), "fluo-seg-other": dict(seg=True, seed=1),
+              "fluo-bin16": dict(seg=False, bin_px=16)}
+    return {name: save_checkpoint(root / f"{name}.safetensors", _tiny_fluorescence(**kw), card=TINY_CARD)
+            for name, kw in models.items()}
+
+
 @pytest.fixture(scope="session")
 def phantom_folder(tmp_path_factory) -> Callable[..., Path]:
     """``phantom_folder(count, seed=3, size_px=96)``: a folder of ``field_NN.npy`` phantom fields (the

@@ -16,7 +16,8 @@ torch.
 
 __version__ = "0.1.0.dev0"
 
-_API = ("load_model", "untrained_model", "simulate", "reconstruct", "segment", "evaluate", "EvaluationReport",
+_API = ("load_model", "untrained_model", "simulate", "reconstruct", "segment", "evaluate", "evaluate_fluorescence",
+        "EvaluationReport",
         "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy",
         "field_from_hologram", "HologramField", "HologramRecord", "MeasurementStack", "reconstruction_grid")
 

@@ -7,7 +7,9 @@ a 5 rad nucleus reads 5 rad, unwrapped for images held in memory, wrapped into [
 by block for lazy ones), colormap :data:`PHASE_COLORMAP`, contrast :func:`phase_contrast_limits`
 (0..2π, widened to the data's 0.1/99.9 percentiles when they go beyond). ``exp(i·phase)`` of the layer
 is the field up to a global phase, which no intensity measurement sees. A measurement is one gray
-layer. Every layer has ``scale = (pixel_size_um, pixel_size_um)``, µm units and
+layer. A fluorescence store is a gray image layer plus a Labels layer (``"<stem> labels"``) when it holds instance
+labels; a fluorescence measurement is a stack layer of its T camera frames (axis ``pattern``, the camera pixel as
+scale). Every layer has ``scale = (pixel_size_um, pixel_size_um)``, µm units and
 ``metadata["napari_dmicro"]`` with ``kind`` (the kind of the *source*, e.g. ``"field"``),
 ``component`` (what this layer shows), ``pixel_size_um``, ``wavelength_um``, ``source`` and
 ``attrs`` (provenance).
@@ -95,7 +97,25 @@ def read_layers(path) -> list[LayerData]:
             warnings.warn(f"{p.name} records no {' or '.join(unrecorded)}: shown at the defaults, which are "
                           "probably wrong; open it with napari-dmicro's Load widget and enter them", stacklevel=2)
         layers.extend(image_layers(img, name=name, source=str(p), pyramid=pyramid))
+        if img.kind == "fluorescence":
+            layers.extend(label_layers(p, img, name=name))
     return layers
+
+
+def label_layers(path: Path, img: ImageData, *, name: str) -> list[LayerData]:
+    """The Labels layer of a fluorescence store's instance labels (none when it holds no labels)."""
+    import zarr
+
+    from .io.store import read_labels
+
+    labels = read_labels(zarr.open_group(str(path), mode="r"), path, img.shape)
+    if labels is None:
+        return []
+    ps = float(img.pixel_size_um)
+    meta = {ATTRS_KEY: {"kind": img.kind, "component": "labels", "pixel_size_um": ps,
+                        "wavelength_um": float(img.wavelength_um), "source": str(path), "attrs": dict(img.attrs)}}
+    return [(labels, {"name": f"{name} labels", "scale": (ps, ps), "units": ("micrometer", "micrometer"),
+                      "axis_labels": ("y", "x"), "metadata": meta}, "labels")]
 
 
 def _levels(base, n_min: int = PYRAMID_MIN_SIZE) -> list:

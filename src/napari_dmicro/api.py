@@ -5,6 +5,8 @@
     meas  = dm.simulate(field, model, photons=None, read_noise=0.0, seed=0)
     phase = dm.reconstruct(meas, model)          # radians, same shape as the field
     report = dm.evaluate(phase, reference)       # PSNR, SSIM, SSIM map (φ/2π, data range 1)
+    labels = dm.segment(meas, model)             # fluorescence, task-aware models: instance labels
+    scores = dm.evaluate_fluorescence(image, reference, labels=labels, reference_labels=masks)
 
 ``field`` is a 2-D complex numpy (or dask) array of any size; ``meas`` is a :class:`Measurement`: the
 float32 camera image (``np.asarray(meas)``) beside the typed :class:`AcquisitionRecord` of how it was
@@ -167,15 +169,18 @@ def _as_model(model, device: str, *, need_decoder: bool = False):
 
 def simulate(field, model, photons: float | None = None, read_noise: float = 0.0, seed: int = 0,
              device: str = "cpu", progress=None, *, pixel_size_um: float | None = None,
-             wavelength_um: float | None = None, stack_axis: str = "t", out=None):
+             wavelength_um: float | None = None, stack_axis: str = "t", out=None, background_photons: float = 0.0):
     """Camera image of ``field`` through the model's optics; ``photons=None`` means noise free.
 
     A fluorescence model (``model.modality == "fluorescence"``) takes a real 2-D fluorescence image instead
     (an array, a store read with ``read_fluorescence`` or ``read_image``, its pixel size from the metadata or
     ``pixel_size_um``, refused when it is not the model's) and returns a
     :class:`~napari_dmicro.inference.fluorescence.FluorescenceMeasurement` (T, h, w) with its metadata;
-    ``photons`` is then the photons per specimen pixel of density 1 under one full pattern
-    (:mod:`napari_dmicro.inference.fluorescence`).
+    ``photons`` is then the photons per specimen pixel of density 1 under one full pattern,
+    ``background_photons`` the background per camera pixel and frame, ``wavelength_um``
+    the image's emission wavelength when its file records none (:mod:`napari_dmicro.inference.fluorescence`).
+    An image at another pixel size is resampled to the model's (the measurement's attributes say so) and
+    :func:`reconstruct` / :func:`segment` return on the image's own grid.
 
     ``model``: a loaded or untrained model, or a shipped model name / checkpoint path (loaded).
     ``field``: a 2-D complex array (numpy/dask/zarr), or an :class:`~napari_dmicro.io.ImageData` from
@@ -200,10 +205,13 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
     if _is_fluorescence(model):
         from .inference.fluorescence import simulate_fluorescence
 
-        if wavelength_um is not None or out is not None:
-            raise ValueError("a fluorescence model simulates one 2-D image (no wavelength_um or out=)")
+        if out is not None:
+            raise ValueError("a fluorescence model simulates one 2-D image (no out=)")
         return simulate_fluorescence(field, model, photons=photons, read_noise=read_noise, seed=seed,
-                                     pixel_size_um=pixel_size_um, device=resolve_device(device))
+                                     pixel_size_um=pixel_size_um, wavelength_um=wavelength_um,
+                                     background_photons=background_photons, device=resolve_device(device))
+    if background_photons:
+        raise ValueError("background_photons is for fluorescence models (photons per camera pixel and frame)")
     field, pixel_size_um, wavelength_um = field_sampling(field, pixel_size_um, wavelength_um)
     if not hasattr(field, "shape"):
         field = np.asarray(field)
@@ -537,6 +545,47 @@ def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = Tru
         patch_psnr_db=float(np.mean(q.patch_psnrs_db)) if q.patch_psnrs_db else None,
         patch_ssim=float(np.mean(q.patch_ssims)) if q.patch_ssims else None, n_patches=len(q.patch_psnrs_db),
         patch_psnrs_db=q.patch_psnrs_db, patch_ssims=q.patch_ssims)
+
+
+def evaluate_fluorescence(image=None, reference=None, *, labels=None, reference_labels=None,
+                          iou_threshold: float = 0.5) -> dict:
+    """Scores of a fluorescence reconstruction and/or an instance label image against references.
+
+    ``image`` (from :func:`reconstruct`: the normalised density in [0, 1]) against ``reference`` (the image that
+    was simulated, any units): the reference is normalised to [0, 1] by its minimum and maximum (the rule
+    :func:`simulate` applies to its input), the image clipped to [0, 1]; PSNR (dB) and SSIM (the mean of the
+    11×11 Gaussian SSIM map) with data range 1 (:mod:`napari_dmicro.metrics`). ``labels`` (from :func:`segment`)
+    against ``reference_labels``: foreground Dice and the one-to-one IoU-matched F1 at ``iou_threshold``
+    (:mod:`napari_dmicro.segmentation_metrics`). Either pair may be omitted; shapes must agree.
+    """
+    import torch
+
+    from .metrics import psnr, ssim
+    from .segmentation_metrics import dice, matched_f1
+    from .training.fluo_data import normalise_unit_range
+
+    result: dict = {}
+    if (image is None) != (reference is None) or (labels is None) != (reference_labels is None):
+        raise ValueError("give an image with its reference and/or labels with their reference labels")
+    if image is not None:
+        prediction, truth = np.asarray(image, np.float32), np.asarray(reference)
+        if prediction.ndim != 2 or prediction.shape != truth.shape:
+            raise ValueError(f"the image {prediction.shape} and its reference {truth.shape} must be 2-D images of "
+                             "the same shape (the reconstruction is on the simulated image's grid)")
+        if not (np.isfinite(prediction).all() and np.isfinite(truth).all()):
+            raise ValueError("the image or its reference contains NaN or infinite values")
+        p = torch.from_numpy(np.clip(prediction, 0, 1))
+        t = torch.from_numpy(normalise_unit_range(truth))
+        result.update(psnr_db=float(psnr(p, t)), ssim=float(ssim(p, t)),
+                      image_convention="reference scaled to [0, 1] by its min and max; image clipped to [0, 1]; "
+                                       "data range 1")
+    if labels is not None:
+        scores = matched_f1(labels, reference_labels, iou_threshold=iou_threshold)
+        result.update(dice=dice(labels, reference_labels), f1=scores["f1"], iou_threshold=iou_threshold,
+                      **{k: scores[k] for k in ("tp", "fp", "fn", "precision", "recall", "mean_matched_iou")},
+                      n_predicted=int(len(np.unique(labels[labels > 0]))),
+                      n_reference=int(len(np.unique(reference_labels[reference_labels > 0]))))
+    return result
 
 
 def ssim_map_lazy(phase, reference, *, chunk_px: int = 1024, align_offset: bool = True,

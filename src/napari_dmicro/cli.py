@@ -23,6 +23,8 @@ examples:
   dmicro simulate field.zarr -o meas.zarr --model lff-x64-noisy --photons 1e4 --read-noise 6
   dmicro reconstruct meas.zarr -o phase.zarr --model lff-x64-noisy
   dmicro evaluate phase.zarr --reference field.zarr
+  dmicro simulate img2d.tif -o fmeas.zarr --model fluo-seg-x256 --pixel-size-um 0.5 --photons 100 --read-noise 2
+  dmicro segment fmeas.zarr -o nuclei.zarr --model fluo-seg-x256
   dmicro train --preset lff-x64 --data fields/ --out runs/lff-x64
 """
 
@@ -145,14 +147,24 @@ def _scale_source(image, key: str, flag_value) -> str:
 
 
 def cmd_simulate(args) -> int:
-    from . import api
-    from .io.fields import read_field
+    from . import api, cli_fluo
+    from .io.fields import read_field, read_image
     from .model_grid import check_pitch_ratio, check_wavelength_ratio
 
-    pairs = batch_pairs(args, args.field, args.output, FIELD_INPUTS, "field files")
     model = api.load_model(args.model, device=args.device) if args.model else None
+    if model is not None and cli_fluo.is_fluorescence_model(model):
+        return cli_fluo.simulate(args, model)
+    if str(args.field).lower().endswith(cli_fluo.TIFF):
+        raise CLIError(f"{args.field}: a fluorescence image is simulated with a fluorescence model: give --model "
+                       "(e.g. fluo-x64 or a checkpoint trained with a fluo-… preset)")
+    if args.channel is not None or args.background_photons:
+        raise CLIError("--channel and --background-photons are for fluorescence models (--model fluo-…)")
+    pairs = batch_pairs(args, args.field, args.output, FIELD_INPUTS, "field files")
     images = []
     for source, _ in pairs:  # every input's scale before any work (read lazily: metadata only)
+        if read_image(source).kind == "fluorescence":
+            raise CLIError(f"{source} is a fluorescence image: simulate it with a fluorescence model (--model "
+                           "fluo-x64 or a checkpoint trained with a fluo-… preset)")
         image = read_field(source)
         try:
             _, ps, wl = api.field_sampling(image, args.pixel_size_um, args.wavelength_um)
@@ -269,14 +281,22 @@ def cmd_import(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
-    from . import api
+    from . import api, cli_fluo
     from .batch import ReconstructionJob, reconstruct_file
     from .inference.distributed import cluster_client
     from .io.fields import read_measurement
+    from .io.fluorescence import is_fluorescence_measurement
 
     pairs = batch_pairs(args, args.measurement, args.output, CAMERA_INPUTS, "measurements")
     model = api.load_model(args.model, device=args.device)
+    if cli_fluo.is_fluorescence_model(model):
+        return cli_fluo.reconstruct(args, model, pairs)
     images = [read_measurement(source) for source, _ in pairs]  # every input readable before any work
+    for (source, _), image in zip(pairs, images, strict=True):
+        if is_fluorescence_measurement(image):
+            raise CLIError(f"{source} is a fluorescence measurement (made by {image.attrs.get('model')}) but "
+                           f"{args.model} is a phase model; reconstruct it with the fluorescence model that "
+                           "simulated it")
     with cluster_client(args.scheduler, args.workers) as client:
         for (source, target), image in zip(pairs, images, strict=True):
             stack = image.data.ndim == 3
@@ -305,6 +325,12 @@ def cmd_evaluate(args) -> int:
 
     check_outputs(args, [args.ssim_map], inputs=[args.phase, args.reference])
     phase = read_image(args.phase, lazy=True)
+    if phase.kind == "fluorescence":
+        from . import cli_fluo
+
+        return cli_fluo.evaluate(args)
+    if args.pixel_size_um is not None or args.reference_mask:
+        raise CLIError("--pixel-size-um and --reference-mask are for fluorescence evaluations (a TIFF reference)")
     reference = read_image(args.reference, lazy=True)
     if phase.kind != "phase":
         raise CLIError(f"{args.phase} is a {phase.kind}, not a phase map")
@@ -342,6 +368,12 @@ def cmd_evaluate(args) -> int:
                     **replace_rule(args))
         print(f"wrote the SSIM map to {args.ssim_map}")
     return 0
+
+
+def cmd_segment(args) -> int:
+    from . import cli_fluo
+
+    return cli_fluo.segment(args)
 
 
 def cmd_models(args) -> int:
@@ -577,17 +609,25 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  dmicro simulate field.zarr -o meas.zarr --compression 64 "
                               "--photons 10000 --read-noise 6",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("field", help="complex field (.zarr, .npy or .npz; 2-D or a (T|P, Y, X) stack), or a folder "
+    p.add_argument("field", help="complex field (.zarr, .npy or .npz; 2-D or a (T|P, Y, X) stack); with a "
+                   "fluorescence model a 2-D fluorescence image (a store from dmicro phantom --modality "
+                   "fluorescence, or a .tif with --pixel-size-um); or a folder "
                    "or a quoted glob of them (\"fields/*.zarr\"): one measurement per input")
     p.add_argument("-o", "--output", required=True,
                    help="measurement .zarr to write (for a folder or glob: the output folder; names from the inputs)")
-    _add_scale_flags(p, "the field's pixel pitch at the sample, µm: required when the file does not record it",
-                     "the field's illumination wavelength, µm: required when the file does not record it")
+    _add_scale_flags(p, "the field's (fluorescence: the image's) pixel pitch at the sample, µm: required when the "
+                     "file does not record it (always for a TIFF)",
+                     "the field's illumination wavelength, µm: required when the file does not record it; "
+                     "fluorescence: the image's emission wavelength, used when the model's emission PSF has none")
     p.add_argument("--model", help="shipped model name or checkpoint (default: untrained random optics)")
     p.add_argument("--optics", choices=("lff", "d2nn"), default="lff", help="untrained optics type (lff)")
     p.add_argument("--compression", type=int, default=64, help="untrained optics: 4, 16, 64, 256 or 1024 (64)")
-    p.add_argument("--photons", type=float, default=None, help="max photon count (default: noise free)")
+    p.add_argument("--photons", type=float, default=None, help="max photon count (default: noise free); "
+                   "fluorescence: photons per specimen pixel of density 1 under one full pattern")
     p.add_argument("--read-noise", type=float, default=0.0, help="read noise σ in electrons (0)")
+    p.add_argument("--background-photons", type=float, default=0.0,
+                   help="fluorescence: background photons per camera pixel and frame (0)")
+    p.add_argument("--channel", type=int, default=None, help="fluorescence: the channel of a multi-channel TIFF")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument("--optics-seed", type=int, default=0, help="seed of the random optics (0)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
@@ -700,11 +740,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite_flags(p, "an existing napari-dmicro output")
     p.set_defaults(func=cmd_reconstruct)
 
-    p = sub.add_parser("evaluate", help="PSNR/SSIM of a phase map against a reference field or phase map",
-                       epilog="example:\n  dmicro evaluate phase.zarr --reference field.zarr --ssim-map ssim.zarr",
+    p = sub.add_parser("segment", help="instance labels from a fluorescence measurement (task-aware models)",
+                       epilog="examples:\n  dmicro segment meas.zarr -o nuclei.zarr --model fluo-seg-x256\n"
+                              "  dmicro segment meas.zarr -o nuclei.tif --model runs/fluo-seg-x256",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("phase", help="phase map .zarr (radians)")
-    p.add_argument("--reference", required=True, help="ground-truth field or phase map")
+    p.add_argument("measurement", help="fluorescence measurement .zarr from dmicro simulate (or a folder or a "
+                   "quoted glob of them)")
+    p.add_argument("-o", "--output", required=True,
+                   help="label store .zarr (instances + the reconstruction, on the input image's grid) or a .tif "
+                        "of int32 labels (one measurement); for a folder or glob: the output folder")
+    p.add_argument("--model", required=True, help="task-aware fluorescence model (fluo-seg-…) or checkpoint")
+    p.add_argument("--min-size-px", type=int, default=0, help="drop instances smaller than this (px; 0)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (cpu)")
+    _add_overwrite_flags(p, "an existing napari-dmicro output (a label TIFF: the file)")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM of a phase map against a reference field or phase map; "
+                       "of a fluorescence image (and Dice/F1 of its labels) against a reference image (masks)",
+                       epilog="examples:\n  dmicro evaluate phase.zarr --reference field.zarr --ssim-map ssim.zarr\n"
+                              "  dmicro evaluate nuclei.zarr --reference nuclei/nuclei_0000.zarr\n"
+                              "  dmicro evaluate nuclei.zarr --reference img2d.tif --reference-mask mask2d.tif "
+                              "--pixel-size-um 0.5",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("phase", help="phase map .zarr (radians), or a fluorescence store from dmicro reconstruct or "
+                   "dmicro segment")
+    p.add_argument("--reference", required=True, help="ground-truth field or phase map; fluorescence: the image "
+                   "that was simulated (a fluorescence store, with its labels, or a TIFF)")
+    p.add_argument("--reference-mask", help="fluorescence: instance mask TIFF of a TIFF reference")
+    p.add_argument("--pixel-size-um", type=float, default=None,
+                   help="fluorescence: the pixel size of a TIFF reference, µm (checked against the image's)")
+    p.add_argument("--iou-threshold", type=float, default=0.5, help="fluorescence: IoU of a matched instance (0.5)")
     p.add_argument("--ssim-map", help="also write the SSIM map to this .zarr")
     p.add_argument("--no-align-offset", action="store_true",
                    help="score the phase as given (default: remove the median global phase offset first, "

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPlan", "check_pitch_ratio", "check_wavelength_ratio", "plan_grid", "plan_on_grid", "to_model_grid",
-           "from_model_grid", "model_window_px", "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX"]
+__all__ = ["GridPlan", "check_pitch_ratio", "check_wavelength_ratio", "describe_resampling", "plan_grid",
+           "plan_on_grid", "resampled_shape_on_grid", "to_model_grid", "from_model_grid", "model_window_px",
+           "MAX_PITCH_RATIO", "WAVELENGTH_RATIO_RANGE", "MAX_RESAMPLE_PX", "RESAMPLING", "RESAMPLING_REAL"]
 
 #: the field's pitch may differ from the model's by at most this factor either way
 MAX_PITCH_RATIO = 16.0
@@ -45,8 +46,10 @@ REL_TOL = 1e-3
 
 ASSUMPTION = ("thin, non-dispersive specimen: phase = 2π·OPD/λ, so phase relative to the background scales as "
               "λ_field/λ_model; amplitude kept")
-RESAMPLING = ("anti-aliased: amplitude and unwrapped phase, Gaussian σ=(ratio−1)/2 input px when shrinking, "
-              "then linear interpolation at exact pixel centres (napari_dmicro.io.resample.resample_image)")
+#: how a real image (a fluorescence image, a reconstruction) is resampled
+RESAMPLING_REAL = ("anti-aliased: Gaussian σ=(ratio−1)/2 input px when shrinking, then linear interpolation at "
+                   "exact pixel centres (napari_dmicro.io.resample.resample_image)")
+RESAMPLING = "anti-aliased: amplitude and unwrapped phase, " + RESAMPLING_REAL.removeprefix("anti-aliased: ")
 
 
 def model_window_px(model) -> int:
@@ -113,9 +116,8 @@ class GridPlan:
             return "on the model's grid (nothing resampled, rescaled or padded)"
         steps = []
         if self.resampled:
-            steps.append(f"resampled {self.source_shape[0]}×{self.source_shape[1]} px at "
-                         f"{self.source_pixel_size_um:g} µm → {self.resampled_shape[0]}×{self.resampled_shape[1]} "
-                         f"px at {self.pixel_size_um:g} µm (anti-aliased)")
+            steps.append(describe_resampling(self.source_shape, self.source_pixel_size_um, self.resampled_shape,
+                                             self.pixel_size_um))
         if self.rescaled:
             steps.append(f"phase ×{self.phase_scale:.4g} for λ {self.source_wavelength_um:g} → "
                          f"{self.wavelength_um:g} µm (thin non-dispersive specimen)")
@@ -152,6 +154,24 @@ class GridPlan:
         return cls(tuple(record.source_field_shape), record.source_pixel_size_um, record.source_wavelength_um,
                    float(grid.pixel_size_um), float(grid.wavelength_um), (rows, cols), tuple(record.field_shape),
                    (r0, c0), record.background_phase_rad, None)
+
+
+def describe_resampling(source_shape, source_pixel_size_um: float, shape, pixel_size_um: float) -> str:
+    """One line: an image resampled from its own grid to the model's."""
+    return (f"resampled {source_shape[0]}×{source_shape[1]} px at {source_pixel_size_um:g} µm → "
+            f"{shape[0]}×{shape[1]} px at {pixel_size_um:g} µm (anti-aliased)")
+
+
+def resampled_shape_on_grid(pixel_size_um: float, model_pixel_size_um: float, shape) -> tuple[int, int]:
+    """The shape of an image of ``shape`` at ``pixel_size_um`` on the model's grid, refused (ValueError, with the
+    reason) when the pitches are more than :data:`MAX_PITCH_RATIO` apart, the result is too small to image or
+    too large to resample in memory (:data:`MAX_RESAMPLE_PX`)."""
+    out = _resampled_shape(pixel_size_um, model_pixel_size_um, shape)
+    if max(math.prod(shape), math.prod(out)) > MAX_RESAMPLE_PX:
+        raise ValueError(f"the image ({shape[0]}×{shape[1]} px at {pixel_size_um:g} µm) is too large to resample "
+                         f"to the model's {model_pixel_size_um:g} µm grid in memory (limit {MAX_RESAMPLE_PX} px); "
+                         "resample it beforehand in pieces or use a model of that grid")
+    return out
 
 
 def check_pitch_ratio(pixel_size_um: float, model_pixel_size_um: float) -> None:

@@ -28,13 +28,20 @@ from .fields import (
     write_measurement,
     write_phase,
 )
-from .fluorescence import FluorescenceImage, load_fluorescence_tiff, read_fluorescence
+from .fluorescence import (
+    FluorescenceImage,
+    load_fluorescence_tiff,
+    read_fluorescence,
+    read_fluorescence_measurement,
+    write_fluorescence_measurement,
+)
 from .store import write_fluorescence
 from .targets import InputOverwriteError, check_not_input, check_replaceable, is_our_store, store_path
 
 __all__ = [
     "ATTRS_KEY", "CHANNELS", "FORMAT_VERSION", "KINDS", "PYRAMID_MIN_SIZE", "FieldFormatError", "FluorescenceImage",
-    "ImageData", "load_fluorescence_tiff", "read_fluorescence", "write_fluorescence",
+    "ImageData", "load_fluorescence_tiff", "read_fluorescence", "read_fluorescence_measurement", "write_fluorescence",
+    "write_fluorescence_measurement",
     "ImageKind", "InputOverwriteError", "MissingArrayError", "NotAZarrStoreError", "OutputBusyError", "UnitError",
     "atomic_output", "check_length_um", "check_not_input", "check_replaceable", "detect_format", "display_levels",
     "is_our_store", "open_pyramid", "read_field", "read_image", "read_measurement", "store_path",

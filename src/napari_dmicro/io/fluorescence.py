@@ -4,6 +4,10 @@ Both return a :class:`FluorescenceImage` ``(image, labels | None, pixel_size_um)
 (rows, cols), ``labels`` int32 instance ids renumbered 1..N (0 = background) or None. A measured TIFF rarely
 records its pixel size reliably, so :func:`load_fluorescence_tiff` requires it as an argument: scale is never
 guessed (e.g. the DSB2018 nuclei of ``../shared/realdata/fluo_stardist_dsb2018_nuclei`` carry none).
+
+A fluorescence MEASUREMENT (``dm.simulate`` with a fluorescence model) is stored with
+:func:`write_fluorescence_measurement` and read back with :func:`read_fluorescence_measurement` (the store
+layout is :func:`~napari_dmicro.io.store.write_fluorescence_measurement`'s; docs/file-formats.md).
 """
 
 from __future__ import annotations
@@ -17,8 +21,16 @@ import zarr
 from skimage.segmentation import relabel_sequential
 
 from .errors import FieldFormatError, UnitError
-from .store import read_labels
+from .images import PATTERN_AXIS
+from .store import read_labels, read_patterns
 from .units import check_length_um
+
+#: what a stored fluorescence measurement's values are
+MEASUREMENT_UNITS = ("noise-free detector sum of the input image normalised to [0, 1] (photon counts = "
+                     "photons_per_unit · value + background_photons)")
+#: the in-memory measurement's specimen pixel size (``attrs["pixel_size_um"]``) is stored under this key: a store's
+#: ``pixel_size_um`` is the pitch of ITS pixels, the camera's
+SPECIMEN_PIXEL_KEY = "specimen_pixel_size_um"
 
 
 class FluorescenceImage(NamedTuple):
@@ -37,6 +49,62 @@ def read_fluorescence(path) -> FluorescenceImage:
         raise FieldFormatError(f"{path} holds a {img.kind}, not a fluorescence image; read it with read_image")
     labels = read_labels(zarr.open_group(os.fspath(path), mode="r"), Path(path), img.shape)
     return FluorescenceImage(np.asarray(img.data, np.float32), labels, float(img.pixel_size_um))
+
+
+def write_fluorescence_measurement(path, meas, **replace_rule):
+    """Write a :class:`~napari_dmicro.inference.fluorescence.FluorescenceMeasurement` (``dm.simulate`` with a
+    fluorescence model) as a measurement store: the (T, h, w) frames at the camera pixel, the binary patterns,
+    every attribute (the specimen pixel size as ``specimen_pixel_size_um``, the emission wavelength as the
+    store's ``wavelength_um``). ``replace_rule``: ``overwrite`` / ``overwrite_foreign``."""
+    from .store import write_fluorescence_measurement as write_store
+
+    attrs = dict(meas.attrs)
+    if attrs.get("modality") != "fluorescence":
+        raise FieldFormatError("not a fluorescence measurement (its attributes have no modality 'fluorescence'); "
+                               "write a phase microscope's camera image with write_measurement")
+    if meas.patterns is None:
+        raise FieldFormatError("the measurement does not carry its binary illumination patterns; simulate it with "
+                               "dm.simulate so that it is self-describing")
+    wavelength = attrs.pop("emission_wavelength_um", None)
+    if wavelength is None:
+        raise UnitError("the emission wavelength is unknown: neither the model's emission PSF nor the image records "
+                        "it; give the image's emission wavelength (dm.simulate on a store that records it, or "
+                        "dmicro simulate --wavelength-um)")
+    attrs[SPECIMEN_PIXEL_KEY] = attrs.pop("pixel_size_um")
+    attrs["units"] = {"measurement": MEASUREMENT_UNITS, SPECIMEN_PIXEL_KEY: "micrometer"}
+    return write_store(path, meas.data, meas.patterns, camera_pixel_size_um=attrs["camera_pixel_size_um"],
+                       emission_wavelength_um=wavelength, attrs=attrs, **replace_rule)
+
+
+def is_fluorescence_measurement(image) -> bool:
+    """Whether an :class:`~napari_dmicro.io.images.ImageData` is a stored fluorescence measurement."""
+    return image.kind == "measurement" and image.attrs.get("modality") == "fluorescence"
+
+
+def read_fluorescence_measurement(path):
+    """A stored fluorescence measurement → :class:`~napari_dmicro.inference.fluorescence.FluorescenceMeasurement`
+    (the attributes as ``dm.simulate`` gave them, the patterns); other stores are refused with what they are."""
+    from ..inference.fluorescence import FluorescenceMeasurement
+    from .fields import read_image
+
+    img = read_image(path, lazy=False)
+    if not is_fluorescence_measurement(img):
+        what = "a phase microscope's camera image" if img.kind == "measurement" else f"a {img.kind}"
+        raise FieldFormatError(f"{path} is {what}, not a fluorescence measurement; simulate one with a "
+                               "fluorescence model (dmicro simulate IMAGE --model fluo-…)")
+    attrs = {k: v for k, v in img.attrs.items() if k not in ("units", "stack_axis", "software", "software_version",
+                                                             "format_version", "every_chunk_written")}
+    if img.attrs.get("stack_axis") != PATTERN_AXIS or SPECIMEN_PIXEL_KEY not in attrs:
+        raise FieldFormatError(f"{path}: a fluorescence measurement store needs stack_axis {PATTERN_AXIS!r} and "
+                               f"{SPECIMEN_PIXEL_KEY}; the store is incomplete or was modified")
+    camera = float(attrs[SPECIMEN_PIXEL_KEY]) * int(attrs.get("bin_px", 0))
+    if abs(camera - img.pixel_size_um) > 1e-9 * img.pixel_size_um:
+        raise FieldFormatError(f"{path}: the camera pixel ({img.pixel_size_um:g} µm) is not bin_px × the specimen "
+                               f"pixel ({camera:g} µm); the metadata is inconsistent")
+    attrs["pixel_size_um"] = float(attrs.pop(SPECIMEN_PIXEL_KEY))
+    attrs["emission_wavelength_um"] = float(img.wavelength_um)
+    patterns = read_patterns(zarr.open_group(os.fspath(path), mode="r"), Path(path), int(img.shape[0]))
+    return FluorescenceMeasurement(np.asarray(img.data, np.float32), attrs, patterns)
 
 
 def _read_2d(path: Path, what: str, channel: int | None) -> np.ndarray:
@@ -86,4 +154,5 @@ def load_fluorescence_tiff(image_path, mask_path=None, *, pixel_size_um: float |
     return FluorescenceImage(image.astype(np.float32), labels, ps)
 
 
-__all__ = ["FluorescenceImage", "load_fluorescence_tiff", "read_fluorescence"]
+__all__ = ["MEASUREMENT_UNITS", "FluorescenceImage", "is_fluorescence_measurement", "load_fluorescence_tiff",
+           "read_fluorescence", "read_fluorescence_measurement", "write_fluorescence_measurement"]

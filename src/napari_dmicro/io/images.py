@@ -30,13 +30,17 @@ DTYPES = {
     "amplitude": np.dtype(np.float32),
     "fluorescence": np.dtype(np.float32),
 }
-#: a stack's leading axis: time-lapse or positions (stored as ``stack_axis``; OME axis type)
-STACK_AXES = {"t": "time", "p": "position"}
+#: the leading axis of a fluorescence measurement: one camera frame per illumination pattern
+PATTERN_AXIS = "pattern"
+#: a stack's leading axis: time-lapse or positions (stored as ``stack_axis``; OME axis type), or the illumination
+#: patterns of a fluorescence measurement (allowed only there: ``check_stack_axis(..., patterns=True)``)
+STACK_AXES = {"t": "time", "p": "position", PATTERN_AXIS: "pattern"}
 
 
-def check_stack_axis(axis) -> str:
-    if axis not in STACK_AXES:
-        raise FieldFormatError(f"stack_axis={axis!r}: a stack's leading axis is 't' (time-lapse) or 'p' (positions)")
+def check_stack_axis(axis, *, patterns: bool = False) -> str:
+    if axis not in STACK_AXES or (axis == PATTERN_AXIS and not patterns):
+        raise FieldFormatError(f"stack_axis={axis!r}: a stack's leading axis is 't' (time-lapse) or 'p' (positions)"
+                               + (" (or 'pattern' for a fluorescence measurement)" if patterns else ""))
     return axis
 
 
@@ -187,5 +191,6 @@ def validate_field(array, name: str = "field", *, check_finite: bool | None = No
     validate_image(array, "field", name, check_finite=check_finite)
 
 
-__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "STACK_AXES", "ImageData",
+__all__ = ["ATTRS_KEY", "CHANNELS", "CHUNK", "DTYPES", "FORMAT_VERSION", "KINDS", "PATTERN_AXIS", "STACK_AXES",
+           "ImageData",
            "ImageKind", "check_stack_axis", "validate_field", "validate_image"]

@@ -16,7 +16,11 @@ Root group attributes::
 
 Arrays: ``field`` (complex64), ``measurement``, ``phase`` (radians), ``amplitude`` or ``fluorescence``
 (float32), shape ``(rows, cols)``; a fluorescence store may also hold ``labels`` (int32 instance labels of
-the same shape, 0 = background: e.g. the nuclei of a generated field); chunks up to 1024², holding the
+the same shape, 0 = background: e.g. the nuclei of a generated field). A fluorescence MEASUREMENT is a
+``measurement`` store with ``modality: "fluorescence"``: a (T, rows, cols) stack along ``stack_axis:
+"pattern"`` (one camera frame per illumination pattern, ``pixel_size_um`` = the camera pixel) beside a
+``patterns`` array (uint8 {0, 1}, (T, P, P): the binary DMD patterns over one period) that makes it
+self-describing (:func:`write_fluorescence_measurement`). Chunks up to 1024², holding the
 exact data, every chunk written (so a missing chunk is detected on reading,
 :mod:`~napari_dmicro.io.chunks`); ``0``, ``1``, … the display pyramid
 (:mod:`~napari_dmicro.io.pyramid`). Everything is written blockwise with dask, into a temporary
@@ -44,6 +48,7 @@ from .images import (
     DTYPES,
     FORMAT_VERSION,
     KINDS,
+    PATTERN_AXIS,
     ImageData,
     ImageKind,
     as_array,
@@ -66,6 +71,8 @@ _DEFAULT_UNITS = {
 }
 #: the optional instance-label array of a fluorescence store
 LABELS = "labels"
+#: the binary illumination patterns (T, P, P) of a fluorescence measurement store
+PATTERNS = "patterns"
 _RESERVED = ("format_version", "kind", "pixel_size_um", "wavelength_um")
 #: Every chunk is written, also those equal to the fill value, so that a hole is detectable.
 _ARRAY_CONFIG = {"write_empty_chunks": True}
@@ -127,9 +134,13 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
                 f"attrs[{other!r}] duplicates the pixel_size_um/wavelength_um arguments in another unit; "
                 "remove it (sampling is stored once, in micrometres)"
             )
-    if kind == "fluorescence" and user.get("modality", "fluorescence") != "fluorescence":
-        raise FieldFormatError(f"attrs['modality']={user['modality']!r}: a fluorescence image's modality is "
-                               "'fluorescence'; drop it from attrs")
+    if user.get("modality", "fluorescence") != "fluorescence":
+        raise FieldFormatError(f"attrs['modality']={user['modality']!r}: the only modality recorded is "
+                               "'fluorescence' (QPM stores have no modality key); drop it from attrs")
+    fluorescence = kind == "fluorescence" or "modality" in user
+    if fluorescence and kind not in ("fluorescence", "measurement"):
+        raise FieldFormatError(f"a {kind} store has no modality (fluorescence stores are images and measurements); "
+                               "drop 'modality' from attrs")
     units = dict(_DEFAULT_UNITS[kind])
     units.update(FIXED_UNITS)
     if "units" in user:
@@ -140,14 +151,14 @@ def _build_block(kind: str, pixel_size_um: float, wavelength_um: float, attrs: M
         "kind": kind,
         "pixel_size_um": float(pixel_size_um),
         "wavelength_um": float(wavelength_um),
-        **({"modality": "fluorescence"} if kind == "fluorescence" else {}),
+        **({"modality": "fluorescence"} if fluorescence else {}),
         "units": units,
         "software": "napari-dmicro",
         "software_version": __version__,
         EVERY_CHUNK_KEY: True,
     }
     for key, value in user.items():
-        if key in _RESERVED or key in ("units", "software", "software_version", EVERY_CHUNK_KEY):
+        if key in _RESERVED or key in ("units", "software", "software_version", "modality", EVERY_CHUNK_KEY):
             continue
         block[str(key)] = _jsonable(value, str(key))
     return block
@@ -218,12 +229,26 @@ def _check_labels(labels, shape: tuple[int, ...], kind: str) -> np.ndarray:
     return labels.astype(np.int32, copy=False)
 
 
-def _write_labels(tmp: Path, labels: np.ndarray) -> None:
+def _check_patterns(patterns, shape: tuple[int, ...], kind: str, stack_axis: str | None) -> np.ndarray:
+    if kind != "measurement" or stack_axis != PATTERN_AXIS:
+        raise FieldFormatError("illumination patterns are stored with fluorescence measurements only (a measurement "
+                               f"stack along {PATTERN_AXIS!r})")
+    patterns = np.asarray(patterns)
+    if patterns.ndim != 3 or patterns.shape[0] != shape[0] or patterns.shape[1] != patterns.shape[2]:
+        raise FieldFormatError(f"patterns have shape {patterns.shape}; a measurement of {shape[0]} frames needs "
+                               f"({shape[0]}, P, P): one square period per frame")
+    if not np.isin(patterns, (0, 1)).all():
+        raise FieldFormatError("patterns must be binary (0 = mirror off, 1 = on): store the deployed DMD patterns")
+    return patterns.astype(np.uint8)
+
+
+def _write_array(tmp: Path, name: str, data: np.ndarray, dims: tuple[str, ...]) -> None:
+    """An auxiliary exact array (labels, patterns) in the store being written at ``tmp``, every chunk written."""
     root = zarr.open_group(str(tmp), mode="r+")
-    chunks = tuple(min(CHUNK, s) for s in labels.shape)
-    arr = root.create_array(LABELS, shape=labels.shape, dtype=np.int32, chunks=chunks, fill_value=0,
-                            dimension_names=("y", "x"), config=_ARRAY_CONFIG)
-    arr[...] = labels
+    chunks = tuple(min(CHUNK, s) for s in data.shape)
+    arr = root.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, fill_value=0,
+                            dimension_names=dims, config=_ARRAY_CONFIG)
+    arr[...] = data
 
 
 def read_labels(group, path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -236,6 +261,19 @@ def read_labels(group, path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
                                f"label image of the image's shape {tuple(shape)}")
     check_complete(arr, path, f"{path} ({LABELS!r} array)", strict=True)
     return np.asarray(arr[...]).astype(np.int32, copy=False)
+
+
+def read_patterns(group, path: Path, n_frames: int) -> np.ndarray | None:
+    """The binary ``patterns`` (T, P, P) uint8 of a fluorescence measurement store (checked), or None."""
+    if PATTERNS not in set(group.array_keys()):
+        return None
+    arr = group[PATTERNS]
+    check_complete(arr, path, f"{path} ({PATTERNS!r} array)", strict=True)
+    data = np.asarray(arr[...])
+    if data.ndim != 3 or data.shape[0] != n_frames or data.shape[1] != data.shape[2] or not np.isin(data, (0, 1)).all():
+        raise FieldFormatError(f"{path}: the {PATTERNS!r} array ({data.dtype}, {data.shape}) is not {n_frames} binary "
+                               "square patterns; the store is inconsistent")
+    return data.astype(np.uint8, copy=False)
 
 
 def write_store(tmp: Path, array, kind: str, pixel_size_um: float, block: dict, name: str) -> None:
@@ -286,6 +324,7 @@ def write_image(
     overwrite_foreign: bool = False,
     stack_axis: str | None = None,
     labels=None,
+    patterns=None,
 ) -> Path:
     """Write a 2-D image of ``kind`` as a napari-dmicro zarr v3 / OME-Zarr 0.5 store (atomically).
 
@@ -298,7 +337,9 @@ def write_image(
     with ``overwrite=True`` and only if napari-dmicro wrote it; a foreign store or a regular file needs
     ``overwrite_foreign=True`` too; a directory that is not a zarr store is never replaced
     (:class:`FileExistsError`). ``labels`` (fluorescence only): an integer instance-label image of the same
-    shape, stored as the ``labels`` array. Raises :class:`FieldFormatError` for bad data, :class:`UnitError` for
+    shape, stored as the ``labels`` array. ``patterns`` (a fluorescence measurement, ``stack_axis="pattern"``):
+    its binary illumination patterns (T, P, P), stored as the ``patterns`` array. Raises
+    :class:`FieldFormatError` for bad data, :class:`UnitError` for
     bad sampling, :class:`~napari_dmicro.io.atomic.OutputBusyError` while another process writes it.
     """
     if kind not in KINDS:
@@ -316,18 +357,26 @@ def write_image(
                                    f"has shape {tuple(array.shape)}")
         if attrs.get("stack_axis", stack_axis) != stack_axis:
             raise UnitError(f"attrs['stack_axis']={attrs['stack_axis']!r} disagrees with stack_axis={stack_axis!r}")
-        attrs["stack_axis"] = check_stack_axis(stack_axis)
+        attrs["stack_axis"] = check_stack_axis(stack_axis, patterns=_fluorescence_measurement(kind, attrs))
     else:
         attrs.pop("stack_axis", None)
     if labels is not None:
         labels = _check_labels(labels, array.shape, kind)
+    if patterns is not None:
+        patterns = _check_patterns(patterns, array.shape, kind, stack_axis)
     block = _build_block(kind, ps, wl, attrs)
     replace_rule = dict(overwrite=overwrite, overwrite_foreign=overwrite_foreign)
     with atomic_output(target, check_target=lambda t: check_replaceable(t, **replace_rule)) as tmp:
         write_store(tmp, array, kind, ps, block, name=target.stem)
         if labels is not None:
-            _write_labels(tmp, labels)
+            _write_array(tmp, LABELS, labels, ("y", "x"))
+        if patterns is not None:
+            _write_array(tmp, PATTERNS, patterns, (PATTERN_AXIS, "y", "x"))
     return target
+
+
+def _fluorescence_measurement(kind: str, attrs: Mapping) -> bool:
+    return kind == "measurement" and attrs.get("modality") == "fluorescence"
 
 
 def write_field(path, field, *, pixel_size_um: float, wavelength_um: float, attrs: Mapping | None = None,
@@ -362,6 +411,18 @@ def write_fluorescence(path, image, labels=None, *, pixel_size_um: float, emissi
     ``wavelength_um``. ``replace_rule``: ``overwrite`` / ``overwrite_foreign`` as for :func:`write_image`."""
     return write_image(path, image, kind="fluorescence", pixel_size_um=pixel_size_um,
                        wavelength_um=emission_wavelength_um, attrs=attrs, labels=labels, **replace_rule)
+
+
+def write_fluorescence_measurement(path, frames, patterns, *, camera_pixel_size_um: float,
+                                   emission_wavelength_um: float, attrs: Mapping | None = None,
+                                   **replace_rule) -> Path:
+    """Write a fluorescence measurement: ``frames`` (T, rows, cols) float32, one camera frame per pattern, at
+    ``camera_pixel_size_um`` (bin × specimen pixel, the specimen-plane size of a camera pixel), with its binary
+    ``patterns`` (T, P, P) and ``attrs`` (the acquisition: model, bin, pixel sizes, photons, …, see
+    docs/file-formats.md); ``modality: "fluorescence"``, ``stack_axis: "pattern"``."""
+    return write_image(path, frames, kind="measurement", pixel_size_um=camera_pixel_size_um,
+                       wavelength_um=emission_wavelength_um, attrs={**dict(attrs or {}), "modality": "fluorescence"},
+                       stack_axis=PATTERN_AXIS, patterns=patterns, **replace_rule)
 
 
 def read_ours(group, path: Path, lazy: bool) -> ImageData:
@@ -405,7 +466,7 @@ def read_ours(group, path: Path, lazy: bool) -> ImageData:
         raise FieldFormatError(f"{where}: the {kind!r} array has dtype {dt}, which is wrong for a {kind}")
     stack_axis = block.get("stack_axis")
     if stack_axis is not None:
-        check_stack_axis(stack_axis)
+        check_stack_axis(stack_axis, patterns=_fluorescence_measurement(kind, block))
     check_shape(arr, f"{where}: {kind!r} array", stack=stack_axis is not None)
     if (stack_axis is not None) != (arr.ndim == 3):
         raise FieldFormatError(f"{where}: the {kind!r} array is {arr.ndim}-D but {ATTRS_KEY}.stack_axis is "
@@ -416,5 +477,5 @@ def read_ours(group, path: Path, lazy: bool) -> ImageData:
     return ImageData(data, kind, ps, wl, attrs)
 
 
-__all__ = ["LABELS", "read_labels", "read_ours", "write_field", "write_fluorescence", "write_image",
-           "write_measurement", "write_phase", "write_store"]
+__all__ = ["LABELS", "PATTERNS", "read_labels", "read_ours", "read_patterns", "write_field", "write_fluorescence",
+           "write_fluorescence_measurement", "write_image", "write_measurement", "write_phase", "write_store"]
