@@ -36,7 +36,8 @@ Per model (all through the public API: ``dm.simulate`` → ``dm.reconstruct`` / 
   and the run's arm (learned / random-frozen / hadamard-frozen / …) and training budget from its model card and
   ``events.jsonl``.
 - ``timing``: ``dm.reconstruct`` of a 1024² field's measurement with ``torch.set_num_threads(--timing-threads)``,
-  median of 5 after one warm-up, load averages before and after (the target is < 1 s on 2 idle cores).
+  median of 5 after one warm-up, load averages before and after, and the median process CPU time per call (all
+  threads: the work done, which the load does not inflate; the target is < 1 s wall on 2 idle cores).
 - ``photon_curve`` (``--photon-curve NAME``): PSNR/SSIM at 10, 30, 100, 300, 1000 photons per unit (read noise
   kept at the model's σ) and noise free, on the first ``--photon-fields`` held-out fields.
 
@@ -188,20 +189,23 @@ def training_budget(card: dict, folder: Path | None) -> dict:
     run's events.jsonl when the folder has one), seed, dose."""
     train = card.get("train_config") or {}
     stages = train.get("stages") or []
-    frozen = bool(stages) and all(s.get("freeze_optics") for s in stages)
+    frozen = any(s.get("freeze_optics") for s in stages)  # a learned run freezes no stage
     init = train.get("optics_init") or (train.get("system") or {}).get("encoder", {}).get("patterns", {}).get("init")
     done = {}
+    run = folder / "run.json" if folder else None
+    data_dir = json.loads(run.read_text()).get("data_dir") if run and run.exists() else None
     events = folder / "events.jsonl" if folder else None
     if events and events.exists():
         for line in events.read_text().splitlines():
             e = json.loads(line)
             if e.get("kind") == "stage_end":
                 done[e["stage"]] = e["step"]
-    return {"arm": f"{init}-frozen" if frozen else "learned", "optics_init": init, "freeze_optics": frozen,
-            "seed": train.get("seed"), "fine_tuned_from": train.get("init"), "preset": card.get("preset"),
+    arm = f"{init}-frozen" if frozen else ("learned" if init in (None, "random") else f"learned-from-{init}")
+    return {"arm": arm, "optics_init": init, "freeze_optics": frozen,
+            "seed": train.get("seed"), "training_data": data_dir, "fine_tuned_from": train.get("init"), "preset": card.get("preset"),
             "stages": [{"name": s["name"], "steps": s.get("steps"), "batch_size": s.get("batch_size"),
                         "steps_done": done.get(s["name"])} for s in stages],
-            "finished": bool(events and events.exists() and '"kind": "done"' in events.read_text())}
+            "finished": (bool(events.exists()) and '"kind": "done"' in events.read_text()) if events else None}
 
 
 def describe_model(model) -> dict:
@@ -237,6 +241,14 @@ def heldout_fields(data: Path, count: int | None):
                                 "`dmicro phantom --modality fluorescence --out DIR --count 16 --size 1024 --seed 101`")
     for path in paths[:count]:
         yield path, read_fluorescence(path)
+
+
+def generator_of(path: Path) -> dict:
+    """The generator seed, index and style a field store records (empty for other images)."""
+    from napari_dmicro.io.fields import read_image
+
+    attrs = read_image(path, lazy=True).attrs
+    return {k: attrs[k] for k in ("seed", "index", "style") if k in attrs}
 
 
 def acquire(model, image, *, photons, read_noise, seed, pixel_size_um=None):
@@ -276,13 +288,15 @@ def evaluate_heldout(model, data: Path, count: int | None, seed: int) -> dict:
         row = evaluate_field(model, fluo.image, fluo.labels, _field_seed(seed, k))
         nuclei += row.pop("_nuclei", [])
         row["field"] = path.name
+        row["generator"] = generator_of(path)
         rows.append(row)
         print(f"  {path.name}: {row['psnr_db']:.2f} dB, SSIM {row['ssim']:.3f}"
               + (f", cover {row['cover']:.2f}" if "cover" in row else "")
               + "".join(f", {arm} Dice {row[arm]['dice']:.3f} F1 {row[arm]['f1']:.3f}"
                         for arm in ("task_aware", "classical") if arm in row)
               + f" ({time.perf_counter() - t0:.1f} s)", flush=True)
-    out = {"data": str(data), "fields": len(rows), "per_field": rows,
+    seeds = sorted({r["generator"]["seed"] for r in rows if r["generator"].get("seed") is not None})
+    out = {"data": str(data), "fields": len(rows), "generator_seeds": seeds, "per_field": rows,
            "psnr_db": float(np.mean([r["psnr_db"] for r in rows])), "ssim": float(np.mean([r["ssim"] for r in rows]))}
     strata = {}
     for _, _, name in COVER_BINS:
@@ -313,11 +327,13 @@ def classical_on_truth(data: Path, count: int | None, pixel_size_um: float) -> d
 
 def resample_labels(labels: np.ndarray, pixel_size_um: float, target_pixel_size_um: float,
                     shape: tuple[int, int]) -> np.ndarray:
-    """Instance labels at ``target_pixel_size_um`` by nearest neighbour on the centred grid of
+    """Instance labels at ``target_pixel_size_um`` by nearest neighbour on the grid of
     ``io.resample.resample_image`` (labels cannot be interpolated)."""
-    ratio = target_pixel_size_um / pixel_size_um
-    axes = [np.clip(np.rint((np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2), 0, s - 1).astype(int)
-            for n, s in zip(shape, labels.shape, strict=True)]
+    from napari_dmicro.io.resample import sample_positions
+
+    axes = [np.clip(np.rint(a), 0, s - 1).astype(int)
+            for a, s in zip(sample_positions(labels.shape, shape, target_pixel_size_um / pixel_size_um),
+                            labels.shape, strict=True)]
     return labels[np.ix_(*axes)]
 
 
@@ -385,16 +401,17 @@ def timing(model, image: np.ndarray, threads: int, repeats: int = TIMING_REPEATS
     try:
         load_before = os.getloadavg()
         dm.reconstruct(meas, model)
-        walls = []
+        walls, cpus = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             dm.reconstruct(meas, model)
             walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
         load_after = os.getloadavg()
     finally:
         torch.set_num_threads(previous)
     return {"image_px": list(image.shape), "threads": threads, "repeats": repeats, "median_s": statistics.median(walls),
-            "walls_s": walls, "load_average_before": list(load_before), "load_average_after": list(load_after)}
+            "walls_s": walls, "median_cpu_s": statistics.median(cpus), "load_average_before": list(load_before), "load_average_after": list(load_after)}
 
 
 # ---- driver -----------------------------------------------------------------------------------------------

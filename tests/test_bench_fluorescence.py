@@ -15,6 +15,7 @@ import napari_dmicro as dm
 from napari_dmicro.decoders import decoder_config
 from napari_dmicro.fluorescence import FluorescenceDetectorConfig, FluorescenceEncoderConfig, PatternConfig
 from napari_dmicro.io.checkpoints import save_checkpoint
+from napari_dmicro.io.resample import resample_image
 from napari_dmicro.io.store import write_fluorescence
 from napari_dmicro.metrics import psnr
 from napari_dmicro.phantoms.fluorescence import make_fluorescence_field
@@ -49,7 +50,7 @@ def bench(tmp_path_factory):
     for k in range(2):
         f = make_fluorescence_field(7, k, size_px=96)
         write_fluorescence(data / f"nuclei_{k:04d}.zarr", f.image, f.labels, pixel_size_um=f.pixel_size_um,
-                           emission_wavelength_um=0.461)
+                           emission_wavelength_um=0.461, attrs={"seed": f.seed, "index": f.index, "style": f.style})
     measured = root / "measured"
     measured.mkdir()
     f = make_fluorescence_field(8, 0, size_px=64, pixel_size_um=0.5)
@@ -79,6 +80,7 @@ def test_results_file_has_every_section_with_its_conditions(bench):
     assert [p["photons_per_unit"] for p in r["photon_curve"]] == [10.0, 30.0, 100.0, 300.0, 1000.0, None]
     assert r["timing"]["threads"] == 1 and len(r["timing"]["walls_s"]) == 5
     assert r["training"]["arm"] == "learned" and r["training"]["seed"] == SEED
+    assert h["generator_seeds"] == [7] and h["per_field"][1]["generator"]["index"] == 1
 
 
 def test_patterns_of_the_runs_start_are_recovered(bench):
@@ -120,12 +122,24 @@ def test_report_states_targets_and_names_missing_models(bench, monkeypatch, tmp_
     monkeypatch.setattr(report_models, "IMAGES", tmp_path)
     x64 = json.loads(json.dumps(r))
     x64["name"], x64["model"]["compression"] = "fluo-x64", 64.0
-    x64["heldout"]["psnr_db"] = 28.5
+    x64["heldout"]["psnr_db"], x64["model"]["seg_head"] = 28.5, False
     base = json.loads(json.dumps(x64))
     base["name"], base["training"]["arm"] = "fluo-x64-random-frozen", "random-frozen"
     base["heldout"]["psnr_db"] = 28.0
     lines = "\n".join(rf.section({"fluo-x64": x64, "fluo-x64-random-frozen": base}))
-    assert "x64 ≥ 30 dB: 28.50 dB (**missed by 1.50 dB**)" in lines
+    assert "x64 ≥ 30 dB: 28.50 dB (**missed by 1.50 dB**; fluo-x64 (run unfinished)" in lines
     assert "+0.50 dB over the best designed (random-frozen" in lines and "**missed by 0.50 dB**" in lines
     assert "fluo-x256" in lines and "not measured" in lines  # a model without results is named, never scored
     assert "fluo-x64-hadamard-frozen" in lines
+    assert "not decided — measured on 1 thread(s)" in lines  # a wall time off 2 idle cores is no verdict
+
+
+def test_labels_are_resampled_on_the_grid_of_the_image():
+    yy, xx = np.mgrid[0:64, 0:64]
+    labels = ((yy - 20) ** 2 + (xx - 30) ** 2 < 10 ** 2).astype(np.int32) * 3
+    labels[45:55, 10:20] = 7
+    image = resample_image(labels > 0, 0.5, 0.325)
+    got = bf.resample_labels(labels, 0.5, 0.325, image.shape)
+    assert got.shape == (98, 98) and set(np.unique(got)) == {0, 3, 7}  # ids kept, never interpolated
+    # the same disc and square as the linearly interpolated mask, up to the one-pixel rim
+    assert dice(got, (image > 0.5).astype(np.int32)) > 0.97
