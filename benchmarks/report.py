@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report_fluorescence  # noqa: E402
 import report_honest  # noqa: E402
 import report_models  # noqa: E402
 import report_optics_table  # noqa: E402
@@ -216,6 +217,7 @@ def main() -> int:
     lines += _full_fov_section(full_fov)
     lines += report_models.photons_section()
     lines += report_models.speed_section()
+    lines += report_fluorescence.section()
     lines += ["## Reconstructions (like the paper's Fig. 5)", "",
               "Made by `python benchmarks/figure_reconstructions.py`; the figure's title records the date and machine.", "",
               "![ground truth, measurements, reconstructions and SSIM maps](images/bench_fig5.png)", ""]

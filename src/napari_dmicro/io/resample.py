@@ -57,6 +57,13 @@ def resampled_shape(shape, pixel_size_um: float, target_pixel_size_um: float) ->
     return tuple(max(int(round(s / ratio)), 1) for s in shape)
 
 
+def sample_positions(in_shape, out_shape, ratio: float) -> list[np.ndarray]:
+    """Per axis, the input-pixel coordinates of the output pixel centres when one output pixel spans ``ratio``
+    input pixels and both grids share their centre (the geometry of :func:`resample_image`; labels use it
+    with nearest-neighbour rounding)."""
+    return [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(out_shape, in_shape, strict=True)]
+
+
 def resample_image(image, pixel_size_um: float, target_pixel_size_um: float, *,
                    shape: tuple[int, int] | None = None) -> np.ndarray:
     """A real 2-D image (a continuous quantity: amplitude, unwrapped phase) at ``target_pixel_size_um``.
@@ -78,8 +85,7 @@ def resample_image(image, pixel_size_um: float, target_pixel_size_um: float, *,
     out_shape = resampled_shape(image.shape, pixel_size_um, target_pixel_size_um) if shape is None else tuple(shape)
     if ratio == 1 and out_shape == image.shape:
         return image.copy()
-    axes = [(np.arange(n) - (n - 1) / 2) * ratio + (s - 1) / 2 for n, s in zip(out_shape, image.shape, strict=True)]
-    coords = np.meshgrid(*axes, indexing="ij")
+    coords = np.meshgrid(*sample_positions(image.shape, out_shape, ratio), indexing="ij")
     sigma = max((ratio - 1) / 2, 0)
     smooth = gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
     return map_coordinates(smooth, coords, order=1, mode="nearest")
