@@ -27,10 +27,9 @@ Per model (all through the public API: ``dm.simulate`` → ``dm.reconstruct`` / 
   file ``classical_on_truth`` = the same classical method on the noise-free full-resolution truth (the
   classical method's own ceiling, compression 1).
 - ``measured``: the DSB2018 nuclei image (512², 125 manual nuclei; its pixel size is not in the file: ASSUMED
-  0.5 µm, ``--measured-pixel-size-um``), brought to the model's pixel (0.325 µm) by ``dm.simulate`` if it
-  resamples, else by ``io.resample.resample_image`` (anti-aliased linear interpolation, centred grids) and
-  the mask by nearest neighbour on the same grid (the record says which); scored on the model's grid like the
-  held-out fields.
+  0.5 µm, ``--measured-pixel-size-um``): ``dm.simulate`` resamples it to the model's pixel (0.325 µm,
+  anti-aliased), ``dm.reconstruct`` / ``dm.segment`` return on the image's own grid, where it is scored against
+  the manual mask as drawn (never resampled).
 - ``patterns``: how far the binary patterns moved from the ones the run started from
   (``training.trainer.patterns_report``: the init is re-drawn from the run's seed and ``optics_init``),
   and the run's arm (learned / random-frozen / hadamard-frozen / …) and training budget from its model card and
@@ -117,6 +116,12 @@ def image_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     m = report_metrics(torch.from_numpy(np.ascontiguousarray(pred, np.float32)),
                        torch.from_numpy(np.ascontiguousarray(truth, np.float32)))
     return {"psnr_db": float(m["psnr_db"][0]), "ssim": float(m["ssim"][0])}
+
+
+def flat_guess_psnr_db(truth: np.ndarray) -> float:
+    """PSNR of the field's own mean everywhere (what a model that learned nothing of the field scores): the floor a
+    reconstruction's PSNR must be read against — mostly dark fields score 21–25 dB with it."""
+    return float(10 * np.log10(1.0 / np.mean((truth - truth.mean()) ** 2)))
 
 
 def seg_scores(labels: np.ndarray, truth_labels: np.ndarray) -> dict:
@@ -257,22 +262,25 @@ def acquire(model, image, *, photons, read_noise, seed, pixel_size_um=None):
     return dm.simulate(image, model, photons=photons, read_noise=read_noise, seed=seed, pixel_size_um=pixel_size_um)
 
 
-def evaluate_field(model, image: np.ndarray, labels: np.ndarray | None, seed: int, *, segment: bool = True) -> dict:
-    """One field at the model's stated dose: image scores, nuclei, and the segmentation arms."""
+def evaluate_field(model, image: np.ndarray, labels: np.ndarray | None, seed: int, *, segment: bool = True,
+                   pixel_size_um: float | None = None) -> dict:
+    """One field at the model's stated dose: image scores, nuclei, and the segmentation arms (``pixel_size_um``:
+    the image's, None = the model's)."""
     import napari_dmicro as dm
     from napari_dmicro.training.fluo_data import normalise_unit_range
 
     det = model.config.encoder.detector
     truth = normalise_unit_range(image)
-    meas = acquire(model, image, photons=det.photons_per_unit, read_noise=det.read_noise_e, seed=seed)
+    meas = acquire(model, image, photons=det.photons_per_unit, read_noise=det.read_noise_e, seed=seed,
+                   pixel_size_um=pixel_size_um)
     pred = np.asarray(dm.reconstruct(meas, model))
-    row = {"seed": seed, **image_scores(pred, truth)}
+    row = {"seed": seed, **image_scores(pred, truth), "flat_psnr_db": flat_guess_psnr_db(truth)}
     if labels is not None:
         row["cover"] = float((labels > 0).mean())
         row["nuclei"] = int(labels.max())
         row["_nuclei"] = nucleus_stats(pred, truth, labels)
         if segment:
-            ps = model.config.encoder.pixel_size_um
+            ps = model.config.encoder.pixel_size_um if pixel_size_um is None else pixel_size_um
             row["classical"] = seg_scores(classical_segmentation(pred, ps), labels)
             if model.has_seg_head:
                 row["task_aware"] = seg_scores(dm.segment(meas, model), labels)
@@ -297,7 +305,8 @@ def evaluate_heldout(model, data: Path, count: int | None, seed: int) -> dict:
               + f" ({time.perf_counter() - t0:.1f} s)", flush=True)
     seeds = sorted({r["generator"]["seed"] for r in rows if r["generator"].get("seed") is not None})
     out = {"data": str(data), "fields": len(rows), "generator_seeds": seeds, "per_field": rows,
-           "psnr_db": float(np.mean([r["psnr_db"] for r in rows])), "ssim": float(np.mean([r["ssim"] for r in rows]))}
+           "psnr_db": float(np.mean([r["psnr_db"] for r in rows])), "ssim": float(np.mean([r["ssim"] for r in rows])),
+           "flat_psnr_db": float(np.mean([r["flat_psnr_db"] for r in rows]))}
     strata = {}
     for _, _, name in COVER_BINS:
         group = [r for r in rows if "cover" in r and cover_stratum(r["cover"]) == name]
@@ -325,43 +334,25 @@ def classical_on_truth(data: Path, count: int | None, pixel_size_um: float) -> d
     return summarise_segmentation(rows)
 
 
-def resample_labels(labels: np.ndarray, pixel_size_um: float, target_pixel_size_um: float,
-                    shape: tuple[int, int]) -> np.ndarray:
-    """Instance labels at ``target_pixel_size_um`` by nearest neighbour on the grid of
-    ``io.resample.resample_image`` (labels cannot be interpolated)."""
-    from napari_dmicro.io.resample import sample_positions
-
-    axes = [np.clip(np.rint(a), 0, s - 1).astype(int)
-            for a, s in zip(sample_positions(labels.shape, shape, target_pixel_size_um / pixel_size_um),
-                            labels.shape, strict=True)]
-    return labels[np.ix_(*axes)]
-
-
-def measured_on_model_grid(model, image_path: Path, mask_path: Path, pixel_size_um: float):
-    """(image, labels, how) of the measured image on the model's pixel."""
+def measured_image(image_path: Path, mask_path: Path, pixel_size_um: float):
+    """(image, labels, how) of the measured image at its own (assumed) pixel size: ``dm.simulate`` resamples it to
+    the model's pixel (anti-aliased, io.resample) and ``dm.reconstruct`` / ``dm.segment`` return on its own grid,
+    so it is scored against the manual mask as drawn (never resampled)."""
     from napari_dmicro.io.fluorescence import load_fluorescence_tiff
-    from napari_dmicro.io.resample import resample_image
 
     fluo = load_fluorescence_tiff(image_path, mask_path, pixel_size_um=pixel_size_um)
-    target = model.config.encoder.pixel_size_um
-    try:  # does the api bring another pixel size to the model's itself?
-        acquire(model, fluo, photons=None, read_noise=0.0, seed=0)
-        return fluo.image, fluo.labels, "dm.simulate resampled it (api)", fluo.pixel_size_um
-    except ValueError as exc:
-        if "resample" not in str(exc):
-            raise
-    image = resample_image(fluo.image, pixel_size_um, target).astype(np.float32)
-    labels = resample_labels(fluo.labels, pixel_size_um, target, image.shape)
-    how = (f"{pixel_size_um:g} → {target:g} µm by io.resample.resample_image (anti-aliased linear, centred grids; "
-           "dm.simulate refuses another pixel size), mask by nearest neighbour on the same grid")
-    return image, labels, how, target
+    how = (f"dm.simulate resampled the image {pixel_size_um:g} µm → the model's pixel (anti-aliased) and the "
+           f"reconstruction / segmentation came back on the image's own {pixel_size_um:g} µm grid; scored there "
+           "against the manual mask as drawn")
+    return fluo.image, fluo.labels, how
 
 
 def evaluate_measured(model, image_path: Path, mask_path: Path, pixel_size_um: float, seed: int) -> dict:
     from napari_dmicro.training.fluo_data import normalise_unit_range
 
-    image, labels, how, grid = measured_on_model_grid(model, image_path, mask_path, pixel_size_um)
-    row = evaluate_field(model, image, labels, seed)
+    image, labels, how = measured_image(image_path, mask_path, pixel_size_um)
+    grid = pixel_size_um
+    row = evaluate_field(model, image, labels, seed, pixel_size_um=grid)
     row.pop("_nuclei", None)
     row["classical_on_truth"] = seg_scores(classical_segmentation(normalise_unit_range(image), grid), labels)
     return {"image": str(image_path), "mask": str(mask_path), "pixel_size_um_assumed": pixel_size_um,
