@@ -73,8 +73,6 @@ COVER_BINS = ((0.0, 0.15, "sparse (< 15 %)"), (0.15, 0.30, "medium (15–30 %)")
 #: classical segmentation: smallest nucleus kept (µm², a 4 µm disc) and the smallest seed spacing (µm, half the
 #: smallest nucleus diameter of the generator, 6 µm)
 MIN_NUCLEUS_AREA_UM2 = np.pi * 2.0 ** 2
-SEED_SPACING_UM = 3.0
-DISTANCE_SMOOTHING_UM = 0.5
 TIMING_REPEATS = 5
 
 
@@ -82,13 +80,13 @@ TIMING_REPEATS = 5
 
 def classical_segmentation(image: np.ndarray, pixel_size_um: float) -> np.ndarray:
     """Instance labels of a fluorescence image by a stated classical method: Otsu threshold, holes filled,
-    objects smaller than ``MIN_NUCLEUS_AREA_UM2`` dropped, then a watershed of the negated Euclidean distance
-    transform (smoothed by a Gaussian of ``DISTANCE_SMOOTHING_UM``) from its local maxima at least
-    ``SEED_SPACING_UM`` apart, inside the mask."""
+    objects smaller than ``MIN_NUCLEUS_AREA_UM2`` dropped, then touching nuclei split as the task-aware models
+    split theirs (:func:`napari_dmicro.instances.split_touching`: a watershed of the smoothed distance map from
+    peaks at least 3 µm apart)."""
     from scipy import ndimage
-    from skimage.feature import peak_local_max
     from skimage.filters import threshold_otsu
-    from skimage.segmentation import relabel_sequential, watershed
+
+    from napari_dmicro.instances import split_touching
 
     image = np.asarray(image, np.float32)
     if float(image.max()) <= float(image.min()):
@@ -97,17 +95,7 @@ def classical_segmentation(image: np.ndarray, pixel_size_um: float) -> np.ndarra
     min_px = max(int(round(MIN_NUCLEUS_AREA_UM2 / pixel_size_um ** 2)), 1)
     components, _ = ndimage.label(mask)
     mask &= (np.bincount(components.ravel()) >= min_px)[components] & (components > 0)
-    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask), DISTANCE_SMOOTHING_UM / pixel_size_um)
-    components, _ = ndimage.label(mask)  # after the small ones are gone
-    peaks = peak_local_max(distance, min_distance=max(int(round(SEED_SPACING_UM / pixel_size_um)), 1),
-                           labels=components, exclude_border=False)
-    markers = np.zeros(image.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = watershed(-distance, markers, mask=mask)
-    orphans, _ = ndimage.label(mask & (labels == 0))  # a component without a peak keeps its own label
-    labels = np.where(orphans > 0, orphans + labels.max(), labels)
-    return relabel_sequential(labels.astype(np.int32))[0].astype(np.int32)
-
+    return split_touching(mask, pixel_size_um)
 
 def image_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     """PSNR/SSIM of the prediction clipped to [0, 1] against the [0, 1] truth (data range 1)."""

@@ -156,7 +156,8 @@ def evaluate_fluorescence(model, data: FluorescenceSet, seed: int, device, *, se
             row = {"l1": float((pred - x).abs().mean()), "psnr_db": float(psnr(clipped, x)[0]),
                    "ssim": float(ssim(clipped, x)[0])}
             if segmentation and logits is not None and data.has_labels[k]:
-                labels = instance_labels(logits[0, 0], logits[0, 1], min_size_px=min_size_px)
+                labels = instance_labels(logits[0, 0], logits[0, 1], min_size_px=min_size_px,
+                                         pixel_size_um=model.config.encoder.pixel_size_um)
                 truth = data.labels[k][view]
                 row.update(dice=dice(labels, truth), f1=matched_f1(labels, truth)["f1"])
             rows.append(row)
