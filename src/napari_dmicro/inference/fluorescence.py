@@ -288,7 +288,8 @@ def segment_fluorescence(meas, model, *, device="cpu", min_size_px: int = 0,
     data, attrs = _measurement_array(meas, model)
     _, logits = decode_tiled(model, data, tile_camera_px=tile_camera_px, device=device)
     logits = _on_input_grid(logits, attrs)  # continuous logits are resampled, never the labels
-    pixel_size_um = attrs.get("source_pixel_size_um") or attrs.get("pixel_size_um") or model.config.encoder.pixel_size_um
+    pixel_size_um = (attrs.get("source_pixel_size_um") or attrs.get("pixel_size_um")
+                     or model.config.encoder.pixel_size_um)  # of the grid the logits are on
     return instance_labels(logits[0], logits[1], min_size_px=min_size_px, pixel_size_um=float(pixel_size_um))
 
 
