@@ -37,16 +37,28 @@ class ModelEntry:
         return self.name if self.origin == "shipped" else str(self.path)
 
     @property
+    def modality(self) -> str:
+        """``"qpm"`` (quantitative phase) or ``"fluorescence"``: what the widgets switch on."""
+        return str(getattr(self.config, "modality", "qpm"))
+
+    @property
     def compression(self) -> int:
-        return int(self.config.encoder.detector.compression)
+        return int(round(float(self.config.compression)))
 
     @property
     def optics_kind(self) -> str:
-        return str(self.config.encoder.optics.kind)
+        return str(self.config.optics_kind)
 
     @property
     def pixel_size_um(self) -> float:
-        return float(self.config.encoder.optics.grid.pixel_size_um)
+        """The object (specimen) pixel size of the model's grid, µm."""
+        enc = self.config.encoder
+        return float(enc.pixel_size_um if self.modality == "fluorescence" else enc.optics.grid.pixel_size_um)
+
+    @property
+    def has_seg_head(self) -> bool:
+        """A task-aware fluorescence model (its decoder has a segmentation head: ``dm.segment``)."""
+        return bool(getattr(self.config.decoder, "seg_head", False)) and self.modality == "fluorescence"
 
     @property
     def state(self) -> str:
@@ -81,7 +93,8 @@ def training_state(card: dict | None) -> str:
     card = card or {}
     stage, step = card.get("stage"), card.get("stage_step")
     total = (card.get("stage_steps") or {}).get(stage) if stage else None
-    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
+    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3,  # fluorescence: the paper's three steps
+               "reconstruct": 1, "seg_head": 2, "seg_joint": 3}
     where = (f"stage {numbers.get(stage, '?')} ({stage}) step {step}" + (f"/{total}" if total else "")
              if stage else "")
     if not decoder_trained(card):

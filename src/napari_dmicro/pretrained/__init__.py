@@ -73,9 +73,35 @@ def describe_optics(report: dict) -> list[str]:
     return [moved, light]
 
 
+def _describe_fluorescence(config, card: dict) -> list[str]:
+    """:func:`describe_model` of a fluorescence model: patterns, camera, decoder, training, test numbers."""
+    enc, dec = config.encoder, config.decoder
+    pat, det = enc.patterns, enc.detector
+    lines = [card["summary"]] if card.get("summary") else []
+    lines.append(f"fluorescence, {pat.n_patterns} learned illumination patterns (period {enc.period_px} px, "
+                 f"{pat.init} init), bin {det.bin_px} → x{enc.compression:g}, decoder {dec.family}"
+                 + (" with segmentation head (task-aware)" if dec.seg_head else "")
+                 + f", specimen pixel {enc.pixel_size_um:g} µm")
+    if card.get("preset"):
+        lines.append(f"trained: preset {card['preset']}" + (f", {card['wall_time_s'] / 60:.0f} min on the training "
+                                                              "machine" if card.get("wall_time_s") else ""))
+    for key in ("validation", "test"):
+        m = card.get(key) or {}
+        if m.get("psnr_db") is not None:
+            seg = f", Dice {m['dice']:.3f}, F1 {m['f1']:.3f}" if m.get("dice") is not None else ""
+            lines.append(f"{key} ({m.get('fields', '?')} fields, {m.get('patterns', '')} patterns, "
+                         f"{m.get('noise', '')} noise): PSNR {m['psnr_db']:.2f} dB, "
+                         f"SSIM {m.get('ssim', float('nan')):.3f}" + seg)
+    if det.photons_per_unit:
+        lines.append(f"trained at {det.photons_per_unit:g} photons per unit, read noise {det.read_noise_e:g} e⁻")
+    return lines
+
+
 def describe_model(config, card: dict, report: dict | None = None) -> list[str]:
     """Lines of a model card for people (``dmicro models`` and the Reconstruct widget); ``report``: an
     :func:`optics_report` of the model (default: the card's ``optics_report``, if any)."""
+    if getattr(config, "modality", "qpm") == "fluorescence":
+        return _describe_fluorescence(config, card)
     det, dec = config.encoder.detector, config.decoder
     optics = config.encoder.optics.display_name
     lines = []
