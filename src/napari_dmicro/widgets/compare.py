@@ -346,6 +346,8 @@ class CompareWidget(QWidget):
         counts = "; ".join(f"{n}: {r['tp']:.0f} matched, {r['fp']:.0f} false, {r['fn']:.0f} missed"
                            for n, r in self.results.items())
         self.summary.setText("Dice of the foreground; F1 of one-to-one matches at IoU ≥ 0.5 — " + counts)
+        self.overlay_combo.setCurrentText(NO_OVERLAY)  # masks have no SSIM map: hide the images' ones
+        self.show_overlay(None)
 
     def _on_result(self, reports):
         if self._mode == "labels":

@@ -174,26 +174,14 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
             return None
         attrs = dict(meta(layer).get("attrs") or {})
         if entry.modality == "fluorescence":
-            return self._run_fluorescence(layer, entry, attrs)
+            return self._start(layer, entry, reconstruct_fluorescence_task, attrs)
         # another camera pitch, optics type or compression: dm.reconstruct refuses it (one rule, in api)
         camera_ps = pixel_size_um(layer) if meta(layer) else None
         overlap = None if self.overlap.value() == AUTO_OVERLAP else int(self.overlap.value())
-        self._source = layer
-        self._entry = entry
-        self._cancel.clear()
-        self._set_running(True)
-        self.progress.setValue(0)
-        self.status.setText("starting…")
-        self._worker = start_worker(
-            reconstruct_task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
-            overlap=overlap, device=self.device.currentText(), cancel=self._cancel,
-            camera_pixel_size_um=camera_ps, task="Reconstruct",
-            on_yield=self._on_yield, on_return=self._on_result,
-            on_error=self._on_error,
-            on_finish=lambda: self._set_running(False))
-        return self._worker
+        return self._start(layer, entry, reconstruct_task, attrs, overlap=overlap, camera_pixel_size_um=camera_ps)
 
-    def _run_fluorescence(self, layer, entry, attrs):
+    def _start(self, layer, entry, task, attrs, **options):
+        """Run ``task(data, attrs, source, name, …)`` of the layer and model in a worker."""
         self._source = layer
         self._entry = entry
         self._cancel.clear()
@@ -201,8 +189,8 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self.progress.setValue(0)
         self.status.setText("starting…")
         self._worker = start_worker(
-            reconstruct_fluorescence_task, layer_array(layer), attrs, entry.source, entry.name,
-            summary=entry.summary(), device=self.device.currentText(), cancel=self._cancel, task="Reconstruct",
+            task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
+            device=self.device.currentText(), cancel=self._cancel, task="Reconstruct", **options,
             on_yield=self._on_yield, on_return=self._on_result, on_error=self._on_error,
             on_finish=lambda: self._set_running(False))
         return self._worker
