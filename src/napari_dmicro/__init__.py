@@ -19,7 +19,8 @@ __version__ = "0.1.0.dev0"
 _API = ("load_model", "untrained_model", "simulate", "reconstruct", "segment", "evaluate", "evaluate_fluorescence",
         "EvaluationReport",
         "Measurement", "AcquisitionRecord", "check_pixel_pitch", "reconstruction_shape", "ssim_map_lazy",
-        "field_from_hologram", "HologramField", "HologramRecord", "MeasurementStack", "reconstruction_grid")
+        "field_from_hologram", "HologramField", "HologramRecord", "MeasurementStack", "reconstruction_grid",
+        "illumination_patterns", "evaluate_fluorescence", "evaluate_labels")
 
 __all__ = ["__version__", *_API]
 

@@ -154,6 +154,27 @@ def segment(meas, model, *, device: str = "cpu", min_size_px: int = 0) -> np.nda
     return segment_fluorescence(meas, model, device=resolve_device(device), min_size_px=min_size_px)
 
 
+def illumination_patterns(model, periods: int = 4) -> np.ndarray:
+    """A fluorescence model's illumination patterns as deployed: binary mirror states (1 on, 0 off), uint8
+    (T, P·periods, P·periods), one period tiled ``periods`` × ``periods`` times from the field's first pixel
+    as the microscope tiles it, at the model's specimen pixel size (``model.encoder.pixel_size_um``). The
+    exposure that puts the set at the reference dose scales every on-mirror alike (``encoder.patterns``)."""
+    from .fluorescence.patterns import tile_periodic
+
+    model = _as_model(model, "cpu")
+    if not _is_fluorescence(model):
+        raise TypeError(f"{getattr(model, 'name', None) or 'this model'} is a phase model; only fluorescence "
+                        "models have illumination patterns")
+    if int(periods) < 1:
+        raise ValueError(f"periods must be ≥ 1; got {periods}")
+    import torch
+
+    with torch.no_grad():
+        on = (model.encoder.patterns(binary=True) > 0).to(torch.uint8).cpu()
+    size = int(on.shape[-1]) * int(periods)
+    return tile_periodic(on, size, size).numpy()
+
+
 def _as_model(model, device: str, *, need_decoder: bool = False):
     """A model object from a model, a shipped model name or a checkpoint path."""
     if isinstance(model, (str, os.PathLike)):
@@ -547,45 +568,45 @@ def evaluate(phase, reference, *, patch_px: int = 256, keep_ssim_map: bool = Tru
         patch_psnrs_db=q.patch_psnrs_db, patch_ssims=q.patch_ssims)
 
 
-def evaluate_fluorescence(image=None, reference=None, *, labels=None, reference_labels=None,
-                          iou_threshold: float = 0.5) -> dict:
-    """Scores of a fluorescence reconstruction and/or an instance label image against references.
-
-    ``image`` (from :func:`reconstruct`: the normalised density in [0, 1]) against ``reference`` (the image that
-    was simulated, any units): the reference is normalised to [0, 1] by its minimum and maximum (the rule
-    :func:`simulate` applies to its input), the image clipped to [0, 1]; PSNR (dB) and SSIM (the mean of the
-    11×11 Gaussian SSIM map) with data range 1 (:mod:`napari_dmicro.metrics`). ``labels`` (from :func:`segment`)
-    against ``reference_labels``: foreground Dice and the one-to-one IoU-matched F1 at ``iou_threshold``
-    (:mod:`napari_dmicro.segmentation_metrics`). Either pair may be omitted; shapes must agree.
-    """
+def evaluate_fluorescence(image, reference, *, keep_ssim_map: bool = True) -> EvaluationReport:
+    """PSNR and SSIM of a fluorescence reconstruction against the true image, as the models are scored: the
+    reference normalised to [0, 1] by its minimum and maximum (what ``simulate`` does), the reconstruction
+    clipped to [0, 1], data range 1 (``ssim_map``: per pixel, mirrored at the edges)."""
     import torch
 
-    from .metrics import psnr, ssim
-    from .segmentation_metrics import dice, matched_f1
+    from .metrics import psnr, ssim_map
     from .training.fluo_data import normalise_unit_range
 
-    result: dict = {}
-    if (image is None) != (reference is None) or (labels is None) != (reference_labels is None):
-        raise ValueError("give an image with its reference and/or labels with their reference labels")
-    if image is not None:
-        prediction, truth = np.asarray(image, np.float32), np.asarray(reference)
-        if prediction.ndim != 2 or prediction.shape != truth.shape:
-            raise ValueError(f"the image {prediction.shape} and its reference {truth.shape} must be 2-D images of "
-                             "the same shape (the reconstruction is on the simulated image's grid)")
-        if not (np.isfinite(prediction).all() and np.isfinite(truth).all()):
-            raise ValueError("the image or its reference contains NaN or infinite values")
-        p = torch.from_numpy(np.clip(prediction, 0, 1))
-        t = torch.from_numpy(normalise_unit_range(truth))
-        result.update(psnr_db=float(psnr(p, t)), ssim=float(ssim(p, t)),
-                      image_convention="reference scaled to [0, 1] by its min and max; image clipped to [0, 1]; "
-                                       "data range 1")
-    if labels is not None:
-        scores = matched_f1(labels, reference_labels, iou_threshold=iou_threshold)
-        result.update(dice=dice(labels, reference_labels), f1=scores["f1"], iou_threshold=iou_threshold,
-                      **{k: scores[k] for k in ("tp", "fp", "fn", "precision", "recall", "mean_matched_iou")},
-                      n_predicted=int(len(np.unique(labels[labels > 0]))),
-                      n_reference=int(len(np.unique(reference_labels[reference_labels > 0]))))
-    return result
+    pred, ref = np.asarray(image, dtype=np.float32), np.asarray(reference, dtype=np.float32)
+    if pred.ndim != 2 or pred.shape != ref.shape:
+        raise ValueError(f"a fluorescence image and its reference must be 2-D of the same shape; got {pred.shape} "
+                         f"and {ref.shape}: reconstruct on the reference's grid")
+    for what, a in (("image", pred), ("reference", ref)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"the {what} contains NaN or infinite values")
+    x = torch.from_numpy(np.clip(pred, 0, 1))[None]
+    y = torch.from_numpy(normalise_unit_range(ref))[None]
+    smap = ssim_map(x, y)[0, 0].numpy()
+    return EvaluationReport(psnr_db=float(psnr(x, y)[0]), ssim=float(smap.mean()),
+                            ssim_map=smap if keep_ssim_map else None, offset_aligned=False,
+                            reference_convention="fluorescence",
+                            extra={"convention": "reference min-max normalised to [0, 1], image clipped to "
+                                                 "[0, 1], data range 1"})
+
+
+def evaluate_labels(prediction, truth, *, iou_threshold: float = 0.5) -> dict:
+    """Instance segmentation scores of a label image against the true labels (0 = background): foreground
+    ``dice`` and the one-to-one IoU-matched ``f1`` at ``iou_threshold`` with its precision, recall, tp, fp,
+    fn and mean matched IoU (:mod:`napari_dmicro.segmentation_metrics`)."""
+    from .segmentation_metrics import dice, matched_f1
+
+    prediction, truth = np.asarray(prediction), np.asarray(truth)
+    if prediction.shape != truth.shape:
+        raise ValueError(f"the label image {prediction.shape} and the reference labels {truth.shape} must have the "
+                         "same shape (segment on the reference's grid)")
+    return {"dice": dice(prediction, truth), **matched_f1(prediction, truth, iou_threshold),
+            "iou_threshold": float(iou_threshold), "n_predicted": int(len(np.unique(prediction[prediction > 0]))),
+            "n_reference": int(len(np.unique(truth[truth > 0])))}
 
 
 def ssim_map_lazy(phase, reference, *, chunk_px: int = 1024, align_offset: bool = True,

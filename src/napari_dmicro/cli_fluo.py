@@ -219,9 +219,10 @@ def evaluate(args) -> int:
         raise CLIError(f"{args.phase} has {pred.pixel_size_um:g} µm pixels but the reference {ref_ps:g} µm: the "
                        "reconstruction is on the simulated image's grid; compare it with that image")
     labels = pred.labels if ref_labels is not None else None
-    report = api.evaluate_fluorescence(pred.image, ref_image, labels=labels,
-                                       reference_labels=ref_labels if labels is not None else None,
-                                       iou_threshold=args.iou_threshold)
+    scores = api.evaluate_fluorescence(pred.image, ref_image, keep_ssim_map=False)
+    report = {"psnr_db": scores.psnr_db, "ssim": scores.ssim, "image_convention": scores.extra["convention"]}
+    if labels is not None:
+        report.update(api.evaluate_labels(labels, ref_labels, iou_threshold=args.iou_threshold))
     if pred.labels is None:
         report["labels"] = f"{args.phase} holds no labels (dmicro segment writes them): masks not scored"
     elif ref_labels is None:

@@ -57,6 +57,10 @@ class ModelEntry:
         if self.modality == "fluorescence":
             return float(self.config.encoder.pixel_size_um)
         return float(self.config.encoder.optics.grid.pixel_size_um)
+    @property
+    def has_seg_head(self) -> bool:
+        """A task-aware fluorescence model (its decoder has a segmentation head: ``dm.segment``)."""
+        return bool(getattr(self.config.decoder, "seg_head", False)) and self.modality == "fluorescence"
 
     @property
     def state(self) -> str:
@@ -91,7 +95,8 @@ def training_state(card: dict | None) -> str:
     card = card or {}
     stage, step = card.get("stage"), card.get("stage_step")
     total = (card.get("stage_steps") or {}).get(stage) if stage else None
-    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3}
+    numbers = {"optics": 1, "decoder": 2, "end_to_end": 3,  # fluorescence: the paper's three steps
+               "reconstruct": 1, "seg_head": 2, "seg_joint": 3}
     where = (f"stage {numbers.get(stage, '?')} ({stage}) step {step}" + (f"/{total}" if total else "")
              if stage else "")
     if not decoder_trained(card):

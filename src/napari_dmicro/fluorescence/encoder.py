@@ -18,7 +18,7 @@ from torch import nn
 
 from ..optics.detector import _check_divisible, bin_sum, sample_counts
 from .config import FluorescenceEncoderConfig
-from .patterns import IlluminationPatterns
+from .patterns import IlluminationPatterns, tile_periodic
 from .psf import blur_periodic, blur_reflect, build_psf
 
 NoiseMode = Literal["none", "exact", "differentiable"]
@@ -98,9 +98,7 @@ class FluorescenceEncoder(nn.Module):
         """Emitted light on the camera's specimen-plane grid (B, T, H, W) before binning."""
         self._check_specimen(x)
         rows, cols = x.shape[-2:]
-        ex = self.excitation(binary)
-        p = self.period_px
-        tiled = ex.repeat(1, -(-rows // p), -(-cols // p))[:, :rows, :cols]
+        tiled = tile_periodic(self.excitation(binary), rows, cols)
         emitted = x.to(torch.float32)[:, None] * tiled[None]
         return blur_reflect(emitted, self.emission_psf)
 

@@ -139,10 +139,16 @@ class IlluminationPatterns(nn.Module):
         return h * self.exposure(h)
 
 
+def tile_periodic(patterns: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """One period of (T, P, P) patterns repeated over a (rows, cols) field from its first pixel: (T, rows, cols)."""
+    p_rows, p_cols = patterns.shape[-2:]
+    return patterns.repeat(1, -(-rows // p_rows), -(-cols // p_cols))[:, :rows, :cols]
+
+
 def reference_energy(n_patterns: int) -> float:
     """Σ_t mean(e·H_t) of every normalised set: T·0.5."""
     return REFERENCE_DUTY * n_patterns
 
 
 __all__ = ["IlluminationPatterns", "SharpnessSchedule", "hadamard_patterns", "initial_binary",
-           "reference_energy"]
+           "reference_energy", "tile_periodic"]

@@ -11,9 +11,16 @@
   ones too: a hidden 100 µm camera image would shrink 20 µm tiles to a fifth, also on Home / Ctrl+R);
 * line profiles (the paper's Fig. 4d): draw a line in a Shapes layer; the phase along it is plotted
   for the reference and each reconstruction, and follows the line as it is edited.
+
+Fluorescence (the mode follows the reference layer): a fluorescence image reference (a store's image)
+scores fluorescence reconstructions by PSNR/SSIM (``dm.evaluate_fluorescence``: the reference min-max
+normalised to [0, 1], data range 1) with SSIM maps; a Labels reference (a store's true nuclei) scores
+Labels layers by foreground Dice and IoU-matched F1 at 0.5 (``dm.evaluate_labels``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
@@ -38,6 +45,8 @@ from .layer_picker import LayerCombo, follow_layers
 from .layers import (
     add_or_replace_image,
     is_field_phase,
+    is_fluorescence_image,
+    is_labels,
     is_phase_layer,
     layer_array,
     layer_meta,
@@ -47,9 +56,10 @@ from .layers import (
 from .notifications import notify_error
 from .plots import make_figure_canvas
 from .thread_workers import start_worker
-from .workers import evaluate_task, line_profile
+from .workers import evaluate_fluorescence_task, evaluate_task, line_profile
 
 COLUMNS = ("layer", "PSNR dB", "SSIM", "region PSNR", "region SSIM")
+MASK_COLUMNS = ("layer", "Dice", "F1 @ IoU 0.5", "precision", "recall")
 FULL_ONLY = "(full field only)"
 CELL = "cell mask (phase > background + 0.3 rad)"
 NO_OVERLAY = "(none)"
@@ -75,8 +85,36 @@ def _is_region_layer(layer) -> bool:
 
 
 def _is_reconstruction(layer) -> bool:
-    return is_phase_layer(layer) and meta(layer).get("kind") == "phase" and bool((meta(layer).get("attrs") or {})
-                                                                                   .get("model"))
+    """A layer a model made: a phase reconstruction, a fluorescence reconstruction or its labels."""
+    made = bool((meta(layer).get("attrs") or {}).get("model"))
+    if is_phase_layer(layer):
+        return made and meta(layer).get("kind") == "phase"
+    return made and (is_fluorescence_image(layer) or is_labels(layer))
+
+
+def _is_reference(layer) -> bool:
+    """What can be the ground truth: a phase layer, a 2-D fluorescence image, or a Labels layer (true masks)."""
+    return is_phase_layer(layer) or is_fluorescence_image(layer) or (is_labels(layer) and layer.ndim == 2)
+
+
+def _is_truth(layer) -> bool:
+    """The preferred reference: a field's phase, or a fluorescence image no model made."""
+    return is_field_phase(layer) or (is_fluorescence_image(layer) and meta(layer).get("kind") == "fluorescence"
+                                     and not _is_reconstruction(layer))
+
+
+def compare_mode(layer) -> str | None:
+    """How a reference is scored: ``"phase"``, ``"fluorescence"`` (PSNR/SSIM) or ``"labels"`` (Dice, F1)."""
+    if layer is None:
+        return None
+    if is_labels(layer):
+        return "labels"
+    return "phase" if is_phase_layer(layer) else "fluorescence"
+
+
+def _same_kind(mode: str | None) -> Callable:
+    return {"labels": lambda lay: is_labels(lay) and lay.ndim == 2, "fluorescence": is_fluorescence_image
+            }.get(mode, is_phase_layer)
 
 
 class CompareWidget(QWidget):
@@ -86,6 +124,7 @@ class CompareWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self._worker = None
+        self._mode = "phase"  # of the last Compare: "phase", "fluorescence" or "labels"
         self._saved_visibility: dict | None = None
         self._fitting = False
         self._shapes = None
@@ -94,9 +133,10 @@ class CompareWidget(QWidget):
         self.ssim_layers: dict = {}  # layer name → SSIM map layer
         self.profiles: dict = {}  # layer name → (distance µm, phase rad)
 
-        self.ref_combo = LayerCombo(napari_viewer, is_phase_layer, empty_text="(no phase layer)",
-                                    prefer=is_field_phase)
-        self.ref_combo.setToolTip("the ground truth: a field's phase layer or a phase map")
+        self.ref_combo = LayerCombo(napari_viewer, _is_reference, empty_text="(no phase, fluorescence or labels "
+                                    "layer)", prefer=_is_truth)
+        self.ref_combo.setToolTip("the ground truth: a field's phase layer or a phase map; a fluorescence image; or "
+                                  "the true nuclei as a Labels layer (then Labels layers are scored: Dice, F1)")
         self.recon_list = QListWidget()
         self.recon_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.recon_list.setMaximumHeight(110)
@@ -175,10 +215,13 @@ class CompareWidget(QWidget):
         checked = {self.recon_list.item(i).text(): self.recon_list.item(i).checkState()
                    for i in range(self.recon_list.count())}
         ref = self.ref_combo.currentText()
+        mode = self.mode()
+        same_kind = _same_kind(mode)
+        self.region_combo.setEnabled(mode == "phase")  # the cell / drawn regions are phase metrics
         self.recon_list.blockSignals(True)
         self.recon_list.clear()
         for layer in self.viewer.layers:
-            if not is_phase_layer(layer) or layer.name == ref:
+            if not same_kind(layer) or layer.name == ref:
                 continue
             item = QListWidgetItem(layer.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -187,6 +230,10 @@ class CompareWidget(QWidget):
             self.recon_list.addItem(item)
         self.recon_list.blockSignals(False)
         self.schedule_profiles()
+
+    def mode(self) -> str | None:
+        """``"phase"``, ``"fluorescence"`` or ``"labels"``: how the chosen reference is scored."""
+        return compare_mode(self.ref_combo.current_layer())
 
     def set_reference(self, layer) -> None:
         self.ref_combo.set_layer(layer)
@@ -213,7 +260,8 @@ class CompareWidget(QWidget):
         ref = self.ref_combo.current_layer()
         recons = self.reconstructions()
         if ref is None:
-            notify_error("Compare", "choose a reference phase layer (a field's phase or a phase map)")
+            notify_error("Compare", "choose a reference: a field's phase or a phase map, a fluorescence image, or "
+                                    "the true nuclei (Labels)")
             return None
         if not recons:
             notify_error("Compare", "tick at least one reconstruction to compare with the reference")
@@ -224,6 +272,19 @@ class CompareWidget(QWidget):
                 notify_error("Compare", f"{layer.name!r} is {tuple(layer_array(layer).shape)} px but the reference "
                                         f"{ref.name!r} is {shape} px; reconstruct on the reference's grid")
                 return None
+        mode = self.mode()
+        self._mode = mode
+        self.table.setHorizontalHeaderLabels(MASK_COLUMNS if mode == "labels" else COLUMNS)
+        if mode != "phase":
+            self.compare_button.setEnabled(False)
+            self.summary.setText("computing…")
+            self._worker = start_worker(
+                evaluate_fluorescence_task, np.asarray(layer_array(ref)),
+                [(layer.name, np.asarray(layer_array(layer))) for layer in recons], masks=mode == "labels",
+                task="Compare", on_return=self._on_result,
+                on_error=lambda _: self.summary.setText("failed (see the notification)"),
+                on_finish=lambda: self.compare_button.setEnabled(True))
+            return self._worker
         try:
             region = self.region_mask(ref)
         except Exception as exc:  # noqa: BLE001
@@ -265,22 +326,42 @@ class CompareWidget(QWidget):
         probe = Shapes(vertices, shape_type=list(layer.shape_type))
         return np.asarray(probe.to_masks(mask_shape=shape)).any(axis=0)
 
+    def _add_row(self, values) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        for col, text in enumerate(values):
+            item = QTableWidgetItem(text)
+            if col:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, col, item)
+
+    def _on_mask_result(self, reports):
+        """Dice and IoU-matched F1 of each Labels layer against the true labels."""
+        self.table.setRowCount(0)
+        self.results = {name: report for name, report, _ in reports}
+        self.region_results = {name: None for name, _, _ in reports}
+        for name, r in self.results.items():
+            self._add_row((name, fmt(r["dice"], ".3f"), fmt(r["f1"], ".3f"), fmt(r["precision"], ".3f"),
+                           fmt(r["recall"], ".3f")))
+        counts = "; ".join(f"{n}: {r['tp']:.0f} matched, {r['fp']:.0f} false, {r['fn']:.0f} missed"
+                           for n, r in self.results.items())
+        self.summary.setText("Dice of the foreground; F1 of one-to-one matches at IoU ≥ 0.5 — " + counts)
+        self.overlay_combo.setCurrentText(NO_OVERLAY)  # masks have no SSIM map: hide the images' ones
+        self.show_overlay(None)
+
     def _on_result(self, reports):
+        if self._mode == "labels":
+            self._on_mask_result(reports)
+            return
         self.table.setRowCount(0)
         self.results = {}
         self.region_results = {}
         for name, report, region in reports:
             self.results[name] = report
             self.region_results[name] = region
-            row = self.table.rowCount()
-            self.table.insertRow(row)
-            values = (name, fmt(report.psnr_db, ".2f"), fmt(report.ssim, ".3f"),
-                      fmt(region.psnr_db if region else None, ".2f"), fmt(region.ssim if region else None, ".3f"))
-            for col, text in enumerate(values):
-                item = QTableWidgetItem(text)
-                if col:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, col, item)
+            self._add_row((name, fmt(report.psnr_db, ".2f"), fmt(report.ssim, ".3f"),
+                           fmt(region.psnr_db if region else None, ".2f"),
+                           fmt(region.ssim if region else None, ".3f")))
             if name in self.viewer.layers:
                 self._add_ssim_layer(self.viewer.layers[name], report)
         best = max(self.results.items(), key=lambda kv: kv[1].ssim)
@@ -289,8 +370,11 @@ class CompareWidget(QWidget):
                  if any(r for _, _, r in reports) else "no region"]
         patches = [f"{n}: {fmt(r.patch_psnr_db, '.2f')} dB, {fmt(r.patch_ssim, '.3f')}" for n, r, _ in reports
                    if r.n_patches]
-        notes.append("256² patches: " + "; ".join(patches) if patches else
-                     "field smaller than one 256² patch: no patch metrics")
+        if self._mode == "fluorescence":
+            notes = ["full image; reference min-max normalised to [0, 1], data range 1"]
+        else:
+            notes.append("256² patches: " + "; ".join(patches) if patches else
+                         "field smaller than one 256² patch: no patch metrics")
         if len(reports) > 1:
             notes.append(f"best SSIM: {best[0]}")
         self.summary.setText(" — ".join(notes))
@@ -319,7 +403,8 @@ class CompareWidget(QWidget):
                                 layer.name,
                                 {"reference": self.ref_combo.currentText(), "psnr_db": report.psnr_db,
                                  "ssim": report.ssim, "patch_psnr_db": report.patch_psnr_db,
-                                 "patch_ssim": report.patch_ssim, "convention": "phi/2pi, data range 1"}))
+                                 "patch_ssim": report.patch_ssim,
+                                 "convention": report.extra.get("convention") or "phi/2pi, data range 1"}))
 
     # ------------------------------------------------------------------ grid
     def set_grid(self, on: bool):
@@ -429,7 +514,8 @@ class CompareWidget(QWidget):
         self.profiles = {}
         self.ax.clear()
         self.ax.set_xlabel("distance along the line (µm)", fontsize=8)
-        self.ax.set_ylabel("phase (rad)", fontsize=8)
+        self.ax.set_ylabel({"fluorescence": "intensity", "labels": "label"}.get(self.mode(), "phase (rad)"),
+                           fontsize=8)
         vertices = self._line_world()
         layers = [layer for layer in [self.ref_combo.current_layer(), *self.reconstructions()]
                   if layer is not None]

@@ -100,3 +100,14 @@ class CardView(QWidget):
 
     def text(self) -> str:
         return self._text
+
+
+def set_row_visible(form, field: QWidget, visible: bool) -> None:
+    """Show or hide a QFormLayout row (its label and field) by its field widget."""
+    if hasattr(form, "setRowVisible"):  # Qt ≥ 6.4
+        form.setRowVisible(field, visible)
+        return
+    label = form.labelForField(field)
+    for widget in (label, field):
+        if widget is not None:
+            widget.setVisible(visible)

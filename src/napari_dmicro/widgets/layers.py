@@ -44,8 +44,35 @@ def is_field_phase(layer) -> bool:
 
 
 def is_measurement_layer(layer) -> bool:
-    """A camera image: a napari-dmicro measurement layer, or a plain image layer from another reader."""
+    """A camera image (of either modality): a napari-dmicro measurement layer, or a plain image layer from another
+    reader."""
     return is_image(layer) and (component(layer) == "measurement" or (not meta(layer) and layer.ndim == 2))
+
+
+def layer_modality(layer) -> str:
+    """``"fluorescence"`` for a fluorescence image, measurement, reconstruction or patterns layer, else ``"qpm"``."""
+    m = meta(layer)
+    fluo = m.get("kind") == "fluorescence" or (m.get("attrs") or {}).get("modality") == "fluorescence"
+    return "fluorescence" if fluo else "qpm"
+
+
+def is_fluorescence_image(layer) -> bool:
+    """A 2-D fluorescence image: a fluorescence store's image, a reconstruction, or a plain 2-D image layer
+    opened by another reader (its pixel size is then its napari scale)."""
+    if not is_image(layer) or layer.ndim != 2:
+        return False
+    return component(layer) == "fluorescence" or not meta(layer)
+
+
+def is_fluorescence_measurement(layer) -> bool:
+    """A (T, h, w) measurement made through illumination patterns."""
+    return is_image(layer) and component(layer) == "measurement" and layer_modality(layer) == "fluorescence"
+
+
+def is_labels(layer) -> bool:
+    from napari.layers import Labels
+
+    return isinstance(layer, Labels)
 
 
 def is_amplitude_layer(layer) -> bool:
@@ -79,6 +106,26 @@ def pixel_size_um(layer) -> float:
         return scale
     raise ValueError(f"layer {getattr(layer, 'name', layer)!r} records no pixel size: open it with the Load widget "
                      "and enter the pixel size (µm) — it is never guessed")
+
+
+def image_pixel_size_um(layer) -> float:
+    """A fluorescence image layer's pixel size (µm): its napari scale, which must agree with the size its file
+    records (when it records one); a layer with neither (scale 1, nothing recorded) or with unequal y/x
+    scales is refused — the size is never guessed."""
+    name = getattr(layer, "name", layer)
+    sy, sx = (float(v) for v in layer.scale[-2:])
+    if abs(sy - sx) > 1e-6 * max(sy, sx):
+        raise ValueError(f"layer {name!r} has a scale of {sy:g} × {sx:g} µm: pixels must be square")
+    recorded = meta(layer).get("pixel_size_um")
+    if recorded and not _unrecorded(layer, "pixel_size_um"):
+        if sx != 1.0 and abs(sx - float(recorded)) > 1e-6 * float(recorded):
+            raise ValueError(f"layer {name!r} is scaled to {sx:g} µm pixels but its file records {float(recorded):g} "
+                             "µm; set the layer's scale back or fix the file's metadata")
+        return float(recorded)
+    if sx == 1.0:
+        raise ValueError(f"layer {name!r} records no pixel size: set the layer's scale to its pixel size in µm "
+                         "(e.g. viewer.layers[...].scale = (0.325, 0.325)) — it is never guessed")
+    return sx
 
 
 def wavelength_um(layer) -> float:

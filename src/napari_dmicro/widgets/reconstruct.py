@@ -8,6 +8,11 @@ its decoder inverts other optics). The phase layer is in radians, displayed as e
 object grid, or the field's when Simulate resampled it: ``napari_dmicro.reconstruction_grid``), cropped
 to the field's shape when the measurement remembers it. A (planes, Y, X) measurement stack gives a
 phase stack (a slider).
+
+A fluorescence model (the modality follows the model) reconstructs a (T, h, w) fluorescence measurement
+into an image in [0, 1] on the input image's grid (gray, at the specimen pixel, over the image it came
+from) and, for a task-aware model (segmentation head), a Labels layer of the nuclei (``dm.segment``).
+The decoder is local and tiled exactly, so Overlap is hidden for it.
 """
 
 from __future__ import annotations
@@ -25,16 +30,23 @@ from .layers import (
     json_safe,
     layer_array,
     layer_meta,
+    layer_modality,
     meta,
     phase_display,
     pixel_size_um,
+    scale_bar,
     show_phase_decorations,
 )
 from .models import ModelCombo, model_registry
 from .notifications import notify_error
 from .task_controls import TaskControlsMixin
 from .thread_workers import start_worker
-from .workers import ReconstructResult, reconstruct_task
+from .workers import (
+    FluorescenceReconstructResult,
+    ReconstructResult,
+    reconstruct_fluorescence_task,
+    reconstruct_task,
+)
 
 AUTO_OVERLAP = -1
 
@@ -69,6 +81,7 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self.overlap.setToolTip("overlap of neighbouring decoder windows (blended); auto = the engine's default")
 
         form = QFormLayout()
+        self.form = form
         form.addRow("Measurement", self.meas_combo)
         form.addRow("", self.recorded)
         form.addRow("Model", model_row)
@@ -115,9 +128,15 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
             self.recorded.setText("")
 
     def _update_card(self, *_):
+        from .controls import set_row_visible
+
         entry = self.model_combo.current_entry()
         self.card.setText(entry.summary() if entry is not None else
                           "no model yet: open a checkpoint, or train one in the Train widget")
+        fluo = entry is not None and entry.modality == "fluorescence"
+        set_row_visible(self.form, self.overlap, not fluo)  # the fluorescence decoder's tiles are exact
+        self.run_button.setText(("Reconstruct + segment" if entry.has_seg_head else "Reconstruct") if fluo
+                                else "Reconstruct")
 
     def _open_checkpoint(self):
         entry = ask_checkpoint(self, self.registry, "Open a napari-dmicro checkpoint", "Open checkpoint")
@@ -141,6 +160,12 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         if entry is None:
             notify_error("Reconstruct", "no model selected: open a checkpoint or train a model")
             return None
+        if entry.modality != layer_modality(layer) and meta(layer):
+            what = {"fluorescence": "a fluorescence", "qpm": "a phase (QPM)"}
+            notify_error("Reconstruct", f"{layer.name!r} is {what[layer_modality(layer)]} measurement but "
+                                        f"{entry.name!r} is {what[entry.modality]} model; choose a model of the "
+                                        "measurement's modality")
+            return None
         recorded, recorded_entry = self.recorded_entry(layer)
         if recorded_entry is not None and recorded_entry.name != entry.name:
             notify_error("Reconstruct", f"{layer.name!r} was recorded with model {recorded_entry.name!r}, but "
@@ -148,9 +173,15 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
                                         f"with; choose {recorded_entry.name!r}")
             return None
         attrs = dict(meta(layer).get("attrs") or {})
+        if entry.modality == "fluorescence":
+            return self._start(layer, entry, reconstruct_fluorescence_task, attrs)
         # another camera pitch, optics type or compression: dm.reconstruct refuses it (one rule, in api)
         camera_ps = pixel_size_um(layer) if meta(layer) else None
         overlap = None if self.overlap.value() == AUTO_OVERLAP else int(self.overlap.value())
+        return self._start(layer, entry, reconstruct_task, attrs, overlap=overlap, camera_pixel_size_um=camera_ps)
+
+    def _start(self, layer, entry, task, attrs, **options):
+        """Run ``task(data, attrs, source, name, …)`` of the layer and model in a worker."""
         self._source = layer
         self._entry = entry
         self._cancel.clear()
@@ -158,15 +189,57 @@ class ReconstructWidget(TaskControlsMixin, QWidget):
         self.progress.setValue(0)
         self.status.setText("starting…")
         self._worker = start_worker(
-            reconstruct_task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
-            overlap=overlap, device=self.device.currentText(), cancel=self._cancel,
-            camera_pixel_size_um=camera_ps, task="Reconstruct",
-            on_yield=self._on_yield, on_return=self._on_result,
-            on_error=self._on_error,
+            task, layer_array(layer), attrs, entry.source, entry.name, summary=entry.summary(),
+            device=self.device.currentText(), cancel=self._cancel, task="Reconstruct", **options,
+            on_yield=self._on_yield, on_return=self._on_result, on_error=self._on_error,
             on_finish=lambda: self._set_running(False))
         return self._worker
 
-    def _on_result(self, result: ReconstructResult):
+    def _on_fluorescence_result(self, result: FluorescenceReconstructResult):
+        """The image (gray, 0…1) and the labels of a task-aware model, on the input image's grid."""
+        layer = self._source
+        attrs = dict(meta(layer).get("attrs") or {})
+        ps = result.pixel_size_um
+        origin = attrs.get("field_translate")
+        if origin is None:  # a bare measurement: camera pixel (0, 0)'s centre is (b − 1)/2 specimen pixels in
+            b = int(round(float(layer.scale[-1]) / ps))
+            origin = [float(t) - (b - 1) / 2 * ps for t in layer.translate[-2:]]
+        origin = tuple(float(v) for v in list(origin)[-2:])
+        card = self._entry.card or {}
+        common = {"scale": (ps, ps), "translate": origin, "units": ("micrometer", "micrometer")}
+        provenance = {"modality": "fluorescence", "model": result.model_label, "model_source": self._entry.source,
+                      "model_summary": result.summary,
+                      "model_card": json_safe({k: card.get(k) for k in ("preset", "budget", "stage", "test",
+                                                                         "validation")}),
+                      "measurement_layer": layer.name, "device": result.device,
+                      "seconds": round(result.seconds, 3), "measurement_attrs": attrs}
+        wl = float(meta(layer).get("wavelength_um") or 0.0)
+        source = meta(layer).get("source") or layer.name
+        name = f"{result.model_label} fluorescence"
+        self.last_layer = add_or_replace_image(
+            self.viewer, result.image, name=name, colormap="gray", contrast_limits=(0.0, 1.0), **common,
+            metadata=layer_meta("fluorescence", "fluorescence", ps, wl, source,
+                                {**provenance, "normalisation": "[0, 1] (the image's min-max, as simulated)"}))
+        self.labels_layer = None
+        if result.labels is not None:
+            lname = f"{result.model_label} labels"
+            if lname in self.viewer.layers:
+                self.viewer.layers.remove(lname)
+            self.labels_layer = self.viewer.add_labels(
+                result.labels, name=lname, opacity=0.5, **common,
+                metadata=layer_meta("fluorescence", "labels", ps, wl, source, {**provenance,
+                                                                                "segmentation": "dm.segment"}))
+        scale_bar(self.viewer).visible = True
+        self.progress.setValue(100)
+        rows, cols = result.image.shape
+        nuclei = f" and {int(result.labels.max())} labelled nuclei" if result.labels is not None else ""
+        self.status.setText(f"added {name}: {rows}×{cols} px of {ps:g} µm{nuclei} in {result.seconds:.1f} s on "
+                            f"{result.device}")
+
+    def _on_result(self, result: ReconstructResult | FluorescenceReconstructResult):
+        if isinstance(result, FluorescenceReconstructResult):
+            self._on_fluorescence_result(result)
+            return
         layer = self._source
         attrs = dict(meta(layer).get("attrs") or {})
         origin = attrs.get("field_translate")

@@ -296,6 +296,50 @@ def simulate_task(req: SimulateRequest, cancel: threading.Event | None = None):
                           record.source_pixel_size_um)
 
 
+@dataclass
+class FluorescenceSimulateRequest:
+    """A fluorescence image through a fluorescence model's binary patterns (``dm.simulate``)."""
+
+    image: Any  # real 2-D array
+    pixel_size_um: float
+    model: str  # a model source (shipped name or checkpoint path)
+    model_label: str
+    photons: float | None = None  # photons per specimen pixel of density 1 under one full pattern
+    read_noise: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    pattern_periods: int = 4  # the patterns layer shows this many periods per side
+
+
+@dataclass
+class FluorescenceSimulateResult:
+    measurement: np.ndarray  # (T, h, w)
+    attrs: dict
+    patterns: np.ndarray  # (T, P·n, P·n) binary mirror states, tiled
+    pixel_size_um: float  # specimen
+    camera_pixel_size_um: float
+    bin_px: int
+    model_label: str
+
+
+def simulate_fluorescence_task(req: FluorescenceSimulateRequest, cancel: threading.Event | None = None):
+    """Generator: status tuples, then returns a :class:`FluorescenceSimulateResult`."""
+    from .. import api
+
+    yield ("status", "loading the model")
+    model = api.load_model(req.model, device="cpu")
+    if cancel is not None and cancel.is_set():
+        raise TaskCancelled("cancelled")
+    yield ("status", "simulating the patterned measurement")
+    meas = api.simulate(np.asarray(req.image, dtype=np.float32), model, photons=req.photons,
+                        read_noise=req.read_noise, seed=req.seed, device=req.device,
+                        pixel_size_um=req.pixel_size_um)
+    attrs = {**meas.attrs, "model": req.model_label, "model_source": req.model}
+    return FluorescenceSimulateResult(meas.data, attrs, api.illumination_patterns(model, req.pattern_periods),
+                                      float(meas.attrs["pixel_size_um"]), float(meas.attrs["camera_pixel_size_um"]),
+                                      int(meas.attrs["bin_px"]), req.model_label)
+
+
 # ------------------------------------------------------------------------------------------ reconstruct
 
 
@@ -335,6 +379,44 @@ def reconstruct_task(meas: np.ndarray, attrs: dict, model_source: str, model_lab
                              model_label, summary, dev, overlap, time.perf_counter() - t0)
 
 
+@dataclass
+class FluorescenceReconstructResult:
+    image: np.ndarray  # [0, 1] on the input image's grid
+    labels: np.ndarray | None  # instance labels of a task-aware model
+    pixel_size_um: float
+    model_label: str
+    summary: str
+    device: str
+    seconds: float
+
+
+def reconstruct_fluorescence_task(meas: np.ndarray, attrs: dict, model_source: str, model_label: str, *,
+                                  summary: str = "", device: str = "cpu", cancel: threading.Event | None = None):
+    """Generator: status tuples, then returns a :class:`FluorescenceReconstructResult` (``dm.reconstruct``, and
+    ``dm.segment`` for a task-aware model). ``attrs``: the layer's acquisition record, checked against the
+    model (a bare (T, h, w) array is checked for its pattern count only)."""
+    from .. import api
+    from ..device import resolve_device
+    from ..inference.fluorescence import FluorescenceMeasurement
+
+    dev = str(resolve_device(device))
+    yield ("status", f"loading {model_label} on {dev}")
+    model = api.load_model(model_source, device=dev)
+    data = np.asarray(meas, dtype=np.float32)
+    m = FluorescenceMeasurement(data, dict(attrs)) if (attrs or {}).get("modality") == "fluorescence" else data
+    yield ("status", "reconstructing")
+    t0 = time.perf_counter()
+    image = api.reconstruct(m, model, device=dev)
+    labels = None
+    if model.has_seg_head:
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled")
+        yield ("status", "segmenting")
+        labels = api.segment(m, model, device=dev)
+    return FluorescenceReconstructResult(np.asarray(image, np.float32), labels, float(model.encoder.pixel_size_um),
+                                         model_label, summary, dev, time.perf_counter() - t0)
+
+
 def measurement_of(image, attrs: dict):
     """A :class:`~napari_dmicro.measurement.Measurement` (2-D) or
     :class:`~napari_dmicro.measurement.MeasurementStack` (3-D with a stack's attributes) of a layer's data
@@ -349,6 +431,23 @@ def measurement_of(image, attrs: dict):
 
 
 # ------------------------------------------------------------------------------------------ compare
+
+
+def evaluate_fluorescence_task(reference: np.ndarray, candidates: list[tuple[str, Any]], masks: bool = False):
+    """Generator: ``("progress", k, n)`` per candidate; returns [(name, report, None)]: an EvaluationReport of
+    ``dm.evaluate_fluorescence`` for images, the dict of ``dm.evaluate_labels`` (Dice, F1 at IoU 0.5) when
+    ``masks``."""
+    from .. import api
+
+    out = []
+    for k, (name, data) in enumerate(candidates):
+        yield ("progress", float(k), float(len(candidates)))
+        if masks:
+            out.append((name, api.evaluate_labels(np.asarray(data), np.asarray(reference)), None))
+        else:
+            out.append((name, api.evaluate_fluorescence(data, reference), None))
+    yield ("progress", float(len(candidates)), float(len(candidates)))
+    return out
 
 
 def evaluate_task(reference: np.ndarray, candidates: list[tuple[str, Any]], region=None):
