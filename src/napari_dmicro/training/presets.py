@@ -270,7 +270,10 @@ PRESETS: dict[str, TrainingPreset] = {
                         # the full-resolution reference of the task-aware models: fluo-seg-x256's schedule (equal
                         # decoder budget); 0.33 CPU s per step at its dearest stage (seg-x256: 0.36; x64 0.27 ↔
                         # 0.45 wall s) → 3300 steps ≈ 30 min + ~2 min of validation on 1 busy thread
-                        _fluo_preset(1, 1, 256, 2000, 8, 32, seg=(500, 800), full=True))
+                        _fluo_preset(1, 1, 256, 2000, 8, 32, seg=(500, 800), full=True),
+                        # task-aware at x64, for the issue's x64 Dice target and the DSB2018 comparison with the
+                        # full-resolution network: fluo-seg-x256's schedule at bin 16
+                        _fluo_preset(64, 16, 256, 2000, 8, 30, seg=(500, 800)))
 }
 
 
