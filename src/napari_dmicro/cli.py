@@ -670,7 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="lff-x64, lff-x256, d2nn-x64 (shipped models) or lff-x4, "
                    "lff-x16, lff-x1024 (the compression curve), lff-x64-v2, lff-x256-v2, d2nn-x64-v2 (issue 10 "
                    "recipe); fluo-x64, fluo-x256, fluo-x1024, fluo-seg-x256, fluo-seg-x1024 (fluorescence, "
-                   "docs/fluorescence.md)")
+                   "docs/fluorescence.md; also fluo-x4, fluo-x16 for the compression curve, fluo-seg-x64, and "
+                   "fluo-seg-full, the same network on the full-resolution image)")
     p.add_argument("--data", required=True, help="folder of field files (.zarr, .npy, .npz), split by field")
     p.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model.safetensors")
     p.add_argument("--stages", type=_parse_stages, default=(1, 2, 3), help="subset of 1,2,3 (1,2,3)")
