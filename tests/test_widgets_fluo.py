@@ -176,11 +176,18 @@ def test_fluorescence_inputs_are_refused_with_the_fix(make_napari_viewer, qtbot,
     viewer.add_image(image, name="no scale")  # a foreign layer without a pixel size: never guessed
     assert sim.run() is None
     assert any("records no pixel size" in m for m in notifications.errors())
-    viewer.add_image(image, name="other pixel", scale=(0.5, 0.5))  # another pixel size: refused by dm.simulate
+    viewer.add_image(image, name="other pixel", scale=(0.5, 0.5))  # another pixel size: resampled by dm.simulate
     sim.fluo_combo.set_layer(viewer.layers["other pixel"])
-    assert "refused" in sim.sampling.text()
+    assert "resampled" in sim.sampling.text()
     _wait(qtbot, sim.run())
-    assert any("0.5 µm pixels" in m for m in notifications.errors())
+    assert sim.last_layer.metadata["napari_dmicro"]["attrs"]["source_pixel_size_um"] == 0.5
+    assert len(notifications.errors()) == 1  # only the unscaled layer's
+    rec = ReconstructWidget(viewer)
+    rec.meas_combo.set_layer(sim.last_layer)
+    rec.model_combo.select(entry.name)
+    _wait(qtbot, rec.run())
+    out = viewer.layers[-1]  # the reconstruction comes back on the 0.5 µm image's grid
+    assert out.data.shape == image.shape and tuple(out.scale) == pytest.approx((0.5, 0.5))
     (data, kwargs, _), = image_layers(ImageData(image, "fluorescence", 0.325, 0.52, {}), name="store")
     layer = viewer.add_image(data, **kwargs)
     layer.scale = (0.4, 0.4)  # a scale that contradicts the file's pixel size

@@ -204,8 +204,8 @@ class SimulateWidget(TaskControlsMixin, QWidget):
             return
         text = f"pixel {ps:g} µm"
         if abs(ps - entry.pixel_size_um) > 1e-4 * entry.pixel_size_um:
-            text += (f"; the model's specimen pixel is {entry.pixel_size_um:g} µm: refused (resample the image to "
-                     f"{entry.pixel_size_um:g} µm or choose a model trained at {ps:g} µm)")
+            text += (f"; the model's specimen pixel is {entry.pixel_size_um:g} µm: resampled to it (anti-aliased), "
+                     f"the reconstruction comes back at {ps:g} µm")
         self.sampling.setText(text)
 
     def _update_model(self, *_):

@@ -413,7 +413,9 @@ def reconstruct_fluorescence_task(meas: np.ndarray, attrs: dict, model_source: s
             raise TaskCancelled("cancelled")
         yield ("status", "segmenting")
         labels = api.segment(m, model, device=dev)
-    return FluorescenceReconstructResult(np.asarray(image, np.float32), labels, float(model.encoder.pixel_size_um),
+    # on the input image's grid: its own pixel when dm.simulate resampled it, else the model's
+    pixel_size_um = float((attrs or {}).get("source_pixel_size_um") or model.encoder.pixel_size_um)
+    return FluorescenceReconstructResult(np.asarray(image, np.float32), labels, pixel_size_um,
                                          model_label, summary, dev, time.perf_counter() - t0)
 
 
