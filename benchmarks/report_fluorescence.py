@@ -92,7 +92,10 @@ def learned_vs_designed(records: dict, compression: int) -> dict | None:
                 and not r["model"]["seg_head"]]
     if not learned:
         return None
-    out = {"learned": learned[0], "designed": sorted(designed, key=lambda r: -r["heldout"]["psnr_db"])}
+    out = {"learned": learned[0], "designed": sorted(designed, key=lambda r: -r["heldout"]["psnr_db"]),
+           # learned patterns that started from a design (``--optics-init hadamard``, not frozen): same budget
+           "learned_from": [r for r in records.values() if _c(r) == compression and _arm(r).startswith("learned-from-")
+                            and not r["model"]["seg_head"]]}
     if designed:
         best = out["designed"][0]
         out["best"] = best
@@ -120,6 +123,11 @@ def targets_lines(records: dict) -> list[str]:
                      f"{cmp['learned']['heldout']['psnr_db']:.2f} dB, {cmp['gain_db']:+.2f} dB over the best designed "
                      f"({_arm(cmp['best'])}; {others}) ({_miss(cmp['gain_db'], LEARNED_GAIN_TARGET_DB, ' dB')})"
                      + (f"; {' and '.join(sorted(missing))} not measured" if missing else "") + budget)
+        for r in cmp["learned_from"]:
+            gain = r["heldout"]["psnr_db"] - cmp["best"]["heldout"]["psnr_db"]
+            lines.append(f"  - {_arm(r)} ({_label(r)}, the same preset and budget, patterns learned from that design): "
+                         f"{r['heldout']['psnr_db']:.2f} dB, {gain:+.2f} dB over the best designed "
+                         f"({_miss(gain, LEARNED_GAIN_TARGET_DB, ' dB')})")
     for c, target in PSNR_TARGETS_DB.items():
         models = _reconstruction_models(records, c)
         if not models:
@@ -209,7 +217,7 @@ def designed_table(records: dict) -> list[str]:
         if cmp is None:
             continue
         learned = cmp["learned"]["heldout"]["psnr_db"]
-        for r in [cmp["learned"], *cmp["designed"]]:
+        for r in [cmp["learned"], *cmp["learned_from"], *cmp["designed"]]:
             p = r["patterns"]
             delta = "" if r is cmp["learned"] else f"{r['heldout']['psnr_db'] - learned:+.2f}"
             lines.append(f"| x{c} | {_arm(r)} | {_label(r)} | {_pair(r['heldout'])} | {delta} | "

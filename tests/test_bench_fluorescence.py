@@ -125,7 +125,12 @@ def test_report_states_targets_and_names_missing_models(bench, monkeypatch, tmp_
     base = json.loads(json.dumps(x64))
     base["name"], base["training"]["arm"] = "fluo-x64-random-frozen", "random-frozen"
     base["heldout"]["psnr_db"] = 28.0
-    lines = "\n".join(rf.section({"fluo-x64": x64, "fluo-x64-random-frozen": base}))
+    from_design = json.loads(json.dumps(x64))
+    from_design["name"], from_design["training"]["arm"] = "fluo-x64-hadamard-learned", "learned-from-hadamard"
+    from_design["heldout"]["psnr_db"] = 29.5
+    lines = "\n".join(rf.section({"fluo-x64": x64, "fluo-x64-random-frozen": base,
+                                  "fluo-x64-hadamard-learned": from_design}))
+    assert "learned-from-hadamard (fluo-x64-hadamard-learned" in lines and "29.50 dB, +1.50 dB over the best" in lines
     assert "x64 ≥ 30 dB: 28.50 dB (**missed by 1.50 dB**; fluo-x64 (run unfinished)" in lines
     assert "+0.50 dB over the best designed (random-frozen" in lines and "**missed by 0.50 dB**" in lines
     assert "fluo-x256" in lines and "not measured" in lines  # a model without results is named, never scored
