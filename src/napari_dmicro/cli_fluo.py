@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_checks import CLIError, batch_pairs, replace_rule
+from .inference.fluorescence import input_pixel_size_um
 
 #: inputs of ``dmicro simulate`` with a fluorescence model: our fluorescence stores and measured TIFFs
 IMAGE_INPUTS = (".zarr", ".tif", ".tiff")
@@ -65,7 +66,7 @@ def simulate(args, model) -> int:
                             background_photons=args.background_photons)
         meas.attrs.update(source_image=str(source), command=_command())
         a = meas.attrs
-        ps = a.get("source_pixel_size_um", a["pixel_size_um"])
+        ps = input_pixel_size_um(a)
         rows, cols = a.get("source_image_shape", a["image_shape"])
         print(f"{source}: {rows}×{cols} px at {ps:g} µm ({a['pixel_size_source']}); model grid "
               f"{a['pixel_size_um']:g} µm: {a.get('grid_adaptation', 'on the model grid (nothing resampled)')}")
@@ -76,11 +77,6 @@ def simulate(args, model) -> int:
     if len(pairs) > 1:
         print(f"wrote {len(pairs)} measurements to {args.output}")
     return 0
-
-
-def _input_grid(attrs: dict) -> float:
-    """The specimen pixel (µm) of the image the measurement was simulated from (what reconstruct returns on)."""
-    return float(attrs.get("source_pixel_size_um") or attrs["pixel_size_um"])
 
 
 def _provenance(meas, source, model, model_name, seconds: float) -> dict:
@@ -105,7 +101,7 @@ def reconstruct(args, model, pairs) -> int:
         start = time.perf_counter()
         image = api.reconstruct(meas, model, device=args.device)
         seconds = time.perf_counter() - start
-        ps = _input_grid(meas.attrs)
+        ps = input_pixel_size_um(meas.attrs)
         write_fluorescence(target, image, pixel_size_um=ps, emission_wavelength_um=meas.attrs["emission_wavelength_um"],
                            attrs={"content": "reconstruction", **_provenance(meas, source, model, args.model, seconds)},
                            **replace_rule(args))
@@ -138,7 +134,7 @@ def segment(args) -> int:
         start = time.perf_counter()
         labels = api.segment(meas, model, device=args.device, min_size_px=args.min_size_px)
         seconds = time.perf_counter() - start
-        ps = _input_grid(meas.attrs)
+        ps = input_pixel_size_um(meas.attrs)
         attrs = {"content": "segmentation: labels = instances from the segmentation head; fluorescence = the "
                             "reconstruction of the same measurement",
                  "n_instances": int(labels.max()), "min_size_px": args.min_size_px,

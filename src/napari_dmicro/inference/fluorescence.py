@@ -216,6 +216,12 @@ def _measurement_array(meas, model) -> tuple[np.ndarray, dict]:
     return data, {}
 
 
+def input_pixel_size_um(attrs: dict) -> float:
+    """The specimen pixel (µm) of the image a measurement was simulated from: the grid reconstruct and segment
+    return on (its own pixel when ``dm.simulate`` resampled it, else the model's)."""
+    return float(attrs.get("source_pixel_size_um") or attrs["pixel_size_um"])
+
+
 def _on_input_grid(channels: np.ndarray, attrs: dict) -> np.ndarray:
     """Decoder outputs (C, H, W) on the model's grid → the input image's grid: the mirrored margin cut off,
     resampled back to exactly the input's shape when the simulation resampled it."""
@@ -288,11 +294,11 @@ def segment_fluorescence(meas, model, *, device="cpu", min_size_px: int = 0,
     data, attrs = _measurement_array(meas, model)
     _, logits = decode_tiled(model, data, tile_camera_px=tile_camera_px, device=device)
     logits = _on_input_grid(logits, attrs)  # continuous logits are resampled, never the labels
-    pixel_size_um = (attrs.get("source_pixel_size_um") or attrs.get("pixel_size_um")
-                     or model.config.encoder.pixel_size_um)  # of the grid the logits are on
-    return instance_labels(logits[0], logits[1], min_size_px=min_size_px, pixel_size_um=float(pixel_size_um))
+    pixel_size_um = input_pixel_size_um(attrs) if attrs else float(model.config.encoder.pixel_size_um)
+    return instance_labels(logits[0], logits[1], min_size_px=min_size_px, pixel_size_um=pixel_size_um)
 
 
-__all__ = ["FluorescenceMeasurement", "binary_patterns", "decode_tiled", "reconstruct_fluorescence",
+__all__ = ["FluorescenceMeasurement", "binary_patterns", "decode_tiled", "input_pixel_size_um",
+           "reconstruct_fluorescence",
            "segment_fluorescence",
            "simulate_fluorescence"]

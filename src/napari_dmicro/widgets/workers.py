@@ -397,7 +397,7 @@ def reconstruct_fluorescence_task(meas: np.ndarray, attrs: dict, model_source: s
     model (a bare (T, h, w) array is checked for its pattern count only)."""
     from .. import api
     from ..device import resolve_device
-    from ..inference.fluorescence import FluorescenceMeasurement
+    from ..inference.fluorescence import FluorescenceMeasurement, input_pixel_size_um
 
     dev = str(resolve_device(device))
     yield ("status", f"loading {model_label} on {dev}")
@@ -413,8 +413,7 @@ def reconstruct_fluorescence_task(meas: np.ndarray, attrs: dict, model_source: s
             raise TaskCancelled("cancelled")
         yield ("status", "segmenting")
         labels = api.segment(m, model, device=dev)
-    # on the input image's grid: its own pixel when dm.simulate resampled it, else the model's
-    pixel_size_um = float((attrs or {}).get("source_pixel_size_um") or model.encoder.pixel_size_um)
+    pixel_size_um = input_pixel_size_um(attrs) if attrs else float(model.encoder.pixel_size_um)
     return FluorescenceReconstructResult(np.asarray(image, np.float32), labels, pixel_size_um,
                                          model_label, summary, dev, time.perf_counter() - t0)
 
