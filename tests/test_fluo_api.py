@@ -68,3 +68,15 @@ def test_segment_refuses_a_reconstruction_model_and_models_load_by_path(tmp_path
         dm.segment(meas, model)
     with pytest.raises(ValueError, match="not by the microscope of"):
         dm.reconstruct(meas, tiny_fluorescence(seg=False, bin_px=16))
+
+
+def test_tile_cores_grow_with_the_halo_so_small_bins_are_not_decoded_many_times_over():
+    from napari_dmicro.inference.fluorescence import TILE_CAMERA_PX, tile_core_camera_px
+
+    # a large-bin model keeps the least core; a small-bin one (receptive field of hundreds of camera px) gets a
+    # core of at least four times its halo, in whole shift quanta, so a tile decodes ≤ 2.25x what it keeps
+    assert tile_core_camera_px(halo_camera_px=8, quantum_camera_px=1) == TILE_CAMERA_PX
+    for halo, quantum in ((95, 1), (376, 1), (50, 4), (33, 2)):
+        core = tile_core_camera_px(halo, quantum)
+        assert core >= 4 * halo and core % quantum == 0 and core < 4 * halo + quantum + TILE_CAMERA_PX
+        assert ((core + 2 * halo) / core) ** 2 <= 2.25

@@ -13,7 +13,10 @@
   cut off, a resampled image is resampled back to exactly its own shape). The locality decoder is local, so
   large images are decoded in non-overlapping tiles read with a
   halo of at least the decoder's receptive field (tile origins on whole pattern periods): the result equals
-  the whole-image decode (tested).
+  the whole-image decode (tested). The tile core is at least four times the halo: the receptive field is fixed in
+  specimen px, so at small bins (x4, the unbinned full-resolution network) it spans hundreds of camera px and
+  64-px cores would decode each pixel many times over (measured on 1024², one thread: fluo-x4 2.4 → 0.2 s,
+  the bin-1 network 36 → 0.7 s).
 - :func:`segment_fluorescence`: a task-aware model's instance labels (int32) on the input's grid.
 """
 
@@ -25,8 +28,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-#: camera pixels of the core of one decoder tile (plus the halo on each side)
+#: least camera pixels of the core of one decoder tile (plus the halo on each side); the core is also at
+#: least four times the halo (see :func:`tile_core_camera_px`)
 TILE_CAMERA_PX = 64
+
+
+def tile_core_camera_px(halo_camera_px: int, quantum_camera_px: int, least_camera_px: int = TILE_CAMERA_PX
+                        ) -> int:
+    """Camera px of a tile's core: at least ``least_camera_px`` and four times the halo, in whole shift quanta,
+    so a tile decodes at most (1 + 2·¼)² = 2.25x the pixels it keeps (a tile is at most 6 halos wide)."""
+    core = max(least_camera_px, 4 * halo_camera_px)
+    return max(-(-core // quantum_camera_px) * quantum_camera_px, quantum_camera_px)
 
 
 @dataclass
@@ -239,10 +251,12 @@ def _on_input_grid(channels: np.ndarray, attrs: dict) -> np.ndarray:
 
 
 @torch.no_grad()
-def decode_tiled(model, meas: np.ndarray, *, tile_camera_px: int = TILE_CAMERA_PX, device="cpu"
+def decode_tiled(model, meas: np.ndarray, *, tile_camera_px: int | None = None, device="cpu"
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Decoder output of a (T, h, w) measurement: image (H, W) and seg logits (2, H, W) or None, decoded in
-    non-overlapping tiles of ``tile_camera_px`` camera px, each read with a halo of the receptive field."""
+    non-overlapping tiles, each read with a halo of the receptive field. Tile cores are
+    :func:`tile_core_camera_px` (None) or exactly ``tile_camera_px`` camera px (rounded up to whole shift
+    quanta; small values are for tests of the tiling)."""
     cfg = model.config
     from ..decoders.locality import shift_quantum_px
 
@@ -251,7 +265,8 @@ def decode_tiled(model, meas: np.ndarray, *, tile_camera_px: int = TILE_CAMERA_P
     k = max(shift_quantum_px(d, cfg.encoder.patterns.period_bins, model.decoder.unshuffle) // d, 1)
     rf = model.decoder.receptive_field_camera_px
     halo = -(-(rf // 2 + 1) // k) * k
-    core = max(-(-tile_camera_px // k) * k, k)
+    core = (tile_core_camera_px(halo, k) if tile_camera_px is None
+            else max(-(-tile_camera_px // k) * k, k))
     _, h, w = meas.shape
     channels = 1 + (2 if model.has_seg_head else 0)
     out = np.zeros((channels, h * d, w * d), np.float32)
@@ -269,7 +284,7 @@ def decode_tiled(model, meas: np.ndarray, *, tile_camera_px: int = TILE_CAMERA_P
     return out[0], (out[1:] if model.has_seg_head else None)
 
 
-def reconstruct_fluorescence(meas, model, *, device="cpu", tile_camera_px: int = TILE_CAMERA_PX) -> np.ndarray:
+def reconstruct_fluorescence(meas, model, *, device="cpu", tile_camera_px: int | None = None) -> np.ndarray:
     """The image (float32, clipped to [0, 1], the normalised density) on the input image's grid."""
     _check_model(model)
     data, attrs = _measurement_array(meas, model)
@@ -278,7 +293,7 @@ def reconstruct_fluorescence(meas, model, *, device="cpu", tile_camera_px: int =
 
 
 def segment_fluorescence(meas, model, *, device="cpu", min_size_px: int = 0,
-                         tile_camera_px: int = TILE_CAMERA_PX) -> np.ndarray:
+                         tile_camera_px: int | None = None) -> np.ndarray:
     """Instance labels (int32, 0 = background) on the input image's grid; task-aware models only."""
     from ..decoders.locality import instance_labels
 
@@ -299,6 +314,7 @@ def segment_fluorescence(meas, model, *, device="cpu", min_size_px: int = 0,
 
 
 __all__ = ["FluorescenceMeasurement", "binary_patterns", "decode_tiled", "input_pixel_size_um",
+           "tile_core_camera_px",
            "reconstruct_fluorescence",
            "segment_fluorescence",
            "simulate_fluorescence"]
