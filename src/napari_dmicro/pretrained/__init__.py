@@ -170,6 +170,8 @@ def describe_fluorescence(config, card: dict, report: dict | None = None) -> lis
             seg = (f", Dice {m['dice']:.3f}, matched F1 {m['f1']:.3f}" if m.get("dice") is not None else "")
             lines.append(f"{key} ({m.get('fields', '?')} whole fields, binary patterns, {m.get('noise', '?')} "
                          f"noise): PSNR {m['psnr_db']:.2f} dB, SSIM {m.get('ssim', float('nan')):.3f}{seg}")
+    if card.get("test_rescored"):
+        lines.append(f"validation and test re-evaluated {card['test_rescored']}")
     noise = (f"noise: Poisson at {det.photons_per_unit:g} photons per pixel of density 1 and frame, "
              f"background {det.background_photons:g} photons, read noise {det.read_noise_e:g} e⁻"
              if det.noisy else "noise free")
