@@ -1,11 +1,12 @@
-"""The "learned beats designed" table (issue 10): runs of one preset at equal decoder budget, same data and
-seed, differing only in their optics (random, Zernike, knife edge; frozen or learned), each scored by
-``bench_honest.py --table optics_table`` on held-out realistic, round and dense phantom folders, the
-thick-cell sweep, measured cells and invariance.
+"""The "learned beats designed" tables (issue 10): runs of one preset at equal decoder budget, same data and
+seed, differing only in their optics (random, Zernike, knife edge, DPC; frozen or learned), each scored by
+``bench_honest.py --table TABLE`` on held-out realistic, round and dense phantom folders, the
+thick-cell sweep, measured cells and invariance. One table per encoder (:data:`TABLES`: LFF x64, LFF x256,
+PhaseD2NN x64).
 
-    python benchmarks/report_optics_table.py --arm "random, frozen=/work/runs/x64-random-frozen" ...
+    python benchmarks/report_optics_table.py --out optics_table_x256 --arm "random, frozen=/work/runs/x256-random-frozen" ...
 
-Writes benchmarks/results/optics_table.md (and prints it): one row per arm, with the optics' movement from
+Writes benchmarks/results/<TABLE>.md (and prints it): one row per arm, with the optics' movement from
 their initialisation and their light throughput (the card's ``optics_report``) and the training wall time.
 """
 
@@ -17,23 +18,24 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "optics_table"
+RESULTS = HERE / "results"
 
 
-def binned_row(label: str, name: str) -> dict:
+def binned_row(label: str, name: str, table_name: str = "optics_table") -> dict:
     """A row for a binned phase camera (``bench_honest.py --binned-reference``): scores only, no optics."""
-    scores = json.loads((RESULTS / f"{name}.json").read_text())
+    scores = json.loads((RESULTS / table_name / f"{name}.json").read_text())
     return _scores_row(label, name, scores) | {"init": None, "steps": None, "wall_min": None}
 
 
-def arm_row(label: str, run: Path) -> dict:
+def arm_row(label: str, run: Path, table_name: str = "optics_table") -> dict:
+    """A row for a run scored by ``bench_honest.py --table TABLE_NAME`` (results/TABLE_NAME/<run>.json)."""
     import napari_dmicro as dm
 
     if not run.exists() and run.name.startswith("binned-"):
-        return binned_row(label, run.name)
+        return binned_row(label, run.name, table_name)
     model = dm.load_model(str(run))
     card = model.card
-    scores = json.loads((RESULTS / f"{run.name}.json").read_text())
+    scores = json.loads((RESULTS / table_name / f"{run.name}.json").read_text())
     optics = card.get("optics_report") or {}
     return _scores_row(label, str(run), scores) | {
         "init": optics.get("init"), "steps": [s.get("steps") for s in card["train_config"]["stages"]],
@@ -89,29 +91,74 @@ def table(rows: list[dict]) -> list[str]:
 
 LEARNED_MARGIN_TARGET_DB = 1.0
 
+_ARMS_TEXT = ("differing only in `--optics-init` and `--freeze-optics` (frozen = a designed or built microscope; "
+              "learned = the optics train in stage 1 (joint objective) and stage 3). Scored by `bench_honest.py "
+              "--table {table}` on held-out fields never seen in training (16 realistic seed 101, 8 round seed 102, 8 "
+              "dense seed 103, 512²), offset-aligned.")
+_DATA_TEXT = ("the same data (60 realistic + 30 round 512² phantom fields, `dmicro phantom --style realistic --seed 1` "
+              "and `--style round --seed 2`, round fields drawn for 30 % of the crops)")
+_WALL_TEXT = ("Wall times: the runs shared the 2 cores with each other and other work, so they are not comparable "
+              "between rows.")
+_SHORT_BUDGET_READING = (
+    "One seed per row: differences below ~0.5 dB are not resolved. At this budget the validation PSNR of every run "
+    "was still rising at the end of stage 2 (and through stage 3 for the learned runs; the frozen ones kept their "
+    "stage-2 best), so the decoder's training, not the optics, is the likely limit.")
+
+#: the tables of docs/benchmarks.md: results/<name>.json written by main(--out name), in this order
+TABLES = [
+    {"name": "optics_table",
+     "heading": "Learned vs designed optics at equal decoder budget: LFF x64 (lff-x64-v2 recipe, short budget)",
+     "intro": ("Every row is one run of `dmicro train --preset lff-x64-v2 --steps 1=200,2=1000,3=300 --seed 0` on "
+               + _DATA_TEXT + ", " + _ARMS_TEXT.format(table="optics_table") + " The budget is about a third of the "
+               "preset's (1500 of 4400 steps), so absolute numbers are low; the comparison is at equal budget. The "
+               "binned-phase camera row is not an intensity microscope: a phase camera with the same pixel count "
+               "(8×8 binning, bicubic). " + _WALL_TEXT),
+     "pairs": (("learned from random", "random, frozen"), ("learned from knife edge", "knife edge, frozen"),
+               ("learned from DPC", "DPC, frozen")),
+     "reading": ("Learning rescues poor starts (random, the shallow knife edge) and lands every start within about "
+                 "half a dB of the designed DPC filter; from DPC the optics hardly move (mean |Δamplitude| in the "
+                 "table) and gain a fraction of a dB. " + _SHORT_BUDGET_READING)},
+    {"name": "optics_table_x256",
+     "heading": "Learned vs designed optics at equal decoder budget: LFF x256 (lff-x256-v2 recipe, short budget)",
+     "intro": ("The same experiment at x256 (16×16 binning, 2.53 µm → 5.06 µm camera pixels): every row is one run "
+               "of `dmicro train --preset lff-x256-v2 --steps 1=200,2=1000,3=300 --seed 0` on " + _DATA_TEXT + ", "
+               + _ARMS_TEXT.format(table="optics_table_x256") + " The knife edge, the weakest design at x64, was not "
+               "run. The binned-phase camera row is a phase camera binned 16×16. " + _WALL_TEXT),
+     "pairs": (("learned from random", "random, frozen"), ("learned from DPC", "DPC, frozen")),
+     "reading": _SHORT_BUDGET_READING},
+    {"name": "optics_table_d2nn",
+     "heading": "Learned vs designed optics at equal decoder budget: PhaseD2NN x64 (full d2nn-x64-v2 budget)",
+     "intro": ("Every row is one run of `dmicro train --preset d2nn-x64-v2 --seed 0` at the preset's full budget "
+               "(400 / 1500 / 100 steps) on " + _DATA_TEXT + ". The learned row is the run shipped as d2nn-x64 (its "
+               "five phase layers start flat, all-pass, and train in stages 1 and 3); the frozen rows keep the "
+               "layers at their start: flat (`--optics-init all_pass`: transparent plates, the camera sees the "
+               "field after free-space propagation only) or random (`--optics-init random`: the random diffusers "
+               "the paper starts from). Scored by `bench_honest.py --table optics_table_d2nn` on the same held-out "
+               "fields, offset-aligned. " + _WALL_TEXT),
+     "pairs": (("learned from flat (shipped d2nn-x64)", "flat layers, frozen"),
+               ("learned from flat (shipped d2nn-x64)", "random layers, frozen")),
+     "reading": "One seed per row: differences below ~0.5 dB are not resolved."},
+]
+
 
 def section() -> list[str]:
-    """The docs/benchmarks.md section of the last table (results/optics_table.json), with its verdict."""
-    path = HERE / "results" / "optics_table.json"
+    """The docs/benchmarks.md sections of every table measured so far, each with its verdict."""
+    lines: list[str] = []
+    for spec in TABLES:
+        lines += table_section(spec)
+    return lines
+
+
+def table_section(spec: dict) -> list[str]:
+    """One table (results/<name>.json) with its verdict: the best learned row against the best frozen one."""
+    path = HERE / "results" / f"{spec['name']}.json"
     if not path.exists():
         return []
     record = json.loads(path.read_text())
     rows = [r for r in record["rows"] if r["init"]]  # the binned-phase camera row has no optics
     designed = [r for r in rows if "frozen" in r["label"]]
     learned = [r for r in rows if "learned" in r["label"]]
-    lines = ["## Learned vs designed optics at equal decoder budget (lff-x64-v2 recipe, short budget)", "",
-             "Every row is one run of `dmicro train --preset lff-x64-v2 --steps 1=200,2=1000,3=300 --seed 0` on the "
-             "same data (60 realistic + 30 round 512² phantom fields, `dmicro phantom --style realistic --seed 1` "
-             "and `--style round --seed 2`, round fields drawn for 30 % of the crops), differing only in "
-             "`--optics-init` and `--freeze-optics` (frozen = a designed or built microscope; learned = the optics "
-             "train in stage 1 (joint objective) and stage 3). Scored by `bench_honest.py --table optics_table` on "
-             "held-out fields never seen in training (16 realistic seed 101, 8 round seed 102, 8 dense seed 103, "
-             "512²), offset-aligned. The budget is about a third of the preset's (1500 of 4400 steps), so "
-             "absolute numbers are low; the comparison is at equal budget. The binned-phase camera row is not an "
-             "intensity microscope: a phase camera with the same pixel count (8×8 binning, bicubic). Wall times: the "
-             "runs shared the 2 cores with each other and other work (one or two threads), so they are not "
-             "comparable between rows.", "",
-             f"Command: `{record['command']}`", ""]
+    lines = [f"## {spec['heading']}", "", spec["intro"], "", f"Command: `{record['command']}`", ""]
     lines += table(record["rows"])
     if designed and learned:
         best_d = max(designed, key=lambda r: r["all_full_db"])
@@ -123,29 +170,23 @@ def section() -> list[str]:
                   f"{margin:+.2f} dB (target ≥ +{LEARNED_MARGIN_TARGET_DB:.0f} dB: {verdict})."]
         by_label = {r["label"]: r for r in rows}
         gains = [f"{lab} {by_label[lab]['all_full_db'] - by_label[base]['all_full_db']:+.2f} dB over {base}"
-                 for lab, base in (("learned from random", "random, frozen"),
-                                   ("learned from knife edge", "knife edge, frozen"),
-                                   ("learned from DPC", "DPC, frozen")) if lab in by_label and base in by_label]
+                 for lab, base in spec["pairs"] if lab in by_label and base in by_label]
         if gains:
-            lines += ["", "What learning did, each learned run against its own frozen start: " + "; ".join(gains) +
-                      ". Learning rescues poor starts (random, the shallow knife edge) and lands every start within "
-                      "about half a dB of the designed DPC filter; from DPC the optics hardly move (mean |Δamplitude| "
-                      "in the table) and gain a fraction of a dB. One seed per row: differences below ~0.5 dB are not "
-                      "resolved. At this budget the validation PSNR of every run was still rising at the end of stage 2 (and "
-                      "through stage 3 for the learned runs; the frozen ones kept their stage-2 best), so the decoder's "
-                      "training, not the optics, is the likely limit; the full-budget runs decide it."]
+            lines += ["", "What learning did, each learned run against a frozen arm: " + "; ".join(gains) + ". "
+                      + spec["reading"]]
     return lines + [""]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arm", action="append", required=True, help="LABEL=RUN_FOLDER (repeatable, in order)")
-    parser.add_argument("--out", default="optics_table", help="results/<OUT>.md and .json")
+    parser.add_argument("--out", default="optics_table", help="results/<OUT>.md and .json; the arms' scores are read "
+                        "from results/<OUT>/ (bench_honest.py --table OUT)")
     args = parser.parse_args(argv)
     rows = []
     for spec in args.arm:
         label, _, run = spec.rpartition("=")
-        rows.append(arm_row(label, Path(run)))
+        rows.append(arm_row(label, Path(run), args.out))
     lines = table(rows)
     (HERE / "results" / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     (HERE / "results" / f"{args.out}.json").write_text(json.dumps(
