@@ -141,6 +141,24 @@ TABLES = [
 ]
 
 
+def margins() -> list[str]:
+    """One phrase per measured table: its best learned row minus its best frozen row, met or missed."""
+    out = []
+    for spec in TABLES:
+        path = HERE / "results" / f"{spec['name']}.json"
+        if not path.exists():
+            continue
+        rows = [r for r in json.loads(path.read_text())["rows"] if r["init"]]
+        designed = [r["all_full_db"] for r in rows if "frozen" in r["label"]]
+        learned = [r["all_full_db"] for r in rows if "learned" in r["label"]]
+        if designed and learned:
+            margin = max(learned) - max(designed)
+            verdict = ("met" if margin >= LEARNED_MARGIN_TARGET_DB
+                       else f"**missed by {LEARNED_MARGIN_TARGET_DB - margin:.2f} dB**")
+            out.append(f"{spec['heading'].split(': ', 1)[1]} {margin:+.2f} dB ({verdict})")
+    return out
+
+
 def section() -> list[str]:
     """The docs/benchmarks.md sections of every table measured so far, each with its verdict."""
     lines: list[str] = []
