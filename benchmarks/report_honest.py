@@ -364,8 +364,8 @@ def invariance_section(records: dict[str, dict]) -> list[str]:
 def gains_section(records: dict[str, dict]) -> list[str]:
     lines = ["## Gain over each system's own all-optical baseline, beside the paper's", ""]
     lines += ["The paper's numbers are on its HeLa fields, ours on this project's phantoms: absolute PSNRs are not "
-              "comparable (our all-optical baseline scores far higher on the phantoms than the paper's B1 on HeLa), "
-              "so the like-for-like comparison is the *gain* of each full system over its own all-optical baseline "
+              "comparable (different specimens, and on the older phantoms our all-optical baseline scored far higher "
+              "than the paper's B1 on HeLa), so the like-for-like comparison is the *gain* of each full system over its own all-optical baseline "
               "(stage 1 only: the optics trained to make the camera intensity ≈ φ/2π, read at full resolution). "
               "Paper (Table 1 of the seed paper): B1 (LFF) 16.16 / 16.98 dB, B2 (PhaseD2NN) 12.37 / 12.66 dB "
               "(full FoV / patch). Issue 10's target: ≥ +8 dB.", "",
