@@ -386,8 +386,9 @@ def gains_section(records: dict[str, dict]) -> list[str]:
                      f"| **{g['model'][0] - g['base'][0]:+.2f} / {g['model'][1] - g['base'][1]:+.2f}** | {paper} | "
                      f"{g['source']} |")
     q = _load("quality.json") or {}
-    lines += ["", f"Ours unaligned, the paper's metric: from results/quality.json (`bench_quality.py --baseline`, on the "
-              f"{len(q.get('test_fields') or [])} test fields of the models' cards), or from bench_honest.py "
+    lines += ["", f"Ours from results/quality.json (`bench_quality.py --baseline`, on the "
+              f"{len(q.get('test_fields') or [])} test fields of the models' cards; "
+              f"{'offset-aligned' if q.get('checkpoints') else 'unaligned'}), or from bench_honest.py "
               "`--baseline` (on the held-out fields of its `--heldout` folders) where the source column names "
               "its command. A -noisy model is compared with the baseline of the optics it was fine-tuned from, its "
               "PSNR measured under noise. The stage-1 runs of lff-x64 and lff-x256 (b1-x64, b1-x256) train the same "

@@ -204,7 +204,7 @@ def quality_section() -> list[str]:
               f"1) over each field's top-left {q['region_px']}² px. **Patch** = mean over all 256² patches of "
               f"per-patch PSNR/SSIM (the paper's patch-FoV convention); **full FoV** = PSNR/SSIM computed once on "
               f"the {q['region_px']}² field, averaged over the fields. ± is the 95 % interval of the mean over "
-              f"fields (where measured). Not offset aligned (see Errors by true-phase band for aligned numbers).", "",
+              f"fields (where measured). " + _alignment_words(q), "",
               "The paper's numbers are on its own HeLa fields, ours on this project's phantoms"
               + (f" (our LFF all-optical baseline scores {q['baselines']['lff-x64']['patch_psnr_db']:.1f} dB patch on "
                  "them, the paper's B1 17.0 dB on HeLa)" if "lff-x64" in q.get("baselines", {}) else "")
@@ -292,6 +292,15 @@ def quality_section() -> list[str]:
     lines += ["", "![PSNR and SSIM against compression](images/bench_compression.png)", ""]
     _plot_curve(q)
     return lines
+
+
+def _alignment_words(r: dict) -> str:
+    """How bench_quality.py's dm.evaluate scored a results file: offset-aligned since issue 10 (the results
+    recording checkpoints), as given before."""
+    if r.get("checkpoints"):
+        return ("Scored by `dm.evaluate` with its defaults: offset-aligned (the median of prediction − truth "
+                "removed) against the truth's phase relative to its background, as in Errors by true-phase band.")
+    return "Not offset aligned (see Errors by true-phase band for aligned numbers)."
 
 
 def _data_words(r: dict) -> str:
