@@ -1,8 +1,9 @@
 """Full field of view: one continuous measurement + blended windows vs the paper's tiled patches.
 
-    python benchmarks/bench_full_fov.py --model RUN_OR_CHECKPOINT --data FIELDS_DIR [--split test]
+    python benchmarks/bench_full_fov.py --model RUN_OR_CHECKPOINT --data FIELDS_DIR [--split test|all] [--fields N]
 
-For every field of the run's test split (from the checkpoint's card) or of ``--data``:
+For every field of the run's test split (from the checkpoint's card) or of ``--data`` (``--split all``: a
+held-out folder such as /work/data/real-test), the first ``--fields`` of them if given:
 
 - **ours**: ``dm.simulate`` of the whole field (one image) then ``dm.reconstruct`` with overlapping,
   blended decoder windows;
@@ -18,7 +19,8 @@ For every field of the run's test split (from the checkpoint's card) or of ``--d
 and, on the same pixels (the region the 256² tiles cover), the PSNR of the pooled error over all
 fields (φ/2π, data range 1, clipped) for both, the mean of per-patch PSNRs for both (to show how much
 of the paper's patch-vs-full gap is Jensen's inequality), and the seam ratio of ours: mean absolute
-error within ±4 px of a decoder window boundary divided by the mean absolute error elsewhere.
+error within ±4 px of a decoder window boundary divided by the mean absolute error elsewhere (``null``
+when one decoder window covers every field, e.g. 512² fields at x64: there is no seam to measure).
 Writes ``benchmarks/results/full_fov_<model>.json``.
 """
 
@@ -49,7 +51,9 @@ def window_boundaries(length_obj: int, window_cam: int, overlap_cam: int, binnin
     from napari_dmicro.inference.blending import window_starts
 
     length_cam = length_obj // binning
-    w = min(window_cam, length_cam)
+    if length_cam <= window_cam:  # one window covers the field: no boundary inside it
+        return []
+    w = window_cam
     edges = set()
     for s in window_starts(length_cam, w, w - overlap_cam):
         edges.update({s * binning, (s + w) * binning})
@@ -82,10 +86,12 @@ def main(argv=None) -> int:
     parser.add_argument("--overlap", type=int, default=None)
     parser.add_argument("--tiles", choices=("reflect", "dark", "circular"), default="reflect",
                         help="what an independently imaged patch sees beyond its edges (reflect)")
+    parser.add_argument("--fields", type=int, default=None, help="only the first N fields (sorted by name)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
 
     import napari_dmicro as dm
+    from bench_quality import checkpoint_sha256, phantom_command  # this folder is on sys.path (script)
     from napari_dmicro.io.fields import read_field
 
     model = dm.load_model(args.model)
@@ -98,6 +104,7 @@ def main(argv=None) -> int:
         names = (model.card.get("data") or {}).get("splits", {}).get(args.split)
     paths = sorted(Path(args.data).iterdir())
     paths = [p for p in paths if p.suffix in (".zarr", ".npy", ".npz") and (names is None or p.name in names)]
+    paths = paths[: args.fields]
     if not paths:
         raise SystemExit("no fields found for that split")
     patch = 256
@@ -153,7 +160,8 @@ def main(argv=None) -> int:
         "photons": args.photons, "read_noise_e": args.read_noise,
         "pooled_psnr_db": {k: _psnr(v, n_pix) for k, v in sse.items()},
         "mean_patch_psnr_db": {k: float(np.mean(v)) for k, v in per_patch.items()},
-        "seam_ratio": (near[0] / max(near[1], 1)) / max(far[0] / max(far[1], 1), 1e-20),
+        "seam_ratio": (near[0] / near[1]) / max(far[0] / max(far[1], 1), 1e-20) if near[1] else None,
+        "data_dir": args.data, "data_command": phantom_command(paths), "field_px": list(np.shape(field)), "checkpoint_sha256": checkpoint_sha256(args.model),
         "seconds": seconds, "command": "python benchmarks/bench_full_fov.py " + " ".join(argv or sys.argv[1:]),
     }
     result["gain_db"] = result["pooled_psnr_db"]["ours"] - result["pooled_psnr_db"]["tiled"]

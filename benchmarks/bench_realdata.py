@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import napari_dmicro as dm
-    from bench_quality import binned_phase_reference  # this folder is on sys.path when run as a script
+    from bench_quality import binned_phase_reference, checkpoint_sha256  # this folder is on sys.path (script)
 
     model = dm.load_model(args.model)
     grid = model.config.encoder.optics.grid
@@ -105,7 +105,8 @@ def main(argv=None) -> int:
                      "phase_range_rad": [float(np.mod(np.angle(field), 2 * np.pi).min()),
                                          float(np.mod(np.angle(field), 2 * np.pi).max())]})
         print(json.dumps(rows[-1]), flush=True)
-    result = {"model": args.model, "background_rad": BACKGROUND_RAD, "fields": rows,
+    result = {"model": args.model, "checkpoint_sha256": checkpoint_sha256(args.model),
+              "background_rad": BACKGROUND_RAD, "fields": rows,
               "command": "python benchmarks/bench_realdata.py " + " ".join(argv or sys.argv[1:])}
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = Path(args.model).name.replace(".safetensors", "")

@@ -114,8 +114,11 @@ def _full_fov_section(records: list[dict]) -> list[str]:
     lines = ["## Full field of view: one measurement + blended windows vs independently imaged 256² tiles", ""]
     if not records:
         return lines + ["Not measured yet: run `benchmarks/bench_full_fov.py`.", ""]
-    lines += ["Same pixels (the region the 256² tiles cover), PSNR on φ/2π with data range 1, the model's 8 test",
-              "fields. *Pooled* is the PSNR of the pooled error over all fields (the full-FoV number); *mean of",
+    lines += _stale_records(records, "full_fov")
+    data = sorted({(len(r["fields"]), r.get("data_dir", "the model's test split"),
+                    report_models._data_words(r)) for r in records})
+    lines += ["Same pixels (the region the 256² tiles cover), PSNR on φ/2π with data range 1, on "
+              + "; ".join(f"{n} fields of {d} ({w})" for n, d, w in data) + ". *Pooled* is the PSNR of the pooled error over all fields (the full-FoV number); *mean of",
               "patches* averages per-patch PSNRs (the paper's patch-FoV convention, always higher by Jensen's",
               "inequality). *Tiles* is what a patch imaged on its own sees beyond its edges: `circular` = the",
               "periodic convolution of the authors' code (the paper's protocol), `reflect` = the specimen mirrored",
@@ -123,7 +126,12 @@ def _full_fov_section(records: list[dict]) -> list[str]:
               "decoder is the same in every row and was trained on continuous measurements, so with `circular`",
               "and `dark` tiles it also meets patch edges it never saw in training (the paper's decoder was trained",
               "on its own protocol): those gains include that mismatch. Seam ratio: mean absolute error within ±4 px",
-              "of a decoder-window boundary / elsewhere (1 = no seams; target ≤ 1.1).", "",
+              "of a decoder-window boundary / elsewhere (1 = no seams; target ≤ 1.1; — when one decoder window covers",
+              "each field, as for 512² fields at x64 and x256: no seam to measure there). The truth here is φ mod 2π",
+              "without offset alignment (this script's own convention, older than `dm.evaluate`'s background-referenced",
+              "one): on the realistic phantoms, whose thick cells reach 2π and whose background noise can wrap, its",
+              "absolute PSNRs are lower than and not comparable with the other tables'; the gain compares both",
+              "protocols against the same truth.", "",
               "| model | tiles | fields | overlap (camera px) | pooled PSNR ours | pooled PSNR tiled | gain (target ≥ +0.5 dB) | mean-of-patches ours | mean-of-patches tiled | seam ratio |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     order = {"circular": 0, "reflect": 1, "dark": 2}
@@ -131,15 +139,29 @@ def _full_fov_section(records: list[dict]) -> list[str]:
         lines.append(f"| {Path(r['model']).name} | {r.get('tiles', 'reflect')} | {len(r['fields'])} | "
                      f"{r['overlap_camera_px']} | {r['pooled_psnr_db']['ours']:.2f} | {r['pooled_psnr_db']['tiled']:.2f} | "
                      f"{r['gain_db']:+.2f} dB | {r['mean_patch_psnr_db']['ours']:.2f} | "
-                     f"{r['mean_patch_psnr_db']['tiled']:.2f} | {r['seam_ratio']:.3f} |")
+                     f"{r['mean_patch_psnr_db']['tiled']:.2f} | "
+                     + ("— |" if r["seam_ratio"] is None else f"{r['seam_ratio']:.3f} |"))
     lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in records), ""]
     return lines
+
+
+def _stale_records(records: list[dict], kind: str) -> list[str]:
+    """The bold warning for the records of a section that were measured on earlier checkpoints."""
+    status = {id(r): report_models.checkpoint_status(
+        {Path(r["model"]).name: r["checkpoint_sha256"]} if r.get("checkpoint_sha256") else None) for r in records}
+    stale = [r for r in records if status[id(r)] != "current"]
+    if not stale:
+        return []
+    names = ", ".join(f"{Path(r['model']).name}" + (f" ({r['tiles']} tiles)" if r.get("tiles") else "") for r in stale)
+    worst = "unrecorded" if any(status[id(r)] == "unrecorded" for r in stale) else "earlier"
+    return report_models.stale_banner(None, f"results/{kind}_*.json of {names}", worst)
 
 
 def _realdata_section(records: list[dict]) -> list[str]:
     lines = ["## Real measured fields, first check (superseded by the embedded measured cells above)", ""]
     if not records:
         return lines + ["Not measured yet: run `benchmarks/bench_realdata.py`.", ""]
+    lines += _stale_records(records, "realdata")
     lines += ["Measured HL60 fields from ../shared/realdata, resampled with anti-aliasing to 316.4 nm, background",
               "phase set to the phantoms' 0.15 rad (a global phase is unobservable), simulated noise free and",
               "reconstructed; full-field PSNR/SSIM on φ/2π.", "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from report_models import _load, _pyplot, _save, finish_plot, machine_label
+from report_models import _load, _pyplot, _save, checkpoint_status, finish_plot, machine_label
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -76,11 +76,9 @@ def own_gain(name: str, r: dict | None) -> dict | None:
         return {"model": (g["model"]["full_psnr_db"], g["model"]["patch_psnr_db"]),
                 "base": (g["baseline"]["full_psnr_db"], g["baseline"]["patch_psnr_db"]),
                 "source": f"`{r['command']}`"}
-    if r and r.get("heldout"):  # a retrained model: results/quality.json scored its predecessor on other data
-        return None
     q = _load("quality.json")
-    if not q:
-        return None
+    if not q or (r and r.get("heldout") and checkpoint_status(q.get("checkpoints")) != "current"):
+        return None  # a retrained model and a quality.json of its predecessor: not the same model
     base = q.get("baselines", {}).get(name.removesuffix("-noisy"))
     entry = q["models"].get(name) or {}
     m = entry.get("noisy") or entry.get("noise_free")
@@ -370,8 +368,8 @@ def invariance_section(records: dict[str, dict]) -> list[str]:
 def gains_section(records: dict[str, dict]) -> list[str]:
     lines = ["## Gain over each system's own all-optical baseline, beside the paper's", ""]
     lines += ["The paper's numbers are on its HeLa fields, ours on this project's phantoms: absolute PSNRs are not "
-              "comparable (our all-optical baseline scores far higher on the phantoms than the paper's B1 on HeLa), "
-              "so the like-for-like comparison is the *gain* of each full system over its own all-optical baseline "
+              "comparable (different specimens, and on the older phantoms our all-optical baseline scored far higher "
+              "than the paper's B1 on HeLa), so the like-for-like comparison is the *gain* of each full system over its own all-optical baseline "
               "(stage 1 only: the optics trained to make the camera intensity ≈ φ/2π, read at full resolution). "
               "Paper (Table 1 of the seed paper): B1 (LFF) 16.16 / 16.98 dB, B2 (PhaseD2NN) 12.37 / 12.66 dB "
               "(full FoV / patch). Issue 10's target: ≥ +8 dB.", "",
@@ -391,11 +389,14 @@ def gains_section(records: dict[str, dict]) -> list[str]:
         lines.append(f"| {name} | {g['model'][0]:.2f} / {g['model'][1]:.2f} | {g['base'][0]:.2f} / {g['base'][1]:.2f} "
                      f"| **{g['model'][0] - g['base'][0]:+.2f} / {g['model'][1] - g['base'][1]:+.2f}** | {paper} | "
                      f"{g['source']} |")
-    lines += ["", "Ours on the 8 held-out test fields, unaligned, the paper's metric: from results/quality.json "
-              "(`bench_quality.py --baseline`), or from bench_honest.py `--baseline` where the source column names "
+    q = _load("quality.json") or {}
+    lines += ["", f"Ours from results/quality.json (`bench_quality.py --baseline`, on the "
+              f"{len(q.get('test_fields') or [])} test fields of the models' cards; "
+              f"{'offset-aligned' if q.get('checkpoints') else 'unaligned'}), or from bench_honest.py "
+              "`--baseline` (on the held-out fields of its `--heldout` folders) where the source column names "
               "its command. A -noisy model is compared with the baseline of the optics it was fine-tuned from, its "
-              "PSNR measured under noise. lff-x64 and lff-x256 have the same all-optical baseline: their presets "
-              "share stage 1 (the same filter, read at full resolution; the binning comes after it)."]
+              "PSNR measured under noise. The stage-1 runs of lff-x64 and lff-x256 (b1-x64, b1-x256) train the same "
+              "filter at full resolution (the binning comes after it), so their baselines agree."]
     if missing:
         lines += ["", f"Not measured: {', '.join(missing)} (no stage-1-only run). To produce one: "
                   "`dmicro train --preset NAME --stages 1 --data /tmp/dmicro_bench_fields --out bench_runs/NAME-stage1` "

@@ -138,3 +138,33 @@ def test_report_scores_a_model_on_the_held_out_realistic_fields_when_it_has_them
     assert "+10.00 dB patch (met" in lines
     table = "\n".join(report_honest.bands_section({"lff-x64": record}))
     assert "| lff-x64 | noise free | real-test (16) | 0.10 | 0.20 | 0.30 | 0.40 | 0.45 |" in table
+
+
+def test_report_tells_results_of_the_shipped_checkpoints_from_those_of_earlier_ones(monkeypatch, tmp_path):
+    import hashlib
+    import json
+
+    import report_models
+
+    (tmp_path / "lff-x64.safetensors").write_bytes(b"retrained weights")
+    monkeypatch.setattr(report_models, "PRETRAINED", tmp_path)
+    monkeypatch.setattr(report_models, "RESULTS", tmp_path)
+    now, before = (hashlib.sha256(w).hexdigest() for w in (b"retrained weights", b"earlier weights"))
+    assert report_models.checkpoint_status({"lff-x64": now}) == "current"
+    assert report_models.checkpoint_status({"lff-x64": before}) == "earlier"
+    assert report_models.checkpoint_status(None) == "unrecorded"  # written before checkpoints were recorded
+    (tmp_path / "quality.json").write_text(json.dumps({"checkpoints": {"lff-x64": now}}))
+    (tmp_path / "photons.json").write_text(json.dumps({"checkpoints": {"lff-x64": before}}))
+    (tmp_path / "full_fov_lff-x64.json").write_text(json.dumps({"model": "lff-x64"}))
+    text = "\n".join(report_models.status_lines())
+    assert "Measured on the shipped (issue-10, retrained) checkpoints: results/quality.json." in text
+    assert ("**Not of the shipped checkpoints** (measured on earlier ones, not rerun): results/photons.json, "
+            "results/full_fov_lff-x64.json.") in text
+
+
+def test_fields_are_scored_on_whole_256_px_patches_divisible_by_every_binning():
+    import bench_quality
+
+    for side, scored in ((789, 768), (512, 512), (1024, 768)):
+        square = bench_quality.scored(np.zeros((side, side + 5), np.complex64))
+        assert square.shape == (scored, scored) and all(scored % b == 0 for b in (2, 4, 8, 16, 32))
