@@ -33,7 +33,6 @@ harder set, when present).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -42,10 +41,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, signal
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fluo_statistics import DSB_PIXEL_SIZE_UM, EVAL_SEED, ROOT, _summary, arguments, load_dsb  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
-DSB_PIXEL_SIZE_UM = 0.5  # not recorded in the data: the project's stated assumption
-EVAL_SEED = 9012
 STYLES = ("dsb", "dsb-hard")
 MODELS = ("fluo-x64", "fluo-x256", "fluo-x1024")
 #: frequency bands of the spectra, cycles/µm (0.5 µm pixels: Nyquist 1.0)
@@ -154,13 +153,20 @@ def background(image, labels, pixel_size_um: float, pixel_var=None) -> dict:
             "far_fraction": float(far.mean())}
 
 
-def intensity(image, pixel_var=None) -> dict:
+def intensity(image, labels, pixel_var=None) -> dict:
+    """Range, grey levels and quantisation, and fluo_statistics' intensity statistics (nuclei_statistics: mean
+    nucleus / mean background, pixel fractions by intensity / 99.9th percentile)."""
+    from napari_dmicro.phantoms import nuclei_statistics
+
     x = np.asarray(image, np.float64)
     rng = float(x.max() - x.min())
     levels = np.unique(x)
     step = float(np.min(np.diff(levels))) if levels.size > 1 else 0.0
+    stats = _summary([nuclei_statistics(x, labels)])
     out = {"max_over_p99.9": float(x.max() / np.percentile(x, 99.9)), "min_over_max": float(x.min() / x.max()),
-           "p0.1_over_max": float(np.percentile(x, 0.1) / x.max()), "grey_levels": int(levels.size)}
+           "p0.1_over_max": float(np.percentile(x, 0.1) / x.max()), "grey_levels": int(levels.size),
+           **{k: stats[k] for k in ("nucleus_to_background_median", "pixels_below_0.2_fraction",
+                                    "pixels_0.4_to_0.9_fraction")}}
     if levels.size < 4096:  # an integer camera image: quantisation variance step²/12 vs the noise
         out["quantisation_variance_normalised"] = step ** 2 / 12 / rng ** 2
         if pixel_var is not None:
@@ -193,18 +199,11 @@ def model_gap(noise_var_norm: float) -> dict:
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT / "src"))
-    from napari_dmicro.io import load_fluorescence_tiff
     from napari_dmicro.io.atomic import write_text_atomically
     from napari_dmicro.phantoms import camera_reference, make_fluorescence_field
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=int, default=8)
-    ap.add_argument("--realdata", default=str(ROOT.parent / "shared" / "realdata"))
-    args = ap.parse_args(argv)
-    dsb_dir = Path(args.realdata) / "fluo_stardist_dsb2018_nuclei"
-    if not dsb_dir.is_dir():
-        dsb_dir = Path("/work/shared/realdata/fluo_stardist_dsb2018_nuclei")
-    dsb = load_fluorescence_tiff(dsb_dir / "img2d.tif", dsb_dir / "mask2d.tif", pixel_size_um=DSB_PIXEL_SIZE_UM)
+    args = arguments(argv, __doc__, 8)
+    dsb = load_dsb(args.realdata)
     ps = DSB_PIXEL_SIZE_UM
     noise = noise_model(dsb.image, dsb.labels, ps)
     pv = noise.pop("_pixel_var")
@@ -216,14 +215,14 @@ def main(argv=None) -> int:
               "DSB2018 img2d": {"texture": nucleus_texture_bands(dsb.image, dsb.labels, ps, pv),
                                 "image_spectrum": image_bands(dsb.image, ps, pv),
                                 "background": background(dsb.image, dsb.labels, ps, pv),
-                                "intensity": intensity(dsb.image, pv)}}
+                                "intensity": intensity(dsb.image, dsb.labels, pv)}}
     for style in STYLES:
         rows = []
         for k in range(args.count):
             f = make_fluorescence_field(EVAL_SEED, k, style=style, size_px=512, pixel_size_um=ps)
             rows.append({"texture": nucleus_texture_bands(f.image, f.labels, ps),
                          "image_spectrum": image_bands(f.image, ps), "background": background(f.image, f.labels, ps),
-                         "intensity": intensity(f.image)})
+                         "intensity": intensity(f.image, f.labels)})
         result[f"generator {style}"] = _mean_rows(rows)
     # the estimator on generated fields given the equivalent camera noise: does it recover the injected σ?
     check = []
