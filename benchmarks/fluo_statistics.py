@@ -70,19 +70,30 @@ def _quadrant_counts(labels: np.ndarray) -> list[float]:
             for top in (True, False) for left in (True, False)]
 
 
-def main(argv=None) -> int:
-    sys.path.insert(0, str(ROOT / "src"))
-    from napari_dmicro.io import load_fluorescence_tiff
-    from napari_dmicro.phantoms import make_fluorescence_field, nuclei_statistics
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=int, default=32)
+def arguments(argv, doc: str, count: int) -> argparse.Namespace:
+    """``--count`` generated fields and the ``--realdata`` folder (shared with benchmarks/fluo_gap.py)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--count", type=int, default=count)
     ap.add_argument("--realdata", default=str(ROOT.parent / "shared" / "realdata"))
-    args = ap.parse_args(argv)
-    dsb_dir = Path(args.realdata) / "fluo_stardist_dsb2018_nuclei"
+    return ap.parse_args(argv)
+
+
+def load_dsb(realdata: str):
+    """DSB2018 img2d + mask2d at the ASSUMED ``DSB_PIXEL_SIZE_UM`` (from ``realdata``, else /work/shared/realdata)."""
+    from napari_dmicro.io import load_fluorescence_tiff
+
+    dsb_dir = Path(realdata) / "fluo_stardist_dsb2018_nuclei"
     if not dsb_dir.is_dir():
         dsb_dir = Path("/work/shared/realdata/fluo_stardist_dsb2018_nuclei")
-    dsb = load_fluorescence_tiff(dsb_dir / "img2d.tif", dsb_dir / "mask2d.tif", pixel_size_um=DSB_PIXEL_SIZE_UM)
+    return load_fluorescence_tiff(dsb_dir / "img2d.tif", dsb_dir / "mask2d.tif", pixel_size_um=DSB_PIXEL_SIZE_UM)
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT / "src"))
+    from napari_dmicro.phantoms import make_fluorescence_field, nuclei_statistics
+
+    args = arguments(argv, __doc__, 32)
+    dsb = load_dsb(args.realdata)
     dsb_stats = nuclei_statistics(dsb.image, dsb.labels)
     results = {"pixel_size_um": DSB_PIXEL_SIZE_UM, "eval_seed": EVAL_SEED,
                "DSB2018 img2d": _summary([dsb_stats], _quadrant_counts(dsb.labels))}

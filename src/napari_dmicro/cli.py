@@ -117,7 +117,7 @@ def _fluorescence_phantoms(args) -> int:
 
 
 QPM_STYLES = ("classic", "realistic", "round", "dense")
-FLUO_STYLE_NAMES = ("sparse", "confluent", "mixed", "dsb")
+FLUO_STYLE_NAMES = ("sparse", "confluent", "mixed", "dsb", "hard", "dsb-hard")
 
 
 def _progress_callback(desc: str, unit: str):
@@ -599,7 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=QPM_STYLES + FLUO_STYLE_NAMES, default="classic",
                    help="phase: classic (HeLa-like spread cells, the shipped models' data), realistic (spread, round "
                         "and mixed fields, sparse to confluent, measured-like noise), round, dense; fluorescence: "
-                        "sparse, confluent, mixed (sparse to confluent; the default), dsb (DSB2018-like density)")
+                        "sparse, confluent, mixed (sparse to confluent; the default), dsb (DSB2018-like density), "
+                        "hard and dsb-hard (mixed and dsb with chromatin texture, PSF wings and out-of-focus "
+                        "nuclei matched to DSB2018; docs/phantoms.md)")
     p.add_argument("--pixel-size-um", type=float, default=None,
                    help="fluorescence: specimen pixel size, µm (default 0.325: 20x objective, 6.5 µm camera pixel)")
     _add_overwrite_flags(p, "existing napari-dmicro outputs")

@@ -17,6 +17,11 @@ What a field contains (:class:`FluorescencePhantomConfig`; docs/phantoms.md comp
   (shared boundary, distinct labels); all others keep at least one background pixel from every other nucleus;
 * optics and background: Gaussian blur, a constant background, slow illumination non-uniformity and
   out-of-focus haze around the nuclei. No camera noise: photons and noise belong to the forward model.
+* optional realism (off by default; on in the "hard" styles, docs/fluorescence.md "Why the measured image
+  scores lower"): band-limited chromatin texture with a power-law spectrum (``chromatin_*``), PSF wings that
+  spread part of each nucleus' light over a few µm (``psf_wing*``), and unlabelled out-of-focus nuclei from
+  other planes (``out_of_focus_*``). They draw from their own random stream, so the default fields are
+  unchanged bit for bit. :func:`camera_reference` gives the noisy "ground truth" a camera would record.
 
 Same ``(seed, index, configuration)`` → the same field, bit for bit (``numpy.random.SeedSequence([seed,
 index])``, as :func:`~napari_dmicro.phantoms.field_seed`). Training and evaluation use disjoint seeds.
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field, field_validator
+from scipy import fft as sp_fft
 from scipy import ndimage
 
 from ..config import _Config, check_pixel_size_um
@@ -67,6 +73,21 @@ class FluorescencePhantomConfig(_Config):
     haze: Range = Field((0.05, 0.15), description="out-of-focus haze around nuclei / their brightness")
     haze_um: float = Field(4.0, gt=0, description="σ of the out-of-focus haze, µm")
     illumination_variation: float = Field(0.1, ge=0, lt=1, description="± slow relative illumination change")
+    chromatin_amplitude: Range = Field((0.0, 0.0), description="relative std of the band-limited chromatin "
+                                       "texture inside nuclei, before the optical blur (0: off)")
+    chromatin_period_um: Range = Field((2.0, 20.0), description="shortest and longest period of the chromatin "
+                                       "texture, µm (its spectrum is zero outside 1/hi … 1/lo cycles/µm)")
+    chromatin_exponent: float = Field(3.0, ge=0, le=6, description="power-law slope of the chromatin spectrum: "
+                                      "power density ∝ f^-exponent inside the band")
+    psf_wing: Range = Field((0.0, 0.0), description="fraction of each nucleus' light moved into a wide PSF wing "
+                            "(energy conserving; 0: off)")
+    psf_wing_um: float = Field(1.5, gt=0, description="σ of the PSF wing, µm")
+    out_of_focus_cover: Range = Field((0.0, 0.0), description="field fraction covered by unlabelled nuclei of "
+                                      "other planes (0: off)")
+    out_of_focus_blur_um: Range = Field((2.0, 5.0), description="σ of the defocus blur of an out-of-focus "
+                                        "nucleus, µm (drawn per nucleus)")
+    out_of_focus_brightness: Range = Field((0.2, 0.6), description="brightness of an out-of-focus nucleus / "
+                                           "the median in-focus nucleus (drawn per nucleus)")
 
     @field_validator("pixel_size_um")
     @classmethod
@@ -81,12 +102,33 @@ class FluorescencePhantomConfig(_Config):
         return v
 
     @field_validator("cover_fraction", "diameter_um", "aspect", "cluster_fraction", "texture_amplitude",
-                     "mitotic_fraction", "mitotic_brightness", "blur_um", "background", "haze")
+                     "mitotic_fraction", "mitotic_brightness", "blur_um", "background", "haze", "chromatin_amplitude",
+                     "chromatin_period_um", "psf_wing", "out_of_focus_cover", "out_of_focus_blur_um",
+                     "out_of_focus_brightness")
     @classmethod
     def _range(cls, v: Range) -> Range:
         if not 0 <= v[0] <= v[1]:
             raise ValueError(f"range {v} must satisfy 0 ≤ lo ≤ hi")
         return v
+
+    @field_validator("chromatin_period_um", "out_of_focus_blur_um")
+    @classmethod
+    def _positive_range(cls, v: Range) -> Range:
+        if v[0] <= 0:
+            raise ValueError(f"range {v} must be > 0 (µm)")
+        return v
+
+    @field_validator("psf_wing")
+    @classmethod
+    def _fraction_range(cls, v: Range) -> Range:
+        if v[1] >= 1:
+            raise ValueError(f"psf_wing={v} must stay below 1 (the fraction of the light moved into the wing)")
+        return v
+
+    @property
+    def realism(self) -> bool:
+        """Whether any of the optional realism terms (chromatin, PSF wing, out-of-focus nuclei) is on."""
+        return max(self.chromatin_amplitude[1], self.psf_wing[1], self.out_of_focus_cover[1]) > 0
 
     @classmethod
     def style(cls, name: str, **overrides) -> FluorescencePhantomConfig:
@@ -96,13 +138,23 @@ class FluorescencePhantomConfig(_Config):
         return cls(**{**FLUO_STYLES[name], **overrides})
 
 
+#: the realism terms of the "hard" styles, matched to the measured DSB2018 img2d at 0.5 µm
+#: (benchmarks/fluo_gap.py, docs/fluorescence.md "Why the measured image scores lower")
+HARD: dict = {"chromatin_amplitude": (0.15, 0.3), "chromatin_period_um": (2.0, 20.0), "chromatin_exponent": 2.0,
+              "psf_wing": (0.45, 0.65), "psf_wing_um": 2.0, "out_of_focus_cover": (0.08, 0.2),
+              "out_of_focus_blur_um": (2.0, 5.0), "out_of_focus_brightness": (0.2, 0.6),
+              "background": (0.2, 0.45), "mitotic_brightness": (2.0, 3.0)}
+
 #: named styles: sparse (isolated nuclei), confluent (crowded, many touching), mixed (sparse → confluent,
-#: the default for training), dsb (the density of the DSB2018 img2d example, for the docs comparison)
+#: the default for training), dsb (the density of the DSB2018 img2d example, for the docs comparison);
+#: hard and dsb-hard: mixed and dsb with chromatin texture, PSF wings and out-of-focus nuclei (:data:`HARD`)
 FLUO_STYLES: dict[str, dict] = {
     "sparse": {"cover_fraction": (0.02, 0.08), "cluster_fraction": (0.0, 0.1)},
     "confluent": {"cover_fraction": (0.3, 0.5), "cluster_fraction": (0.3, 0.6)},
     "mixed": {},
     "dsb": {"cover_fraction": (0.16, 0.24), "cluster_fraction": (0.08, 0.2)},
+    "hard": HARD,
+    "dsb-hard": {"cover_fraction": (0.16, 0.24), "cluster_fraction": (0.08, 0.2), **HARD},
 }
 
 
@@ -302,8 +354,106 @@ def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
     return ndimage.zoom(coarse, f, order=1, grid_mode=True, mode="nearest")[:h, :w]
 
 
+def chromatin_texture(rng: np.random.Generator, shape: tuple[int, int], pixel_size_um: float,
+                      period_um: Range, exponent: float) -> np.ndarray:
+    """Zero-mean, unit-std Gaussian texture whose power density is ∝ f^-``exponent`` for spatial frequencies f
+    between 1/``period_um[1]`` and 1/``period_um[0]`` cycles/µm and zero outside (band-limited chromatin).
+
+    White complex noise is filtered in the Fourier domain on a grid padded by the longest period (so the texture
+    is not periodic over the field); the real part is returned. A band that the grid cannot hold (shorter than
+    two pixels or longer than the padded grid) is refused.
+    """
+    lo_um, hi_um = period_um
+    if lo_um < 2 * pixel_size_um:
+        raise ValueError(f"chromatin_period_um={period_um}: the shortest period must be at least two pixels "
+                         f"({2 * pixel_size_um:g} µm at {pixel_size_um:g} µm/px)")
+    h, w = shape
+    pad = int(math.ceil(hi_um / pixel_size_um))
+    ph, pw = sp_fft.next_fast_len(h + pad), sp_fft.next_fast_len(w + pad)
+    fy = sp_fft.fftfreq(ph, pixel_size_um)
+    fx = sp_fft.fftfreq(pw, pixel_size_um)
+    f = np.hypot(fy[:, None], fx[None, :])
+    band = (f >= 1.0 / hi_um) & (f <= 1.0 / lo_um)
+    if not band.any():
+        raise ValueError(f"chromatin_period_um={period_um} holds no frequency of a {ph}×{pw} grid")
+    gain = np.zeros(f.shape)
+    gain[band] = f[band] ** (-0.5 * exponent)
+    noise = rng.standard_normal((2, ph, pw))
+    z = sp_fft.ifft2((noise[0] + 1j * noise[1]) * gain, workers=1).real[:h, :w]
+    z = z - z.mean()
+    s = float(z.std())
+    return (z / s if s > 0 else z).astype(np.float32)
+
+
+def _out_of_focus(rng, cfg: FluorescencePhantomConfig, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Unlabelled nuclei of other planes: each a filled ellipse blurred by its own defocus σ (µm)."""
+    h, w = shape
+    out = np.zeros(shape, np.float32)
+    median_d_px = float(np.mean(cfg.diameter_um)) / cfg.pixel_size_um
+    target_px = rng.uniform(*cfg.out_of_focus_cover) * h * w
+    area = 0.0
+    while area < target_px:
+        nuc = _draw_nucleus(rng, cfg, median_d_px, False)
+        got = nuc.mask(rng.uniform(0, h), rng.uniform(0, w), shape)
+        sigma_px = rng.uniform(*cfg.out_of_focus_blur_um) / cfg.pixel_size_um
+        bright = rng.uniform(*cfg.out_of_focus_brightness) * scale
+        area += math.pi * nuc.a_px * nuc.b_px
+        if got is None:
+            continue
+        sl, inside, _ = got
+        m = int(math.ceil(3 * sigma_px))  # blur the disc in a box with room for its σ
+        y0, y1 = max(sl[0].start - m, 0), min(sl[0].stop + m, h)
+        x0, x1 = max(sl[1].start - m, 0), min(sl[1].stop + m, w)
+        box = np.zeros((y1 - y0, x1 - x0), np.float32)
+        box[sl[0].start - y0:sl[0].stop - y0, sl[1].start - x0:sl[1].stop - x0] = inside * bright
+        out[y0:y1, x0:x1] += ndimage.gaussian_filter(box, sigma_px, mode="constant", truncate=3.0)
+    return out
+
+
+def _realism(rng, cfg: FluorescencePhantomConfig, obj: np.ndarray, inside: np.ndarray, scale: float) -> np.ndarray:
+    """The optional terms on the in-focus object: chromatin (multiplicative), PSF wing, out-of-focus nuclei."""
+    h, w = obj.shape
+    amp = rng.uniform(*cfg.chromatin_amplitude)
+    if amp > 0:
+        tex = chromatin_texture(rng, (h, w), cfg.pixel_size_um, cfg.chromatin_period_um, cfg.chromatin_exponent)
+        obj = np.where(inside, obj * np.clip(1.0 + amp * tex, 0.2, None), 0.0).astype(np.float32)
+    wing = rng.uniform(*cfg.psf_wing)
+    if wing > 0:
+        spread = ndimage.gaussian_filter(obj, cfg.psf_wing_um / cfg.pixel_size_um, mode="reflect", truncate=4.0)
+        obj = ((1.0 - wing) * obj + wing * spread).astype(np.float32)
+    if cfg.out_of_focus_cover[1] > 0:
+        obj = obj + _out_of_focus(rng, cfg, (h, w), scale)
+    return obj
+
+
+def camera_reference(image: np.ndarray, photons_at_max: float, read_noise_e: float = 0.0, *,
+                     seed: int = 0) -> np.ndarray:
+    """What a camera records of ``image`` (≥ 0, its maximum = ``photons_at_max`` expected photo-electrons):
+    Poisson + Gaussian read noise (``read_noise_e`` electrons; :func:`~napari_dmicro.optics.detector.sample_counts`,
+    the forward models' noise rule), returned in the image's units (counts / ``photons_at_max`` · max).
+
+    This is the noisy "ground truth" of a measured image such as DSB2018 (a camera image, not the specimen): a
+    perfect reconstruction of ``image`` scores against it with PSNR ≈ 10·log10(range² / noise variance). The
+    generator's fields stay noise free; benchmarks score against the clean field.
+    """
+    import torch
+
+    from ..optics.detector import sample_counts
+
+    if photons_at_max <= 0 or read_noise_e < 0:
+        raise ValueError(f"photons_at_max={photons_at_max} must be > 0 and read_noise_e={read_noise_e} ≥ 0")
+    x = np.asarray(image, np.float64)
+    peak = float(x.max())
+    if peak <= 0:
+        raise ValueError("the image is all zero: nothing for the camera to record")
+    expected = torch.from_numpy(x / peak * photons_at_max)
+    gen = torch.Generator().manual_seed(int(seed))
+    counts = sample_counts(expected, "exact", read_noise_e, gen).numpy()
+    return (counts * (peak / photons_at_max)).astype(np.float32)
+
+
 def _render(rng, cfg: FluorescencePhantomConfig, labels: np.ndarray, rel: np.ndarray,
-            nuclei: list[_Nucleus]) -> np.ndarray:
+            nuclei: list[_Nucleus], extra: np.random.Generator | None = None) -> np.ndarray:
     h, w = labels.shape
     bright = np.array([0.0] + [n.brightness for n in nuclei], np.float32)
     tex_amp = np.array([0.0] + [n.texture for n in nuclei], np.float32)
@@ -313,6 +463,8 @@ def _render(rng, cfg: FluorescencePhantomConfig, labels: np.ndarray, rel: np.nda
     obj *= np.clip(1.0 + tex_amp[labels] * texture, 0.2, None)
     obj[~inside] = 0.0
     scale = float(np.median(bright[1:])) if len(nuclei) else 1.0
+    if extra is not None:
+        obj = _realism(extra, cfg, obj, inside, scale)
     haze = _smooth(obj, cfg.haze_um / cfg.pixel_size_um)
     peak = float(haze.max())
     haze = haze / peak if peak > 0 else haze
@@ -347,7 +499,9 @@ def make_fluorescence_field(seed: int, index: int = 0, *, config: FluorescencePh
     rng = np.random.default_rng(field_seed(seed, index))
     canvas, nuclei = _populate(rng, cfg)
     labels, nuclei = _clean_labels(canvas.labels, nuclei)
-    image = _render(rng, cfg, labels, canvas.rel, nuclei)
+    # the realism terms draw from their own stream: the default fields (and their draws) stay as they were
+    extra = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1])) if cfg.realism else None
+    image = _render(rng, cfg, labels, canvas.rel, nuclei, extra)
     return FluorescenceField(image, labels, cfg.pixel_size_um, int(seed), int(index), style)
 
 
@@ -391,6 +545,6 @@ def make_fluorescence_fields(count: int, seed: int, **kwargs):
         yield make_fluorescence_field(seed, k, **kwargs)
 
 
-__all__ = ["FLUO_EMISSION_WAVELENGTH_UM", "FLUO_PIXEL_SIZE_UM", "FLUO_STYLES", "FluorescenceField",
-           "FluorescencePhantomConfig", "make_fluorescence_field", "make_fluorescence_fields", "nuclei_statistics",
-           "touching_labels"]
+__all__ = ["FLUO_EMISSION_WAVELENGTH_UM", "FLUO_PIXEL_SIZE_UM", "FLUO_STYLES", "HARD", "FluorescenceField",
+           "FluorescencePhantomConfig", "camera_reference", "chromatin_texture", "make_fluorescence_field",
+           "make_fluorescence_fields", "nuclei_statistics", "touching_labels"]
