@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_quality import set_threads  # noqa: E402
+
 MARGIN_PX = 256
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     import napari_dmicro as dm
     from napari_dmicro.io.fields import read_field
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    set_threads()
     t0 = time.perf_counter()
     out = {"command": "python benchmarks/bench_field_edges.py " + " ".join(argv or sys.argv[1:]),
            "margin_px": MARGIN_PX, "models": {}}

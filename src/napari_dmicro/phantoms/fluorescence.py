@@ -39,7 +39,7 @@ from scipy import ndimage
 
 from ..config import _Config, check_pixel_size_um
 from .generate import field_seed
-from .random_fields import _slow_field, _texture_pair
+from .random_fields import _slow_field, _texture_pair, filtered_white_noise, unit_std
 
 Range = tuple[float, float]
 
@@ -378,11 +378,7 @@ def chromatin_texture(rng: np.random.Generator, shape: tuple[int, int], pixel_si
         raise ValueError(f"chromatin_period_um={period_um} holds no frequency of a {ph}×{pw} grid")
     gain = np.zeros(f.shape)
     gain[band] = f[band] ** (-0.5 * exponent)
-    noise = rng.standard_normal((2, ph, pw))
-    z = sp_fft.ifft2((noise[0] + 1j * noise[1]) * gain, workers=1).real[:h, :w]
-    z = z - z.mean()
-    s = float(z.std())
-    return (z / s if s > 0 else z).astype(np.float32)
+    return unit_std(filtered_white_noise(rng, gain).real[:h, :w])
 
 
 def _out_of_focus(rng, cfg: FluorescencePhantomConfig, shape: tuple[int, int], scale: float) -> np.ndarray:

@@ -47,16 +47,24 @@ def _texture_pair(
     fy = sp_fft.fftfreq(ph).astype(np.float32)
     fx = sp_fft.fftfreq(pw).astype(np.float32)
     gain = np.exp(-2.0 * (math.pi * sigma_px) ** 2 * (fy[:, None] ** 2 + fx[None, :] ** 2)).astype(np.float32)
-    noise = rng.standard_normal((2, ph, pw), dtype=np.float32)
-    spec = (noise[0] + 1j * noise[1]).astype(np.complex64)
+    z = filtered_white_noise(rng, gain, np.float32)[:h, :w]
+    return unit_std(z.real), unit_std(z.imag)
+
+
+def filtered_white_noise(rng: np.random.Generator, gain: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Complex white noise (``dtype`` draws, shape of ``gain``) times the Fourier-domain ``gain``, transformed
+    back: its real and imaginary parts are independent real Gaussian fields with power spectrum ∝ gain²."""
+    noise = rng.standard_normal((2, *gain.shape), dtype=dtype)
+    spec = (noise[0] + 1j * noise[1]).astype(np.result_type(dtype, np.complex64))
     spec *= gain
-    z = sp_fft.ifft2(spec, workers=1)[:h, :w]
-    out = []
-    for part in (z.real, z.imag):
-        part = part - part.mean()
-        s = part.std()
-        out.append((part / s if s > 0 else part).astype(np.float32))
-    return out[0], out[1]
+    return sp_fft.ifft2(spec, workers=1)
+
+
+def unit_std(part: np.ndarray) -> np.ndarray:
+    """``part`` shifted to zero mean and scaled to unit standard deviation (float32; a constant stays 0)."""
+    part = part - part.mean()
+    s = part.std()
+    return (part / s if s > 0 else part).astype(np.float32)
 
 
 def _coarse_texture(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
