@@ -1,9 +1,15 @@
-"""How much the edge of a simulated field costs: a field smaller than the model's grid (one decoder window of
-the learnable Fourier filter, 1024 px for lff-x64) is padded by ``dm.simulate`` with empty background, so every
-cell cut by the field's edge ends in an artificial phase step that no crop of a larger specimen has, and the
-filter spreads it into the field. The same fields simulated as part of a specimen that continues beyond them
-(mirrored 256 px on every side: the encoder's own ``outside_field="reflect"`` rule) and cropped back show what
-that padding costs. Scored with ``dm.evaluate`` (offset-aligned, background-referenced) on the field itself.
+"""What the edge of a simulated field costs, and that dm.simulate no longer pays it.
+
+A field smaller than the model's grid (one decoder window of the learnable Fourier filter, 1024 px for lff-x64)
+is padded by ``dm.simulate``. Until 2026-12-07 it was padded with empty background, so every cell cut by the
+field's edge ended in a phase step no crop of a larger specimen has, and the filter spread it into the field;
+now it is padded by the encoder's ``outside_field`` rule (mirrored), as training crops and larger fields are.
+Three ways of imaging each field, cropped back and scored with ``dm.evaluate`` (offset-aligned,
+background-referenced) on the field itself:
+
+- ``dish``: the field in an empty dish of its background (``MARGIN_PX`` each side: the rule before 2026-12-07);
+- ``default``: ``dm.simulate(field)`` as it is now;
+- ``embedded``: the field inside its own mirror image (``MARGIN_PX`` each side), i.e. a specimen that continues.
 
     python benchmarks/bench_field_edges.py --data /work/data/real-train --models lff-x64,lff-x256,d2nn-x64
 
@@ -28,16 +34,22 @@ MARGIN_PX = 256
 
 
 def score_pair(field: np.ndarray, model) -> dict:
-    """Full-FoV and patch PSNR of one field simulated alone (background-padded) and inside its mirror image."""
+    """Full-FoV and patch PSNR of one field imaged in an empty dish, by dm.simulate, and inside its mirror image."""
     import napari_dmicro as dm
+    from napari_dmicro.phase_reference import background_phase_rad
 
-    alone = dm.evaluate(dm.reconstruct(dm.simulate(field, model), model), field)
     m = MARGIN_PX
-    embedded = np.pad(field, m, mode="reflect")
-    inside = dm.reconstruct(dm.simulate(embedded, model), model)[m:m + field.shape[0], m:m + field.shape[1]]
-    within = dm.evaluate(inside, field)
-    return {"alone_full_db": alone.psnr_db, "alone_patch_db": alone.patch_psnr_db,
-            "embedded_full_db": within.psnr_db, "embedded_patch_db": within.patch_psnr_db}
+    rows, cols = field.shape
+    out = {}
+    surroundings = {"dish": np.pad(field, m, constant_values=np.exp(1j * background_phase_rad(field))),
+                    "embedded": np.pad(field, m, mode="reflect")}
+    for name, big in surroundings.items():
+        phase = dm.reconstruct(dm.simulate(big.astype(np.complex64), model), model)[m:m + rows, m:m + cols]
+        r = dm.evaluate(phase, field)
+        out[f"{name}_full_db"], out[f"{name}_patch_db"] = r.psnr_db, r.patch_psnr_db
+    r = dm.evaluate(dm.reconstruct(dm.simulate(field, model), model), field)
+    out["default_full_db"], out["default_patch_db"] = r.psnr_db, r.patch_psnr_db
+    return out
 
 
 def main(argv=None) -> int:

@@ -89,25 +89,26 @@ def own_gain(name: str, r: dict | None) -> dict | None:
 
 
 def field_edges_lines() -> list[str]:
-    """What the empty surround of a small simulated field costs (results/field_edges.json), if measured."""
+    """What an empty surround of a small simulated field costs and what dm.simulate does now
+    (results/field_edges.json), if measured."""
     path = RESULTS / "field_edges.json"
     if not path.exists():
         return []
     record = json.loads(path.read_text())
-    parts = [f"{name} {m['mean']['alone_full_db']:.2f} → {m['mean']['embedded_full_db']:.2f} dB"
+    if "default_full_db" not in next(iter(record["models"].values()))["mean"]:
+        return ["**results/field_edges.json predates the field-edge fix: re-run benchmarks/bench_field_edges.py.**", ""]
+    parts = [f"{name} {m['mean']['dish_full_db']:.2f} in an empty dish, {m['mean']['default_full_db']:.2f} by "
+             f"`dm.simulate`, {m['mean']['embedded_full_db']:.2f} inside its mirror image"
              for name, m in record["models"].items()]
     n = max(len(m["fields"]) for m in record["models"].values())
-    return [f"**Read the LFF numbers below as pessimistic.** The held-out fields (512²) are smaller than the "
-            "learnable Fourier filter's grid (one decoder window: 1024 px at x64), and `dm.simulate` pads such a "
-            "field with empty background: every cell cut by the field's edge ends in a phase step no crop of a real "
-            "specimen has, and the filter spreads that edge's light into the field — in training "
-            "the fields were imaged as crops of a specimen that continues (`acquire_patches`, mirrored). Simulated inside its own "
-            f"mirror image ({record['margin_px']} px each side, the encoder's `outside_field = \"reflect\"` rule) and "
-            f"cropped back, the same {n} card test fields score (full FoV, offset-aligned): " + "; ".join(parts) +
-            f" (`{record['command']}`). The tiled PhaseD2NN images each tile on its own and is unaffected. Making "
-            "`dm.simulate` pad by the encoder's `outside_field` rule and re-measuring every LFF table is the next step; "
-            "until then the LFF rows of this section and of the learned-vs-designed tables carry this edge cost "
-            "(the same for every arm of one table only to the extent their filters spread light alike).", ""]
+    return ["**Field edges (fixed 2026-12-07).** The held-out fields (512²) are smaller than the learnable Fourier "
+            "filter's grid (one decoder window: 1024 px at x64). `dm.simulate` used to pad such a field with empty "
+            "background, so every cell cut by the field's edge ended in a phase step no crop of a real specimen has, "
+            "which the filter spread into the field (training images crops of a specimen that continues). It now "
+            "pads by the encoder's `outside_field` rule (mirrored), and every LFF number in this document was "
+            f"measured after the fix. The same {n} card test fields, full FoV, offset-aligned: " + "; ".join(parts) +
+            f" dB (`{record['command']}`). The tiled PhaseD2NN images each 256² tile on its own: a 512² field is "
+            "not padded.", ""]
 
 
 def targets_section(records: dict[str, dict]) -> list[str]:
@@ -418,8 +419,9 @@ def gains_section(records: dict[str, dict]) -> list[str]:
               f"{'offset-aligned' if q.get('checkpoints') else 'unaligned'}), or from bench_honest.py "
               "`--baseline` (on the held-out fields of its `--heldout` folders) where the source column names "
               "its command. A -noisy model is compared with the baseline of the optics it was fine-tuned from, its "
-              "PSNR measured under noise. The stage-1 runs of lff-x64 and lff-x256 (b1-x64, b1-x256) train the same "
-              "filter at full resolution (the binning comes after it), so their baselines agree."]
+              "PSNR measured under noise. The stage-1 runs of lff-x64 and lff-x256 train the same filter at full "
+              "resolution (the binning comes after it; their baselines measured alike, 16.80 / 17.02 dB, before the "
+              "runs were lost with a machine), so one stage-1 run (b1-x64) is the all-optical baseline of both."]
     if missing:
         lines += ["", f"Not measured: {', '.join(missing)} (no stage-1-only run). To produce one: "
                   "`dmicro train --preset NAME --stages 1 --data /tmp/dmicro_bench_fields --out bench_runs/NAME-stage1` "

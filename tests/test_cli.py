@@ -70,7 +70,7 @@ def test_demo_simulates_reconstructs_and_evaluates_with_a_shipped_model(tmp_path
     field = read_field(tmp_path / "demo" / "field.zarr")
     meas = read_image(tmp_path / "demo" / "measurement.zarr")
     phase = read_image(tmp_path / "demo" / "phase.zarr")
-    # the camera covers the field padded with background to the decoder's window (docs/lab-data.md)
+    # the camera covers the field padded to the decoder's window (docs/lab-data.md)
     padded = plan_grid(np.asarray(field.data), dm.load_model("lff-x64-noisy")).padded_shape
     assert field.shape == (256, 256) and meas.shape == tuple(-(-n // 8) for n in padded) and phase.shape == (256, 256)
     assert meas.attrs["compression"] == 64 and meas.attrs["max_photons"] == 1e4 and meas.attrs["read_noise_e"] == 6

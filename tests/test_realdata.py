@@ -61,7 +61,7 @@ def test_a_measured_hl60_field_goes_through_simulate_reconstruct_evaluate(hl60_f
     assert hl60_field.shape == (49, 49)  # the measured 112² px at 139 nm = 15.6 µm
     model = dm.load_model("lff-x64")
     meas = dm.simulate(hl60_field, model, photons=1e4, read_noise=6.0, seed=0)
-    # smaller than the decoder's window: padded with background to the window + the optics' context
+    # smaller than the decoder's window: padded (mirrored, the encoder's rule) to the window + the optics' context
     padded = plan_grid(hl60_field, model).padded_shape
     assert min(padded) >= model_window_px(model) > 49
     assert meas.shape == tuple(-(-n // 8) for n in padded) and meas.dtype == np.float32

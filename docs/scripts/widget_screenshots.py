@@ -151,7 +151,7 @@ def main(out: Path = OUT) -> None:
     shot("import", "Import acquisition")
 
     # Simulate: the cell through two shipped microscopes (the field is resampled to their 0.3164 µm grid,
-    # padded with background, and the record says so); 10⁴ photons, read noise σ 6
+    # padded by the encoder's outside_field rule, and the record says so); 10⁴ photons, read noise σ 6
     shipped = ("lff-x256", "lff-x64")
     sim = SimulateWidget(viewer)
     dock(sim, "Simulate compression")

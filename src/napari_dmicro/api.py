@@ -208,10 +208,11 @@ def simulate(field, model, photons: float | None = None, read_noise: float = 0.0
     ``read_field`` (its recorded pixel size and wavelength are used; a file that records none is refused
     unless they are given). ``pixel_size_um`` / ``wavelength_um``: the field's sampling; ``None`` = the
     store's metadata, or the model's grid for a bare array. A field on another grid is brought to the
-    model's (resampled, phase rescaled for another wavelength, small fields padded with background: see
-    :mod:`napari_dmicro.model_grid`); the record says how, and :func:`reconstruct` returns the phase on
-    the field's own grid. The whole field of view is one image for a learnable Fourier filter (computed
-    blockwise for large fields); tiled optics (PhaseD2NN) image it aperture by aperture.
+    model's (resampled, phase rescaled for another wavelength, small fields padded by the encoder's
+    ``outside_field`` rule, mirrored by default: see :mod:`napari_dmicro.model_grid`); the record says
+    how, and :func:`reconstruct` returns the phase on the field's own grid. The whole field of view is one
+    image for a learnable Fourier filter (computed blockwise for large fields); tiled optics (PhaseD2NN)
+    image it aperture by aperture.
 
     A 3-D field (planes, rows, cols) is a stack (``stack_axis`` ``"t"`` time-lapse or ``"p"`` positions):
     imaged plane by plane (plane k with seed ``seed + k``; lazy inputs are read one plane at a time) into

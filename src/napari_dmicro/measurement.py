@@ -58,7 +58,8 @@ class AcquisitionRecord(BaseModel):
         None, description="(row0, col0, rows, cols) of the given field inside the (padded) model-grid field")
     phase_scale: float | None = Field(None, gt=0, description="model-grid phase = background + phase_scale · "
                                       "(field phase − background): λ_field/λ_model (thin specimen)")
-    background_phase_rad: float | None = Field(None, description="the field's background phase (padding, scaling)")
+    background_phase_rad: float | None = Field(None, description="the field's background phase (resampling, "
+                                               "phase scaling)")
     provenance: dict[str, Any] = Field(default_factory=dict, description="any other attributes, kept as given")
 
     @model_validator(mode="after")
@@ -179,6 +180,7 @@ def as_measurement(image, attrs: dict | None):
 
 
 #: record keys that differ from plane to plane of a stack (kept per plane in ``planes``)
+#: (``background_amplitude``: stores written before 2026-12-07, when small fields were padded with background)
 PLANE_KEYS = ("seed", "background_phase_rad", "background_amplitude", "grid_adaptation")
 
 
