@@ -265,3 +265,32 @@ def test_the_full_resolution_reference_trains_through_the_three_steps(fluo_field
     assert torch.equal(model.encoder.illumination.transmission(True), torch.ones(1, 1, 1))
     assert info.card["optics_report"]["mirrors_flipped_fraction"] == 0.0
     assert 0 <= info.card["test"]["dice"] <= 1 and 0 <= info.card["test"]["f1"] <= 1
+
+
+def test_extra_data_folders_join_the_training_split_only_and_their_weight_is_honoured(fluo_fields, tmp_path):
+    from napari_dmicro.training import Trainer
+    from napari_dmicro.training.config import DataConfig
+    from napari_dmicro.training.fluo_data import sample_crops
+
+    extra = _write_fields(tmp_path / "hard", 2, 128, seed=11)
+    cfg = _tiny_config().model_copy(update={"data": DataConfig(patch_px=64, extra_data=(str(extra),),
+                                                               extra_data_weight=0.75)})
+    trainer = Trainer(cfg, fluo_fields, tmp_path / "run")
+    trainer._prepare()
+    train, names = trainer.train_set, [p.name for p in trainer.train_set.paths]
+    assert sum(p.parent == extra for p in train.paths) == 2  # extra fields are trained on …
+    held_out = trainer.val_set.paths + trainer.test_set.paths
+    assert all(p.parent == fluo_fields for p in held_out)  # … never validated or tested on
+    assert len(names) == len(trainer.splits["train"]) + 2
+    assert train.weights is not None and train.weights.sum() == pytest.approx(1.0)
+    # crops follow the weights: 75 % from the two extra fields (each crop is a piece of one field)
+    rng = np.random.default_rng(0)
+    extra_fields = [f for p, f in zip(train.paths, train.fields, strict=True) if p.parent == extra]
+    images, _ = sample_crops(train, rng, 400, 64, flips=False)
+
+    def from_extra(crop):
+        return any((crop == f[r:r + 64, c:c + 64]).all() for f in extra_fields
+                   for r in range(0, 65) for c in range(0, 65) if f[r, c] == crop[0, 0])
+
+    share = np.mean([from_extra(c) for c in images[:80]])
+    assert 0.6 < share < 0.9  # binomial, 80 crops: 0.75 ± 0.05

@@ -46,6 +46,8 @@ class FluorescenceSet:
     labels: list[np.ndarray]
     has_labels: list[bool]
     adaptations: dict = field(default_factory=dict)
+    #: probability of drawing each field for a training crop (None: uniform)
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -100,6 +102,22 @@ def refuse_duplicated_fields(*sets: FluorescenceSet) -> None:
             seen[key] = Path(path)
 
 
+def training_set(paths: Sequence[Path], extra_paths: Sequence[Path], extra_weight: float | None,
+                 **load) -> FluorescenceSet:
+    """The training split plus the fields of ``--extra-data`` folders (training only, never validated or
+    tested on); ``extra_weight``: the probability that a crop comes from them (None: every field alike)."""
+    main = load_fluorescence_set(paths, **load)
+    if not extra_paths:
+        return main
+    extra = load_fluorescence_set(extra_paths, **load)
+    out = FluorescenceSet(main.paths + extra.paths, main.fields + extra.fields, main.labels + extra.labels,
+                          main.has_labels + extra.has_labels, {**main.adaptations, **extra.adaptations})
+    if extra_weight is not None:
+        w = float(extra_weight)
+        out.weights = np.array([(1 - w) / len(main)] * len(main) + [w / len(extra)] * len(extra))
+    return out
+
+
 def sample_crops(data: FluorescenceSet, rng: np.random.Generator, batch: int, patch_px: int,
                  flips: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``batch`` random crops (images (B, p, p) float32, labels (B, p, p) int32), with random flips and
@@ -107,7 +125,7 @@ def sample_crops(data: FluorescenceSet, rng: np.random.Generator, batch: int, pa
     images = np.empty((batch, patch_px, patch_px), np.float32)
     labels = np.empty((batch, patch_px, patch_px), np.int32)
     for i in range(batch):
-        k = int(rng.integers(len(data)))
+        k = int(rng.integers(len(data))) if data.weights is None else int(rng.choice(len(data), p=data.weights))
         img, lab = data.fields[k], data.labels[k]
         top = int(rng.integers(img.shape[0] - patch_px + 1))
         left = int(rng.integers(img.shape[1] - patch_px + 1))
@@ -172,4 +190,5 @@ def evaluate_fluorescence(model, data: FluorescenceSet, seed: int, device, *, se
 
 
 __all__ = ["FluorescenceDataError", "FluorescenceSet", "evaluate_fluorescence", "evaluation_view", "fingerprint",
-           "load_fluorescence_set", "normalise_unit_range", "refuse_duplicated_fields", "sample_crops"]
+           "load_fluorescence_set", "normalise_unit_range", "refuse_duplicated_fields", "sample_crops",
+           "training_set"]
