@@ -196,6 +196,8 @@ def training_budget(card: dict, folder: Path | None) -> dict:
     arm = f"{init}-frozen" if frozen else ("learned" if init in (None, "random") else f"learned-from-{init}")
     return {"arm": arm, "optics_init": init, "freeze_optics": frozen,
             "seed": train.get("seed"), "training_data": data_dir, "fine_tuned_from": train.get("init"), "preset": card.get("preset"),
+            "extra_data": list((train.get("data") or {}).get("extra_data") or []),
+            "extra_data_weight": (train.get("data") or {}).get("extra_data_weight"),
             "stages": [{"name": s["name"], "steps": s.get("steps"), "batch_size": s.get("batch_size"),
                         "steps_done": done.get(s["name"])} for s in stages],
             "finished": (bool(events.exists()) and '"kind": "done"' in events.read_text()) if events else None}

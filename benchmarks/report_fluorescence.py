@@ -44,6 +44,23 @@ def load_all() -> dict[str, dict]:
     return found
 
 
+def _data_key(r: dict) -> tuple:
+    t = r["training"]
+    return t.get("training_data"), tuple(t.get("extra_data") or ()), t.get("extra_data_weight")
+
+
+def _data_label(r: dict) -> str:
+    data, extra, weight = _data_key(r)
+    return f"{data}" + (f" + {', '.join(extra)} at weight {weight:g}" if extra and weight is not None
+                        else f" + {', '.join(extra)}" if extra else "")
+
+
+def _same_data_pairs(records: dict) -> list[tuple[dict, dict]]:
+    """(task-aware x64, full-resolution network) pairs trained on the same data, both scored on DSB2018."""
+    full = {_data_key(r): r for r in records.values() if r.get("role") == "full-resolution" and "measured" in r}
+    return [(r, full[_data_key(r)]) for r in _task_aware(records, 64) if "measured" in r and _data_key(r) in full]
+
+
 def _c(r: dict) -> int:
     return int(round(r["model"]["compression"]))
 
@@ -146,16 +163,16 @@ def targets_lines(records: dict) -> list[str]:
         r = models[0]
         d = r["heldout"]["task_aware"]["dice"]
         lines.append(f"- task-aware Dice x{c} ≥ {target:g}: {d:.3f} ({_miss(d, target, '')}; {_label(r)})")
-    full = [r for r in records.values() if r.get("role") == "full-resolution" and "measured" in r]
-    x64 = [r for r in _task_aware(records, 64) if "measured" in r]
-    if full and x64:
-        gap = full[0]["measured"]["task_aware"]["dice"] - x64[0]["measured"]["task_aware"]["dice"]
-        lines.append(f"- DSB2018 Dice at x64 within {MEASURED_DICE_TOLERANCE:g} of the full-resolution network: "
-                     f"{x64[0]['measured']['task_aware']['dice']:.3f} vs {full[0]['measured']['task_aware']['dice']:.3f} "
+    pairs = _same_data_pairs(records)
+    for x64, full in pairs:
+        gap = full["measured"]["task_aware"]["dice"] - x64["measured"]["task_aware"]["dice"]
+        lines.append(f"- DSB2018 Dice at x64 within {MEASURED_DICE_TOLERANCE:g} of the full-resolution network trained on "
+                     f"the same data ({_data_label(x64)}): {x64['name']} {x64['measured']['task_aware']['dice']:.3f} vs "
+                     f"{full['name']} {full['measured']['task_aware']['dice']:.3f} "
                      f"({'met' if gap <= MEASURED_DICE_TOLERANCE else f'**missed by {gap - MEASURED_DICE_TOLERANCE:.3f}**'})")
-    else:
+    if not pairs:
         lines.append(f"- DSB2018 Dice at x64 within {MEASURED_DICE_TOLERANCE:g} of the same network on full-resolution "
-                     "images: not measured (needs a task-aware x64 model and a --full-res run)")
+                     "images: not measured (needs a task-aware x64 model and a --full-res run on the same data)")
     timed = [r for r in records.values() if "timing" in r]
     for r in timed:
         t = r["timing"]
