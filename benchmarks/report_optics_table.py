@@ -179,7 +179,7 @@ def margins() -> list[str]:
     """One phrase per measured table: its best learned row minus its best frozen row, met or missed."""
     out = []
     for spec in TABLES:
-        path = HERE / "results" / f"{spec['name']}.json"
+        path = RESULTS / f"{spec['name']}.json"
         if not path.exists():
             continue
         rows = _current(json.loads(path.read_text())["rows"])
@@ -203,7 +203,7 @@ def section() -> list[str]:
 
 def table_section(spec: dict) -> list[str]:
     """One table (results/<name>.json) with its verdict: the best learned row against the best frozen one."""
-    path = HERE / "results" / f"{spec['name']}.json"
+    path = RESULTS / f"{spec['name']}.json"
     if not path.exists():
         return []
     record = json.loads(path.read_text())
@@ -240,8 +240,8 @@ def main(argv=None) -> int:
         label, _, run = spec.rpartition("=")
         rows.append(arm_row(label, Path(run), args.out))
     lines = table(rows)
-    (HERE / "results" / f"{args.out}.md").write_text("\n".join(lines) + "\n")
-    (HERE / "results" / f"{args.out}.json").write_text(json.dumps(
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(
         {"command": "python benchmarks/report_optics_table.py " + " ".join(argv or sys.argv[1:]), "rows": rows},
         indent=2))
     print("\n".join(lines))

@@ -168,3 +168,38 @@ def test_fields_are_scored_on_whole_256_px_patches_divisible_by_every_binning():
     for side, scored in ((789, 768), (512, 512), (1024, 768)):
         square = bench_quality.scored(np.zeros((side, side + 5), np.complex64))
         assert square.shape == (scored, scored) and all(scored % b == 0 for b in (2, 4, 8, 16, 32))
+
+
+def test_optics_table_keeps_rows_of_lost_runs_and_judges_only_rows_scored_after_the_field_edge_fix(
+        monkeypatch, tmp_path):
+    import json
+
+    import report_optics_table as rot
+
+    def scores(db, fixed):
+        held = {k: {"patch_psnr_db": db, "full_psnr_db": db, "full_ssim": 0.8, "bands": [{"rms_rad": 0.1}] * 5}
+                for k in ("real-test", "round-test", "dense-test", "all")}
+        return {"heldout": held, **({"field_padding": bench_honest.FIELD_PADDING} if fixed else {})}
+
+    monkeypatch.setattr(rot, "RESULTS", tmp_path)
+    (tmp_path / "t").mkdir()
+    arms = {"random, frozen": (30.0, False), "DPC, frozen": (20.0, True), "learned from DPC": (21.5, True)}
+    rows = []
+    for label, (db, fixed) in arms.items():
+        run = tmp_path / "lost" / label.replace(", ", "-").replace(" ", "-")
+        (tmp_path / "t" / f"{run.name}.json").write_text(json.dumps(scores(db, fixed)))
+        rows.append({"label": label, "run": str(run), "init": "x", "steps": None, "wall_min": 1.0})
+    (tmp_path / "t.json").write_text(json.dumps({"command": "c", "rows": rows}))
+    # the runs are gone: each row comes back from t.json with its scores re-read and its padding judged
+    got = [rot.arm_row(r["label"], Path(r["run"]), "t") for r in rows]
+    assert [r["edge_padded"] for r in got] == [True, False, False]
+    lines = "\n".join(rot.table(got))
+    assert "| random, frozen † |" in lines and "not re-scored" in lines and "| DPC, frozen |" in lines
+    assert [r["label"] for r in rot._current(got)] == ["DPC, frozen", "learned from DPC"]
+    (tmp_path / "t.json").write_text(json.dumps({"command": "c", "rows": got}))
+    spec = {"name": "t", "heading": "h: LFF test", "intro": "", "pairs": (), "reading": ""}
+    text = "\n".join(rot.table_section(spec))
+    # the stale 30 dB row would have won; the verdict is the current rows': 21.5 − 20.0
+    assert "learned − designed = +1.50 dB" in text
+    with pytest.raises(SystemExit, match="holds no row"):
+        rot.arm_row("new", tmp_path / "lost" / "never-run", "t")
