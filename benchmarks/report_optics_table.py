@@ -165,6 +165,7 @@ TABLES = [
                "field after free-space propagation only) or random (`--optics-init random`: the random diffusers "
                "the paper starts from). Scored by `bench_honest.py --table optics_table_d2nn` on the same held-out "
                "fields, offset-aligned. " + _WALL_TEXT),
+     "edge_free": True,  # 256² apertures tile the 512² held-out fields: never padded, before or after the fix
      "pairs": (("learned from flat (shipped d2nn-x64)", "flat layers, frozen"),
                ("learned from flat (shipped d2nn-x64)", "random layers, frozen")),
      "reading": ("Flat layers are a camera behind free-space propagation between the plates: defocus contrast, "
@@ -235,10 +236,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="optics_table", help="results/<OUT>.md and .json; the arms' scores are read "
                         "from results/<OUT>/ (bench_honest.py --table OUT)")
     args = parser.parse_args(argv)
+    edge_free = any(t["name"] == args.out and t.get("edge_free") for t in TABLES)
     rows = []
     for spec in args.arm:
         label, _, run = spec.rpartition("=")
-        rows.append(arm_row(label, Path(run), args.out))
+        row = arm_row(label, Path(run), args.out)
+        rows.append(row | {"edge_padded": False} if edge_free else row)
     lines = table(rows)
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     (RESULTS / f"{args.out}.json").write_text(json.dumps(
