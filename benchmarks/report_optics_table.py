@@ -143,9 +143,11 @@ TABLES = [
                "(8×8 binning, bicubic). " + _WALL_TEXT),
      "pairs": (("learned from random", "random, frozen"), ("learned from knife edge", "knife edge, frozen"),
                ("learned from DPC", "DPC, frozen")),
-     "reading": ("Learning rescues poor starts (random, the shallow knife edge) and lands every start within about "
-                 "half a dB of the designed DPC filter; from DPC the optics hardly move (mean |Δamplitude| in the "
-                 "table) and gain a fraction of a dB. " + _SHORT_BUDGET_READING)},
+     "reading": ("Before the field-edge fix, learning rescued poor starts (random, the shallow knife edge: † rows, "
+                 "each compared there with its own frozen start) and landed every start within about half a dB of "
+                 "the designed DPC filter. From DPC the optics hardly move (mean |Δamplitude| in the table); the "
+                 "learned run is ahead on every phantom set, and the two measured cells disagree (one better, one "
+                 "worse: one seed, single cells). " + _SHORT_BUDGET_READING)},
     {"name": "optics_table_x256",
      "heading": "Learned vs designed optics at equal decoder budget: LFF x256 (lff-x256-v2 recipe, short budget)",
      "intro": ("The same experiment at x256 (16×16 binning, 2.53 µm → 5.06 µm camera pixels): every row is one run "
