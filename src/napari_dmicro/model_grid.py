@@ -145,9 +145,7 @@ class GridPlan:
             out["resampling"] = RESAMPLING
         if self.rescaled:
             out["wavelength_assumption"] = ASSUMPTION
-        if self.padded:
-            out["outside_field"] = self.outside_field
-        return out
+        return out  # outside_field: recorded by the acquisition (inference.simulate), the rule's owner
 
     @classmethod
     def from_record(cls, record, model) -> GridPlan | None:
