@@ -164,12 +164,18 @@ def targets_lines(records: dict) -> list[str]:
         d = r["heldout"]["task_aware"]["dice"]
         lines.append(f"- task-aware Dice x{c} ≥ {target:g}: {d:.3f} ({_miss(d, target, '')}; {_label(r)})")
     pairs = _same_data_pairs(records)
+    best_full = max((f for _, f in pairs), key=lambda f: f["measured"]["task_aware"]["dice"], default=None)
     for x64, full in pairs:
         gap = full["measured"]["task_aware"]["dice"] - x64["measured"]["task_aware"]["dice"]
+        weaker = best_full["measured"]["task_aware"]["dice"] - full["measured"]["task_aware"]["dice"]
+        caveat = (f"; but this reference is itself {weaker:.3f} below {best_full['name']}: the gap closed because the "
+                  "full-resolution network got worse, not because the x64 model got better"
+                  if gap <= MEASURED_DICE_TOLERANCE and weaker > MEASURED_DICE_TOLERANCE else "")
         lines.append(f"- DSB2018 Dice at x64 within {MEASURED_DICE_TOLERANCE:g} of the full-resolution network trained on "
                      f"the same data ({_data_label(x64)}): {x64['name']} {x64['measured']['task_aware']['dice']:.3f} vs "
                      f"{full['name']} {full['measured']['task_aware']['dice']:.3f} "
-                     f"({'met' if gap <= MEASURED_DICE_TOLERANCE else f'**missed by {gap - MEASURED_DICE_TOLERANCE:.3f}**'})")
+                     f"({'met' if gap <= MEASURED_DICE_TOLERANCE else f'**missed by {gap - MEASURED_DICE_TOLERANCE:.3f}**'}"
+                     f"{caveat})")
     if not pairs:
         lines.append(f"- DSB2018 Dice at x64 within {MEASURED_DICE_TOLERANCE:g} of the same network on full-resolution "
                      "images: not measured (needs a task-aware x64 model and a --full-res run on the same data)")
