@@ -248,7 +248,7 @@ def plan_grid(field, model, *, pixel_size_um: float | None = None, wavelength_um
                         window_px=model_window_px(model) if pad else 0,
                         unit_px=encoder.tile_px() or int(encoder.config.detector.binning),
                         context_px=int(encoder.context_px()),
-                        outside_field=getattr(encoder.config, "outside_field", "reflect"))
+                        outside_field=encoder.config.outside_field)
 
 
 def plan_on_grid(field, *, pixel_size_um: float | None, wavelength_um: float | None, model_pixel_size_um: float,
@@ -268,8 +268,9 @@ def plan_on_grid(field, *, pixel_size_um: float | None, wavelength_um: float | N
     check_wavelength_ratio(wl, model_wl)
     padded = tuple(_padded_side(s, window_px, context_px, unit_px) for s in resampled)
     offset = tuple((p - s) // 2 for p, s in zip(padded, resampled, strict=True))
-    if outside_field not in ("reflect", "dark"):
-        raise ValueError(f"unknown outside_field mode {outside_field!r}; use 'reflect' or 'dark'")
+    from .optics.grids import check_outside_field
+
+    check_outside_field(outside_field)
     plan = GridPlan(shape, px, wl, model_px, model_wl, resampled, padded, offset, None, outside_field)
     _check_in_memory(plan)
     if plan.resampled or plan.rescaled:

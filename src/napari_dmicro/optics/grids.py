@@ -55,16 +55,21 @@ def center_crop(field: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return field[..., top:top + shape[0], left:left + shape[1]]
 
 
+def check_outside_field(mode: str) -> None:
+    """Refuse an ``outside_field`` rule other than ``reflect`` (mirrored) or ``dark`` (a field stop)."""
+    if mode not in ("reflect", "dark"):
+        raise ValueError(f"unknown outside_field mode {mode!r}; use 'reflect' or 'dark'")
+
+
 def _axis_indices(start: int, length: int, size: int, mode: str):
     """Source index of each position ``start … start+length-1`` along an axis of ``size``: mirrored into
     the axis (``reflect``, numpy's rule, edge not repeated, any distance) or -1 (``dark``: zero)."""
     import numpy as np
 
+    check_outside_field(mode)
     idx = np.arange(start, start + length, dtype=np.int64)
     if mode == "dark":
         return np.where((idx >= 0) & (idx < size), idx, -1)
-    if mode != "reflect":
-        raise ValueError(f"unknown outside_field mode {mode!r}; use 'reflect' or 'dark'")
     if size == 1:
         return np.zeros(length, dtype=np.int64)
     period = 2 * (size - 1)

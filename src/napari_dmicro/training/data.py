@@ -136,18 +136,29 @@ def load_fieldset(paths: list[Path], *, pixel_size_um: float, wavelength_um: flo
     return FieldSet(list(paths), fields, targets, adaptations=adaptations)
 
 
+def extra_field_paths(data) -> list[Path]:
+    """The fields of a DataConfig's ``extra_data`` folders (training only)."""
+    return [p for folder in data.extra_data for p in discover_fields(folder)]
+
+
+def mixing_weights(n_main: int, n_extra: int, extra_weight: float | None) -> np.ndarray | None:
+    """Per-field probabilities of drawing a training crop: the extra fields share ``extra_weight``, the
+    training split the rest (None: no weight given or no extra fields, every field alike)."""
+    if extra_weight is None or not n_extra:
+        return None
+    w = float(extra_weight)
+    return np.array([(1 - w) / n_main] * n_main + [w / n_extra] * n_extra)
+
+
 def training_fieldset(paths: list[Path], data, **load) -> FieldSet:
     """The training split with the options of ``data`` (a DataConfig): targets in its phase convention,
     its extra folders mixed in (``extra_data_weight``), transposed views of every field (``rotations``:
     with the flips, all 8 orientations) and its per-crop augmentations. Off: :func:`load_fieldset`."""
     main = load_fieldset(paths, phase_reference=data.phase_reference, **load)
-    extra_paths = [p for folder in data.extra_data for p in discover_fields(folder)]
-    extra = load_fieldset(extra_paths, phase_reference=data.phase_reference, **load)
+    extra = load_fieldset(extra_field_paths(data), phase_reference=data.phase_reference, **load)
     out = FieldSet(main.paths + extra.paths, main.fields + extra.fields, main.targets + extra.targets,
                    adaptations={**main.adaptations, **extra.adaptations})
-    if data.extra_data_weight is not None:
-        w = data.extra_data_weight
-        out.weights = np.array([(1 - w) / len(main)] * len(main) + [w / len(extra)] * len(extra))
+    out.weights = mixing_weights(len(main), len(extra), data.extra_data_weight)
     if data.rotations:  # a transposed field + flips = the 90° rotations; views, no copies
         out = FieldSet(out.paths + [Path(f"{p} (transposed)") for p in out.paths],
                        out.fields + [f.T for f in out.fields], out.targets + [t.T for t in out.targets],

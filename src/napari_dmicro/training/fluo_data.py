@@ -102,20 +102,16 @@ def refuse_duplicated_fields(*sets: FluorescenceSet) -> None:
             seen[key] = Path(path)
 
 
-def training_set(paths: Sequence[Path], extra_paths: Sequence[Path], extra_weight: float | None,
-                 **load) -> FluorescenceSet:
-    """The training split plus the fields of ``--extra-data`` folders (training only, never validated or
-    tested on); ``extra_weight``: the probability that a crop comes from them (None: every field alike)."""
+def training_set(paths: Sequence[Path], data, **load) -> FluorescenceSet:
+    """The training split plus the fields of ``data``'s (a DataConfig) extra folders (training only, never
+    validated or tested on), crops drawn by its ``extra_data_weight`` (:func:`~.data.mixing_weights`)."""
+    from .data import extra_field_paths, mixing_weights
+
     main = load_fluorescence_set(paths, **load)
-    if not extra_paths:
-        return main
-    extra = load_fluorescence_set(extra_paths, **load)
-    out = FluorescenceSet(main.paths + extra.paths, main.fields + extra.fields, main.labels + extra.labels,
-                          main.has_labels + extra.has_labels, {**main.adaptations, **extra.adaptations})
-    if extra_weight is not None:
-        w = float(extra_weight)
-        out.weights = np.array([(1 - w) / len(main)] * len(main) + [w / len(extra)] * len(extra))
-    return out
+    extra = load_fluorescence_set(extra_field_paths(data), **load)
+    return FluorescenceSet(main.paths + extra.paths, main.fields + extra.fields, main.labels + extra.labels,
+                           main.has_labels + extra.has_labels, {**main.adaptations, **extra.adaptations},
+                           mixing_weights(len(main), len(extra), data.extra_data_weight))
 
 
 def sample_crops(data: FluorescenceSet, rng: np.random.Generator, batch: int, patch_px: int,

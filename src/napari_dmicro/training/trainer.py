@@ -129,8 +129,7 @@ class Trainer:
             raise TrainingError(f"patch_px {patch} is not a multiple of the pattern period {encoder.period_px} px "
                                 f"(bin {encoder.detector.bin_px} × period_bins {encoder.patterns.period_bins})")
         load = dict(pixel_size_um=encoder.pixel_size_um, min_side_px=patch)
-        extra = [p for folder in cfg.data.extra_data for p in D.discover_fields(folder)]
-        self.train_set = F.training_set(self.splits["train"], extra, cfg.data.extra_data_weight, **load)
+        self.train_set = F.training_set(self.splits["train"], cfg.data, **load)
         self.val_set = F.load_fluorescence_set(self.splits["val"], **load)
         self.test_set = F.load_fluorescence_set(self.splits["test"], **load)
         try:
