@@ -383,10 +383,15 @@ def invariance_section(records: dict[str, dict]) -> list[str]:
         v = r["invariance"]
         lines.append(f"| {name} | {v['amplitude_x0.25']:.3f} | {v['amplitude_x4']:.3f} | {v['global_phase_1rad']:.1e} | "
                      f"{v['global_phase_2rad']:.1e} |")
+    invariant = all(max(r["invariance"]["amplitude_x0.25"], r["invariance"]["amplitude_x4"]) < INVARIANCE_TARGET_RAD
+                    for _, r in rows)
+    amplitude = ("every model here divides its camera image by its flat field (docs/physics.md, Flat-field "
+                 "normalisation), so scaling the amplitude leaves the measurement, and the reconstruction, unchanged to "
+                 "float rounding." if invariant else
+                 "a model above the target reads the absolute intensity: it was trained without flat-field "
+                 "normalisation (docs/physics.md).")
     return lines + ["", "A global phase leaves every intensity unchanged, so the reconstruction is unchanged to float "
-                    "precision; the amplitude scale is read by the decoder (no flat-field normalisation yet). The "
-                    "reconstruction is not bounded to [0, 2π): changes larger than 2π rad rms mean the decoder "
-                    "extrapolates far outside that range on an unfamiliar intensity scale.", ""]
+                    f"precision; {amplitude}", ""]
 
 
 def gains_section(records: dict[str, dict]) -> list[str]:
