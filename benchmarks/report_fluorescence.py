@@ -275,6 +275,28 @@ def designed_table(records: dict) -> list[str]:
     return (lines if rows else ["No learned reconstruction model measured yet."]) + [""]
 
 
+def compression_plot(records: dict) -> list[str]:
+    """PSNR against compression for each pattern type (the first seed of every arm), as a figure."""
+    arms = ("learned", "hadamard-frozen", "random-frozen")
+    points = {arm: sorted((_c(r), r["heldout"]["psnr_db"]) for c in sorted({_c(r) for r in records.values()})
+                          for r in _reconstruction_models(records, c, arm)[:1])
+              for arm in arms}
+    if sum(len(v) > 1 for v in points.values()) < 2:
+        return []
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for arm, pts in points.items():
+        if pts:
+            ax.semilogx([c for c, _ in pts], [db for _, db in pts], marker="o", label=arm.replace("-frozen", " (frozen)"),
+                        base=4)
+    ax.set_xticks([c for c, _ in points["learned"]], [f"x{c}" for c, _ in points["learned"]])
+    m = next(iter(records.values()))["machine"]
+    finish_plot(fig, ax, "compression C = d²/T", "PSNR (dB)",
+                f"held-out fields, equal dose and decoder budget ({machine_label(m)})", "bench_fluorescence_patterns.png")
+    return ["![PSNR against compression for learned, Hadamard and random patterns]"
+            "(images/bench_fluorescence_patterns.png)", ""]
+
+
 def segmentation_table(records: dict) -> list[str]:
     lines = ["| C | arm | model | Dice | F1 @ IoU 0.5 (mean / pooled) | Dice sparse / medium / dense fields | "
              "DSB2018 Dice | DSB2018 F1 |", "|---:|---|---|---:|---|---|---:|---:|"]
@@ -394,6 +416,7 @@ def section(records: dict | None = None) -> list[str]:
               "--freeze-optics`). Mirrors flipped: fraction of binary DMD pixels differing from the patterns the run "
               "started from (re-drawn from the run's seed; 0 for a frozen arm).", ""]
     lines += designed_table(records)
+    lines += compression_plot(records)
     lines += ["### Photon curve", ""] + photon_lines(records)
     lines += ["### Segmentation: task-aware vs reconstruct-then-segment vs full resolution", "",
               "Foreground Dice and IoU-matched F1 at 0.5 (one-to-one matching), means over fields (pooled: F1 of the "
