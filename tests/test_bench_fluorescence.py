@@ -150,3 +150,23 @@ def test_report_states_targets_and_names_missing_models(bench, monkeypatch, tmp_
     for slow, verdict in ((0.5, "met — median 0.50 s on 1 thread(s)"), (1.5, "not decided — measured on 1 thread(s)")):
         x64["timing"].update(median_s=slow, threads=1, load_average_before=[5.0, 5.0, 5.0])
         assert verdict in "\n".join(rf.section({"fluo-x64": x64}))
+
+
+def test_dsb_gap_pairs_each_x64_model_with_the_full_resolution_network_of_its_own_seed(bench):
+    r, _, _ = bench
+    assert "task_aware" in r["measured"]
+
+    def seg(name, seed, dice, full=False):
+        m = json.loads(json.dumps(r))
+        m["name"], m["training"]["seed"], m["measured"]["task_aware"]["dice"] = name, seed, dice
+        m["model"]["compression"], m["model"]["seg_head"] = (1.0 if full else 64.0), True
+        if full:
+            m["role"] = "full-resolution"
+        return m
+
+    records = {m["name"]: m for m in (seg("x64-s0", 0, 0.80), seg("full-s0", 0, 0.90, True),
+                                      seg("x64-s1", 1, 0.83), seg("full-s1", 1, 0.86, True))}
+    lines = "\n".join(rf.targets_lines(records))
+    assert "x64-s0 0.800 vs full-s0 0.900 (**missed by 0.050**" in lines  # never against the other seed's network
+    assert "x64-s1 0.830 vs full-s1 0.860 (met" in lines
+    assert "over 2 seeds" in lines and "mean gap 0.065 (**missed by 0.015**)" in lines
