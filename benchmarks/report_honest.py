@@ -168,9 +168,9 @@ def targets_section(records: dict[str, dict]) -> list[str]:
     import report_optics_table
 
     found = report_optics_table.margins()
-    lines += ["- Learned optics beat the best designed optics by ≥ 1 dB (best learned − best frozen arm, held-out "
-              "full FoV; the learned-vs-designed sections below): " + ("; ".join(found) if found else
-                                                                        "**not measured**") + ".", ""]
+    lines += ["- Learned optics beat the best designed optics by ≥ 1 dB (best learned − best frozen arm of the same "
+              "seed, held-out full FoV, the mean over seeds where a table has several; the learned-vs-designed "
+              "sections below): " + ("; ".join(found) if found else "**not measured**") + ".", ""]
     return lines + why_missed_lines(records)
 
 
