@@ -82,7 +82,8 @@ def _reconstruction_models(records: dict, compression: int, arm: str = "learned"
 
 
 def _task_aware(records: dict, compression: int) -> list[dict]:
-    return [r for r in records.values() if _c(r) == compression and r["model"]["seg_head"] and r.get("role") != "full-resolution"]
+    return sorted((r for r in records.values() if _c(r) == compression and r["model"]["seg_head"]
+                   and r.get("role") != "full-resolution"), key=lambda r: (_seed(r), r["name"]))
 
 
 def _label(r: dict) -> str:
