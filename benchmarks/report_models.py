@@ -22,7 +22,6 @@ NOT_RERUN = (
     "in git history: results/quality.json before the re-measurement)",
     "Training runs: the records (results/training_*.json) of the runs before issue 10, on the older "
     "phantoms; the retrained models' training numbers are in their cards (`dmicro models`)",
-    "the Reconstructions figure (images/bench_fig5.png, made before the retraining)",
 )
 
 #: The paper's Tables 1 and 2 (metrics on φ/2π, data range 1, on its HeLa fields). The issue-5 targets below
