@@ -72,30 +72,18 @@ PHOTON_LEVELS = (10.0, 30.0, 100.0, 300.0, 1000.0, None)
 COVER_BINS = ((0.0, 0.15, "sparse (< 15 %)"), (0.15, 0.30, "medium (15–30 %)"), (0.30, 1.01, "dense (≥ 30 %)"))
 #: classical segmentation: smallest nucleus kept (µm², a 4 µm disc) and the smallest seed spacing (µm, half the
 #: smallest nucleus diameter of the generator, 6 µm)
-MIN_NUCLEUS_AREA_UM2 = np.pi * 2.0 ** 2
 TIMING_REPEATS = 5
 
 
 # ---- the pieces ------------------------------------------------------------------------------------------
 
 def classical_segmentation(image: np.ndarray, pixel_size_um: float) -> np.ndarray:
-    """Instance labels of a fluorescence image by a stated classical method: Otsu threshold, holes filled,
-    objects smaller than ``MIN_NUCLEUS_AREA_UM2`` dropped, then touching nuclei split as the task-aware models
-    split theirs (:func:`napari_dmicro.instances.split_touching`: a watershed of the smoothed distance map from
-    peaks at least 3 µm apart)."""
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
+    """The classical reconstruct-then-segment reference: :func:`napari_dmicro.instances.classical_nuclei`
+    (Otsu threshold, holes filled, small objects dropped, touching nuclei split)."""
+    from napari_dmicro.instances import classical_nuclei
 
-    from napari_dmicro.instances import split_touching
+    return classical_nuclei(image, pixel_size_um)
 
-    image = np.asarray(image, np.float32)
-    if float(image.max()) <= float(image.min()):
-        return np.zeros(image.shape, np.int32)
-    mask = ndimage.binary_fill_holes(image > threshold_otsu(image))
-    min_px = max(int(round(MIN_NUCLEUS_AREA_UM2 / pixel_size_um ** 2)), 1)
-    components, _ = ndimage.label(mask)
-    mask &= (np.bincount(components.ravel()) >= min_px)[components] & (components > 0)
-    return split_touching(mask, pixel_size_um)
 
 def image_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     """PSNR/SSIM of the prediction clipped to [0, 1] against the [0, 1] truth (data range 1)."""

@@ -106,14 +106,6 @@ def test_metrics_are_recomputable_from_the_recorded_seed(bench):
     assert r["heldout"]["psnr_db"] == pytest.approx(mean, abs=1e-9)
 
 
-def test_classical_segmentation_splits_two_touching_discs():
-    yy, xx = np.mgrid[0:80, 0:120]
-    discs = ((yy - 40) ** 2 + (xx - 40) ** 2 < 20 ** 2) | ((yy - 40) ** 2 + (xx - 76) ** 2 < 20 ** 2)
-    image = discs.astype(np.float32)
-    labels = bf.classical_segmentation(image + 0.05, pixel_size_um=0.325)
-    assert labels.max() == 2 and dice(labels, (image > 0).astype(np.int32)) == pytest.approx(1.0)
-
-
 def test_report_states_targets_and_names_missing_models(bench, monkeypatch, tmp_path):
     r, _, _ = bench
     import report_models

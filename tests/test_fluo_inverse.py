@@ -318,3 +318,17 @@ def test_tiny_training_of_the_refinement_beats_the_pinv_init():
     trained_l1 = val_l1()
     assert math.isfinite(trained_l1)
     assert trained_l1 < 0.5 * pinv_l1, (pinv_l1, trained_l1)
+
+
+def test_classical_nuclei_splits_touching_discs_and_drops_specks_smaller_than_a_nucleus():
+    from napari_dmicro.instances import MIN_NUCLEUS_AREA_UM2, classical_nuclei
+
+    pixel_size_um = 0.325
+    yy, xx = np.mgrid[0:80, 0:140]
+    discs = ((yy - 40) ** 2 + (xx - 40) ** 2 < 20 ** 2) | ((yy - 40) ** 2 + (xx - 76) ** 2 < 20 ** 2)
+    speck = (yy - 40) ** 2 + (xx - 125) ** 2 < 3 ** 2  # 28 px = 3 µm², under MIN_NUCLEUS_AREA_UM2 (12.6 µm²)
+    assert speck.sum() * pixel_size_um ** 2 < MIN_NUCLEUS_AREA_UM2
+    labels = classical_nuclei((discs | speck).astype(np.float32) + 0.05, pixel_size_um)
+    assert labels.max() == 2 and not labels[speck].any()
+    assert dice(labels, discs.astype(np.int32)) == pytest.approx(1.0)
+    assert classical_nuclei(np.full((16, 16), 0.3, np.float32), pixel_size_um).max() == 0  # a blank image
