@@ -22,7 +22,7 @@ Per model (all through the public API: ``dm.simulate`` → ``dm.reconstruct`` / 
   |mean(pred) − mean(true)| / mean(true).
 - segmentation, per field, foreground Dice and IoU-matched F1 at 0.5 (``napari_dmicro.segmentation_metrics``),
   means over fields and F1 of the pooled counts. Arms: ``task_aware`` = ``dm.segment`` of the same measurement
-  (models with a segmentation head); ``classical`` = reconstruct-then-segment, :func:`classical_segmentation`
+  (models with a segmentation head); ``classical`` = reconstruct-then-segment, :func:`napari_dmicro.instances.classical_nuclei`
   (Otsu threshold + distance-transform watershed, scikit-image) of the model's reconstruction; and once per
   file ``classical_on_truth`` = the same classical method on the noise-free full-resolution truth (the
   classical method's own ceiling, compression 1).
@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from napari_dmicro.instances import classical_nuclei
 from napari_dmicro.io.atomic import write_text_atomically
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,20 +71,10 @@ DEFAULT_MEASURED = Path("/work/shared/realdata/fluo_stardist_dsb2018_nuclei")
 MEASURED_PIXEL_SIZE_UM = 0.5  # NOT recorded in the file: an assumption, stated in every result
 PHOTON_LEVELS = (10.0, 30.0, 100.0, 300.0, 1000.0, None)
 COVER_BINS = ((0.0, 0.15, "sparse (< 15 %)"), (0.15, 0.30, "medium (15–30 %)"), (0.30, 1.01, "dense (≥ 30 %)"))
-#: classical segmentation: smallest nucleus kept (µm², a 4 µm disc) and the smallest seed spacing (µm, half the
-#: smallest nucleus diameter of the generator, 6 µm)
 TIMING_REPEATS = 5
 
 
 # ---- the pieces ------------------------------------------------------------------------------------------
-
-def classical_segmentation(image: np.ndarray, pixel_size_um: float) -> np.ndarray:
-    """The classical reconstruct-then-segment reference: :func:`napari_dmicro.instances.classical_nuclei`
-    (Otsu threshold, holes filled, small objects dropped, touching nuclei split)."""
-    from napari_dmicro.instances import classical_nuclei
-
-    return classical_nuclei(image, pixel_size_um)
-
 
 def image_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     """PSNR/SSIM of the prediction clipped to [0, 1] against the [0, 1] truth (data range 1)."""
@@ -259,7 +250,7 @@ def evaluate_field(model, image: np.ndarray, labels: np.ndarray | None, seed: in
         row["_nuclei"] = nucleus_stats(pred, truth, labels)
         if segment:
             ps = model.config.encoder.pixel_size_um if pixel_size_um is None else pixel_size_um
-            row["classical"] = seg_scores(classical_segmentation(pred, ps), labels)
+            row["classical"] = seg_scores(classical_nuclei(pred, ps), labels)
             if model.has_seg_head:
                 row["task_aware"] = seg_scores(dm.segment(meas, model), labels)
     return row
@@ -307,7 +298,7 @@ def classical_on_truth(data: Path, count: int | None, pixel_size_um: float) -> d
     """The classical method on the noise-free fields (model independent: computed once per grid)."""
     from napari_dmicro.training.fluo_data import normalise_unit_range
 
-    rows = [seg_scores(classical_segmentation(normalise_unit_range(f.image), pixel_size_um), f.labels)
+    rows = [seg_scores(classical_nuclei(normalise_unit_range(f.image), pixel_size_um), f.labels)
             for _, f in heldout_fields(data, count) if f.labels is not None]
     return summarise_segmentation(rows)
 
@@ -332,7 +323,7 @@ def evaluate_measured(model, image_path: Path, mask_path: Path, pixel_size_um: f
     grid = pixel_size_um
     row = evaluate_field(model, image, labels, seed, pixel_size_um=grid)
     row.pop("_nuclei", None)
-    row["classical_on_truth"] = seg_scores(classical_segmentation(normalise_unit_range(image), grid), labels)
+    row["classical_on_truth"] = seg_scores(classical_nuclei(normalise_unit_range(image), grid), labels)
     return {"image": str(image_path), "mask": str(mask_path), "pixel_size_um_assumed": pixel_size_um,
             "resampling": how, "scored_on_pixel_size_um": grid, "shape": list(image.shape), **row}
 

@@ -193,16 +193,21 @@ def _seed_spread() -> str:
     """How far apart the seeds of each LFF learned-vs-designed table are, beside their margin over 1 dB."""
     import report_optics_table
 
-    parts = []
+    parts, moved = [], []
     for spec in report_optics_table.TABLES:
         path = RESULTS / f"{spec['name']}.json"
-        v = report_optics_table.verdict(json.loads(path.read_text())["rows"]) if path.exists() else None
+        rows = json.loads(path.read_text())["rows"] if path.exists() else []
+        moved += [r["mean_abs_damplitude"] for r in rows if r["label"].startswith("learned from DPC")
+                  and r.get("mean_abs_damplitude") is not None]
+        v = report_optics_table.verdict(rows) if rows else None
         if v and len(v["per_seed"]) > 1 and "LFF" in spec["heading"]:
             m = [p["margin_db"] for p in v["per_seed"]]
             above = v["margin_db"] - report_optics_table.LEARNED_MARGIN_TARGET_DB
             parts.append(f"{spec['heading'].split(': ', 1)[1].split(' (')[0]}: seeds {', '.join(f'{x:+.2f}' for x in m)} "
                          f"dB (spread {max(m) - min(m):.2f}, mean {above:+.2f} from the line)")
-    return ("Where two seeds were run, read the mean against their spread — " + "; ".join(parts) + "." if parts else "")
+    return ((f"Learning from it moves the filter little (mean |Δamplitude| ≤ {max(moved):.3f}). " if moved else "")
+            + ("Where two seeds were run, read the mean against their spread — " + "; ".join(parts) + "." if parts
+               else ""))
 
 
 def why_missed_lines(records: dict[str, dict]) -> list[str]:
@@ -218,12 +223,16 @@ def why_missed_lines(records: dict[str, dict]) -> list[str]:
     qlsi = next(m for m in cam64["measured"] if "QLSI" in m["name"])["cell"]["psnr_db"]
     holo = next(m for m in cam64["measured"] if "QLSI" not in m["name"])["cell"]["psnr_db"]
     within = ", ".join(f"{t['cells_within']}" for t in cam256["thick"])
+    qlsi_px = next(m for m in cam64["measured"] if "QLSI" in m["name"])["shape"][0]
+    d2nn = records.get("d2nn-x64") or {}
+    d2nn_rms = ((d2nn.get("heldout") or {}).get(REALISTIC_HELDOUT) or {}).get("bands", [{}])[-1].get("rms_rad")
+    d2nn_bad = [t for t in d2nn.get("thick") or [] if not _thick_ok(t)]
     sweep = records["lff-x256"]["thick"]
     lines = ["**Why the misses, and the measurement behind each.** The *phase camera* below is the binned-phase "
              "reference of the learned-vs-designed tables: the true phase binned to the model's camera pixels and "
              "interpolated bicubically, scored on the same held-out realistic fields. It is no bound (a decoder with a "
              "prior can beat it) and no intensity microscope can measure it, but it shows what these fields still "
-             "hold at that pixel count.", "",
+             "hold at that pixel count.",
              f"- *Image quality (patch PSNR, SSIM).* The targets are the paper's numbers on its HeLa fields. On these "
              f"fields the x64 phase camera scores patch {c64['patch_psnr_db']:.2f} dB / SSIM {c64['patch_ssim']:.3f} "
              f"and the x256 one {c256['patch_psnr_db']:.2f} / {c256['patch_ssim']:.3f}, full FoV "
@@ -243,8 +252,8 @@ def why_missed_lines(records: dict[str, dict]) -> list[str]:
              "beside the x256 phase camera." if gain else "",
              f"- *rms at 4–2π for lff-x256* ({m256['bands'][-1]['rms_rad']:.2f} rad): the x256 phase camera's own is "
              f"{c256['bands'][-1]['rms_rad']:.2f} rad on the same fields; 5.06 µm pixels average a nucleus with its "
-             "slopes. (d2nn-x64's 0.55 rad is not explained by its pixels: the x64 phase camera's is "
-             f"{c64['bands'][-1]['rms_rad']:.2f} rad.)",
+             "slopes." + (f" (d2nn-x64's {d2nn_rms:.2f} rad is not explained by its pixels: the x64 phase camera's "
+                          f"is {c64['bands'][-1]['rms_rad']:.2f} rad.)" if d2nn_rms else ""),
              f"- *Thick-cell sweep at x256.* Cells of 9–12 µm are 2–3 camera pixels across. The x256 phase camera itself "
              f"has every cell within tolerance only at some peaks (cells within, P = 1…6: {within} of 8): it reads "
              f"small thick cells low. lff-x256 fails differently: it reads the small thin and middle cells high "
@@ -255,20 +264,22 @@ def why_missed_lines(records: dict[str, dict]) -> list[str]:
              "not the learned filter alone. Not fixed: it would need training fields with small thin cells weighted "
              "like the thick ones.",
              "- *Thick-cell sweep, P = 1, at x64* (lff-x64, -noisy): large thin cells read low — docs/physics.md, "
-             "*Intensity is not monotonic in phase* (per cell: the gradient encoding sees a cell by its edges). The "
-             "PhaseD2NN misses by single cells at P = 1–4 (5–7 of 8 within): its small cells read low at P = 1 and its "
-             "large ones high at P = 2–3, the opposite size dependence to the LFF's; the cause is not isolated.",
+             "*Intensity is not monotonic in phase* (per cell: the gradient encoding sees a cell by its edges)."
+             + (f" The PhaseD2NN misses by single cells at P = {', '.join(format(t['peak_rad'], 'g') for t in d2nn_bad)} "
+                f"({min(t['cells_within'] for t in d2nn_bad)}–{max(t['cells_within'] for t in d2nn_bad)} of "
+                f"{d2nn_bad[0]['cells']} within): its small cells read low at P = 1 and its large ones high at "
+                "P = 2–3, the opposite size dependence to the LFF's; the cause is not isolated." if d2nn_bad else ""),
              f"- *Measured cells, HL60 QLSI.* The x64 phase camera scores {qlsi:.1f} dB on that cell (and "
-             f"{holo:.1f} dB on the hologram cell): at 49×49 px the cell is 6×6 camera pixels at x64, and the ≥ 26 dB "
+             f"{holo:.1f} dB on the hologram cell): at {qlsi_px}×{qlsi_px} px the cell is "
+             f"{qlsi_px / 8:.0f}×{qlsi_px / 8:.0f} camera pixels at x64, and the ≥ 26 dB "
              "target is above what a phase camera with those pixels reads on it. The PhaseD2NN's miss on the "
              "hologram cell (d2nn-x64 above) is not explained by the pixels, which allow the phase camera's score.",
              "- *Learned beats designed by 1 dB (PhaseD2NN; the LFF margins are close to the line).* The gradient "
              "(DPC-like) encoding is what lets an intensity camera read thick cells, and a designed filter already "
-             "has it: learning from it moves the filter little (mean |Δamplitude| ≤ 0.015). " + _seed_spread() +
+             "has it. " + _seed_spread() +
              " For the PhaseD2NN, flat layers (defocus contrast) are already a working encoder and learning did not "
-             "improve on them (one seed).",
-             ""]
-    return [lines[0], ""] + [line for line in lines[2:] if line] + [""]
+             "improve on them (one seed)."]
+    return [lines[0], ""] + [line for line in lines[1:] if line] + [""]
 
 
 def before_after_section(records: dict[str, dict]) -> list[str]:
@@ -485,8 +496,8 @@ def invariance_section(records: dict[str, dict]) -> list[str]:
     amplitude = ("every model here divides its camera image by its flat field (docs/physics.md, Flat-field "
                  "normalisation), so scaling the amplitude leaves the measurement, and the reconstruction, unchanged to "
                  "float rounding." if invariant else
-                 "a model above the target reads the absolute intensity: it was trained without flat-field "
-                 "normalisation (docs/physics.md).")
+                 "a model above the target reads the absolute intensity: check whether it divides by its flat field "
+                 "(docs/physics.md, Flat-field normalisation).")
     return lines + ["", "A global phase leaves every intensity unchanged, so the reconstruction is unchanged to float "
                     f"precision; {amplitude}", ""]
 

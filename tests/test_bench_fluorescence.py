@@ -14,6 +14,7 @@ import torch
 import napari_dmicro as dm
 from napari_dmicro.decoders import decoder_config
 from napari_dmicro.fluorescence import FluorescenceDetectorConfig, FluorescenceEncoderConfig, PatternConfig
+from napari_dmicro.instances import classical_nuclei
 from napari_dmicro.io.checkpoints import save_checkpoint
 from napari_dmicro.io.store import write_fluorescence
 from napari_dmicro.metrics import psnr
@@ -99,7 +100,7 @@ def test_metrics_are_recomputable_from_the_recorded_seed(bench):
     pred = np.clip(dm.reconstruct(meas, model), 0, 1)
     truth = normalise_unit_range(fluo.image)
     assert float(psnr(torch.from_numpy(pred), torch.from_numpy(truth))[0]) == pytest.approx(row["psnr_db"], abs=1e-3)
-    labels = bf.classical_segmentation(pred, model.config.encoder.pixel_size_um)
+    labels = classical_nuclei(pred, model.config.encoder.pixel_size_um)
     assert dice(labels, fluo.labels) == pytest.approx(row["classical"]["dice"], abs=1e-9)
     assert dice(dm.segment(meas, model), fluo.labels) == pytest.approx(row["task_aware"]["dice"], abs=1e-9)
     mean = np.mean([f["psnr_db"] for f in r["heldout"]["per_field"]])

@@ -203,3 +203,26 @@ def test_optics_table_keeps_rows_of_lost_runs_and_judges_only_rows_scored_after_
     assert "learned − designed = +1.50 dB" in text
     with pytest.raises(SystemExit, match="holds no row"):
         rot.arm_row("new", tmp_path / "lost" / "never-run", "t")
+    # a second seed is judged against the frozen arm of ITS seed, and the verdict is the mean over seeds
+    seed1 = [dict(got[1], label="DPC, frozen (seed 1)", all_full_db=18.0),
+             dict(got[2], label="learned from DPC (seed 1)", all_full_db=18.2)]
+    v = rot.verdict([*got, *seed1])
+    assert [(p["seed"], round(p["margin_db"], 6)) for p in v["per_seed"]] == [(0, 1.5), (1, 0.2)]
+    assert v["margin_db"] == pytest.approx(0.85) and "missed by 0.15" in v["verdict"]
+
+
+def test_why_section_is_computed_from_the_recorded_results_and_states_each_reason_with_its_number():
+    import json
+
+    import report_honest
+
+    records = report_honest.load_all()
+    lines = report_honest.why_missed_lines(records)
+    assert lines and lines[0].startswith("**Why the misses")
+    text = "\n".join(lines)
+    camera = json.loads((report_honest.RESULTS / "optics_table_x256" / "binned-x256.json").read_text())
+    patch = camera["heldout"][report_honest.REALISTIC_HELDOUT]["patch_psnr_db"]
+    assert f"the x256 one {patch:.2f}" in text  # the phase camera's score, read from its results file
+    assert "P = 2: " in text and "not explained" in text
+    # without the reference files' models the section says nothing rather than guessing
+    assert report_honest.why_missed_lines({}) == []
